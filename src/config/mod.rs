@@ -1,0 +1,522 @@
+//! Configuration: reads the command line and config files exactly as dnsmasq 2.90 does,
+//! into a list of typed option values, and checks what dnsmasq checks before start-up.
+
+pub mod cli;
+pub mod error;
+pub mod help;
+pub mod lexer;
+pub mod options;
+pub mod parse;
+pub mod values;
+
+use error::{ConfigError, ExitCode, Origin};
+use options::{Arg, OptionId, Repeat, Status, OPTIONS};
+use parse::Value;
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The config file read when none is named, as for dnsmasq.
+pub const DEFAULT_CONF_FILE: &str = "/etc/dnsmasq.conf";
+/// The resolv file used when none is named.
+pub const DEFAULT_RESOLV_FILE: &str = "/etc/resolv.conf";
+/// Longest config line dnsmasq reads in one piece.
+const MAX_LINE_BYTES: usize = 1025;
+/// How deeply conf-file and conf-dir may nest before we call it a loop.
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+/// One option as given, with its typed value and where it came from.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: OptionId,
+    pub value: Value,
+    pub origin: Origin,
+}
+
+/// Everything read from the command line and config files, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub entries: Vec<Entry>,
+}
+
+impl Config {
+    /// Every value given for an option, in the order given.
+    pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Value> + 'a {
+        let id = options::id(name);
+        self.entries
+            .iter()
+            .filter(move |e| e.id == id)
+            .map(|e| &e.value)
+    }
+
+    /// The value that counts for a one-value option: the last one (a file overrides the
+    /// command line).
+    pub fn last(&self, name: &str) -> Option<&Value> {
+        self.values(name).last()
+    }
+
+    /// Whether an option was given at all.
+    pub fn has(&self, name: &str) -> bool {
+        self.values(name).next().is_some()
+    }
+
+    /// A number option's value, or the default.
+    pub fn uint_or(&self, name: &str, default: u64) -> u64 {
+        match self.last(name) {
+            Some(Value::Uint(v)) => *v,
+            _ => default,
+        }
+    }
+
+    /// A text option's value.
+    pub fn text(&self, name: &str) -> Option<Option<String>> {
+        match self.last(name) {
+            Some(Value::Text(t)) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    /// Options given whose feature is not built yet, each named once, in table order.
+    pub fn unbuilt(&self) -> Vec<(&'static str, Status)> {
+        let used: HashSet<OptionId> = self.entries.iter().map(|e| e.id).collect();
+        OPTIONS
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| used.contains(i) && o.status != Status::Works)
+            .map(|(_, o)| (o.long, o.status))
+            .collect()
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Print this text on stdout and exit 0 (`--help`, `--version`).
+    Print(String),
+    /// `--test`: the configuration is good.
+    TestOk,
+    Run(Box<Config>),
+}
+
+/// Linux's index for an interface name, if the interface exists.
+pub fn interface_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+/// Per-option repeat bookkeeping, as dnsmasq keeps it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Used {
+    No,
+    CommandLine,
+    File,
+}
+
+/// Reads options from all sources into a `Config`, applying the repeat rules.
+struct Loader {
+    config: Config,
+    used: Vec<Used>,
+    /// Files already read (by device and inode): dnsmasq reads each only once.
+    seen_files: HashSet<(u64, u64)>,
+    depth: usize,
+}
+
+impl Loader {
+    fn new() -> Loader {
+        Loader {
+            config: Config::default(),
+            used: vec![Used::No; OPTIONS.len()],
+            seen_files: HashSet::new(),
+            depth: 0,
+        }
+    }
+
+    /// Apply one option occurrence: repeat rules, value parsing, includes, cross-entry checks.
+    fn apply(
+        &mut self,
+        id: OptionId,
+        arg: Option<&str>,
+        origin: &Origin,
+    ) -> Result<(), ConfigError> {
+        let spec = &OPTIONS[id];
+        let from_cli = *origin == Origin::CommandLine;
+        if spec.repeat == Repeat::Once {
+            let used = self.used[id];
+            if from_cli && used == Used::CommandLine {
+                return Err(ConfigError::bad("illegal repeated flag")
+                    .with_detail(format!("--{}", spec.long)));
+            }
+            if !from_cli && used == Used::File {
+                return Err(ConfigError::bad("illegal repeated keyword")
+                    .with_detail(format!("--{}", spec.long)));
+            }
+            self.used[id] = if from_cli {
+                Used::CommandLine
+            } else {
+                Used::File
+            };
+        }
+        let value = parse::parse(spec, arg)?;
+        match spec.long {
+            "conf-file" => {
+                if let Value::Text(Some(path)) = &value {
+                    self.read_file(path)?;
+                }
+            }
+            "conf-dir" => {
+                if let Value::TextList(parts) = &value {
+                    self.read_dir(parts)?;
+                }
+            }
+            "conf-script" => {
+                if let Value::Text(Some(cmd)) = &value {
+                    self.read_script(cmd)?;
+                }
+            }
+            "cname" => self.check_duplicate_cname(&value)?,
+            "dhcp-host" => self.check_duplicate_host_address(&value)?,
+            _ => {}
+        }
+        self.config.entries.push(Entry {
+            id,
+            value,
+            origin: origin.clone(),
+        });
+        Ok(())
+    }
+
+    fn check_duplicate_cname(&self, value: &Value) -> Result<(), ConfigError> {
+        let Value::Cname { aliases, .. } = value else {
+            return Ok(());
+        };
+        for existing in self.config.values("cname") {
+            if let Value::Cname { aliases: old, .. } = existing {
+                if aliases
+                    .iter()
+                    .any(|a| old.iter().any(|o| o.eq_ignore_ascii_case(a)))
+                {
+                    return Err(ConfigError::bad("duplicate CNAME"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_duplicate_host_address(&self, value: &Value) -> Result<(), ConfigError> {
+        let Value::DhcpHost(h) = value else {
+            return Ok(());
+        };
+        let Some(addr) = h.addr else { return Ok(()) };
+        for existing in self.config.values("dhcp-host") {
+            if let Value::DhcpHost(old) = existing {
+                if old.addr == Some(addr) {
+                    return Err(ConfigError::bad(format!(
+                        "duplicate dhcp-host IP address {addr}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a config file; a missing file is exit code 3.
+    fn read_file(&mut self, path: &str) -> Result<(), ConfigError> {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !self.seen_files.insert((meta.dev(), meta.ino())) {
+                return Ok(());
+            }
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
+        self.read_text(path, &String::from_utf8_lossy(&bytes))
+    }
+
+    fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
+        self.depth += 1;
+        if self.depth > MAX_INCLUDE_DEPTH {
+            return Err(ConfigError::bad(format!(
+                "configuration files nested more than {MAX_INCLUDE_DEPTH} deep at {path}"
+            )));
+        }
+        for (n, raw) in text.lines().enumerate() {
+            let origin = Origin::File {
+                path: path.to_string(),
+                line: n + 1,
+            };
+            let raw = truncate_line(raw);
+            let line = match lexer::parse_line(raw) {
+                Ok(Some(line)) => line,
+                Ok(None) => continue,
+                Err(msg) => return Err(ConfigError::bad(msg).at(origin)),
+            };
+            let Some((id, shape)) = options::by_long(&line.name) else {
+                return Err(ConfigError::bad("bad option")
+                    .with_detail(line.name)
+                    .at(origin));
+            };
+            match (shape, &line.arg) {
+                (Arg::None, Some(_)) => {
+                    return Err(ConfigError::bad("extraneous parameter").at(origin))
+                }
+                (Arg::Required, None) => {
+                    return Err(ConfigError::bad("missing parameter").at(origin))
+                }
+                _ => {}
+            }
+            if matches!(OPTIONS[id].long, "test" | "help" | "version") {
+                // Command-line actions; dnsmasq ignores them in files.
+                continue;
+            }
+            self.apply(id, line.arg.as_deref(), &origin)
+                .map_err(|e| locate(e, origin))?;
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// `conf-dir=<dir>[,<ignored suffix>...][,*<wanted suffix>...]`
+    fn read_dir(&mut self, parts: &[String]) -> Result<(), ConfigError> {
+        let Some(dir) = parts.first().filter(|d| !d.is_empty()) else {
+            return Ok(());
+        };
+        let mut wanted = Vec::new();
+        let mut ignored = Vec::new();
+        for p in &parts[1..] {
+            match p.strip_prefix('*') {
+                Some("") => {}
+                Some(suffix) => wanted.push(suffix.to_string()),
+                None if !p.is_empty() => ignored.push(p.clone()),
+                None => {}
+            }
+        }
+        let listing = std::fs::read_dir(dir).map_err(|e| {
+            ConfigError::file(format!("cannot access directory {dir}: {}", io_reason(&e)))
+        })?;
+        let mut files = Vec::new();
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.is_empty()
+                || name.ends_with('~')
+                || name.starts_with('.')
+                || (name.starts_with('#') && name.ends_with('#'))
+            {
+                continue;
+            }
+            let has = |s: &String| name.len() > s.len() && name.ends_with(s.as_str());
+            if !wanted.is_empty() && !wanted.iter().any(has) {
+                continue;
+            }
+            if ignored.iter().any(has) {
+                continue;
+            }
+            let path = format!("{dir}/{name}");
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                ConfigError::file(format!("cannot access {path}: {}", io_reason(&e)))
+            })?;
+            if meta.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        for f in files {
+            self.read_file(&f)?;
+        }
+        Ok(())
+    }
+
+    /// `conf-script=<command>`: run it and read its output as a config file.
+    fn read_script(&mut self, cmd: &str) -> Result<(), ConfigError> {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| ConfigError::file(format!("cannot execute {cmd}: {e}")))?;
+        if !out.status.success() {
+            return Err(
+                ConfigError::bad(format!("{cmd} returns non-zero error code"))
+                    .with_exit(ExitCode::ScriptFailed),
+            );
+        }
+        self.read_text(cmd, &String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+fn truncate_line(raw: &str) -> &str {
+    if raw.len() <= MAX_LINE_BYTES {
+        return raw;
+    }
+    let mut end = MAX_LINE_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+/// Give an error the origin it came from, unless it already has one.
+fn locate(e: ConfigError, origin: Origin) -> ConfigError {
+    if e.origin == Origin::Whole && e.exit == ExitCode::Config {
+        e.at(origin)
+    } else {
+        e
+    }
+}
+
+/// strerror's wording for the common cases, as dnsmasq prints them.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_string()
+        }
+    }
+}
+
+/// Read the command line (without the program name) and the config files it implies.
+pub fn load(args: &[String]) -> Result<Command, ConfigError> {
+    if args.first().map(String::as_str) == Some("--help")
+        || args.first().map(String::as_str) == Some("-w")
+    {
+        let text = match args.get(1).map(String::as_str) {
+            Some("dhcp") if args.len() == 2 => {
+                crate::dhcp::option_catalog::listing(crate::dhcp::option_catalog::V4, false)
+            }
+            Some("dhcp6") if args.len() == 2 => {
+                crate::dhcp::option_catalog::listing(crate::dhcp::option_catalog::V6, true)
+            }
+            _ => help::usage(),
+        };
+        return Ok(Command::Print(text));
+    }
+    let (cli_options, leftover) = cli::parse(args)?;
+    let mut loader = Loader::new();
+    let mut conf_file: Option<Option<String>> = None;
+    let mut test = false;
+    let conf_id = options::id("conf-file");
+    for o in &cli_options {
+        match OPTIONS[o.id].long {
+            "help" => return Ok(Command::Print(help::usage())),
+            "version" => return Ok(Command::Print(help::version())),
+            "test" => test = true,
+            _ if o.id == conf_id && conf_file.is_none() => conf_file = Some(o.arg.clone()),
+            _ => loader
+                .apply(o.id, o.arg.as_deref(), &Origin::CommandLine)
+                .map_err(|e| locate(e, Origin::CommandLine))?,
+        }
+    }
+    if leftover.iter().any(|w| !w.trim().is_empty()) {
+        return Err(ConfigError::bad("junk found in command line").with_detail(leftover.join(" ")));
+    }
+    match conf_file {
+        Some(Some(path)) => loader.read_file(&path)?,
+        Some(None) => {}
+        None => {
+            if Path::new(DEFAULT_CONF_FILE).exists() {
+                loader.read_file(DEFAULT_CONF_FILE)?;
+            }
+        }
+    }
+    let config = loader.config;
+    check_whole(&config)?;
+    if test {
+        return Ok(Command::TestOk);
+    }
+    Ok(Command::Run(Box::new(config)))
+}
+
+/// Checks dnsmasq makes once every option is read.
+fn check_whole(config: &Config) -> Result<(), ConfigError> {
+    check_cname_loops(config)?;
+    let resolv_files: Vec<Option<String>> = config
+        .values("resolv-file")
+        .map(|v| match v {
+            Value::Text(t) => t.clone(),
+            _ => None,
+        })
+        .collect();
+    let no_resolv = config.has("no-resolv");
+    let named: Vec<&String> = resolv_files.iter().flatten().collect();
+    let resolv_count = if resolv_files.is_empty() {
+        1
+    } else {
+        named.len()
+    };
+    if !no_resolv && resolv_count > 1 && config.has("no-poll") {
+        return Err(ConfigError::bad(
+            "only one resolv.conf file allowed in no-poll mode.",
+        ));
+    }
+    let domain_from_resolv = config
+        .values("domain")
+        .any(|v| matches!(v, Value::Domain { name: None, .. }));
+    let mut have_domain = config.values("domain").any(|v| {
+        matches!(
+            v,
+            Value::Domain {
+                name: Some(_),
+                range: None,
+                ..
+            }
+        )
+    });
+    if domain_from_resolv {
+        if no_resolv || resolv_count != 1 {
+            return Err(ConfigError::bad(
+                "must have exactly one resolv.conf to read domain from.",
+            ));
+        }
+        let path = named
+            .first()
+            .map(|s| s.as_str())
+            .unwrap_or(DEFAULT_RESOLV_FILE);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::file(format!("failed to read {path}: {}", io_reason(&e))))?;
+        let found = text.lines().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some("search") && words.next().and_then(values::domain).is_some()
+        });
+        if !found {
+            return Err(
+                ConfigError::bad(format!("no search directive found in {path}"))
+                    .with_exit(ExitCode::Other),
+            );
+        }
+        have_domain = true;
+    }
+    if !have_domain && config.has("dhcp-fqdn") {
+        return Err(ConfigError::bad(
+            "there must be a default domain when --dhcp-fqdn is set",
+        ));
+    }
+    Ok(())
+}
+
+fn check_cname_loops(config: &Config) -> Result<(), ConfigError> {
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for v in config.values("cname") {
+        if let Value::Cname {
+            aliases, target, ..
+        } = v
+        {
+            for a in aliases {
+                edges.push((a.to_ascii_lowercase(), target.to_ascii_lowercase()));
+            }
+        }
+    }
+    for (start, _) in edges.iter().rev() {
+        let mut at = start.clone();
+        let mut steps = 0;
+        while let Some((_, next)) = edges.iter().find(|(a, _)| *a == at) {
+            steps += 1;
+            if steps > edges.len() {
+                return Err(ConfigError::bad(format!("CNAME loop involving {start}")));
+            }
+            at = next.clone();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+use mimalloc::MiMalloc;
+use ringmasq::config::{self, Command};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match config::load(&args) {
+        Ok(Command::Print(text)) => print!("{text}"),
+        Ok(Command::TestOk) => {
+            eprintln!("ringmasq: syntax check OK.");
+        }
+        Ok(Command::Run(_)) => {}
+        Err(e) => {
+            eprintln!("\nringmasq: {e}");
+            std::process::exit(e.exit as i32);
+        }
+    }
+}
