@@ -8,10 +8,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match config::load(&args) {
         Ok(Command::Print(text)) => print!("{text}"),
-        Ok(Command::TestOk) => {
-            eprintln!("ringmasq: syntax check OK.");
-        }
-        Ok(Command::Run(_)) => {}
+        Ok(Command::TestOk) => eprintln!("ringmasq: syntax check OK."),
+        Ok(Command::Run(config)) => ringmasq::runtime::run(&config),
         Err(e) => {
             eprintln!("\nringmasq: {e}");
             std::process::exit(e.exit as i32);

@@ -1,0 +1,191 @@
+//! Logging as dnsmasq does it: syslog by default (facility daemon), or a file, or stderr
+//! (`--log-facility`), optionally through a bounded queue so a slow log never blocks
+//! (`--log-async`). SIGUSR2 reopens a log file for rotation.
+
+use crate::config::parse::LogTarget;
+use crossbeam::channel::{bounded, Sender, TrySendError};
+use std::ffi::CString;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Syslog priorities used here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error = 3,
+    Warning = 4,
+    Info = 6,
+    Debug = 7,
+}
+
+/// The LOG_DAEMON facility, dnsmasq's default.
+pub const FACILITY_DAEMON: i32 = 3 << 3;
+/// Program name in log lines.
+const IDENT: &str = "ringmasq";
+
+enum Sink {
+    Syslog,
+    Stderr,
+    File {
+        path: String,
+        file: Option<std::fs::File>,
+    },
+}
+
+struct Logger {
+    sink: Mutex<Sink>,
+    queue: Option<Sender<(Level, String)>>,
+    dropped: AtomicU64,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Keeps the C string syslog's ident points at alive for the life of the process.
+static SYSLOG_IDENT: OnceLock<CString> = OnceLock::new();
+
+fn open_append(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
+/// Set up logging. `queue_len` is `--log-async`'s length (None: log synchronously).
+/// Returns an error message if a log file cannot be opened (dnsmasq exits 3).
+pub fn init(target: &LogTarget, queue_len: Option<usize>, debug: bool) -> Result<(), String> {
+    let sink = match target {
+        LogTarget::Stderr => Sink::Stderr,
+        LogTarget::File(path) => {
+            let file = open_append(path)
+                .map_err(|e| format!("cannot open log {path}: {}", crate::config::io_reason(&e)))?;
+            Sink::File {
+                path: path.clone(),
+                file: Some(file),
+            }
+        }
+        LogTarget::Facility(facility) => {
+            let ident = SYSLOG_IDENT.get_or_init(|| CString::new(IDENT).unwrap_or_default());
+            // SAFETY: ident lives for the whole process (static), as openlog requires.
+            unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, *facility) };
+            Sink::Syslog
+        }
+    };
+    let queue = queue_len.map(|len| {
+        let (tx, rx) = bounded::<(Level, String)>(len.max(1));
+        std::thread::Builder::new()
+            .name("log".into())
+            .spawn(move || {
+                for (level, line) in rx {
+                    write_now(level, &line);
+                }
+            })
+            .map(|_| tx)
+    });
+    let queue = match queue {
+        Some(Ok(tx)) => Some(tx),
+        Some(Err(e)) => return Err(format!("cannot start log thread: {e}")),
+        None => None,
+    };
+    let _ = LOGGER.set(Logger {
+        sink: Mutex::new(sink),
+        queue,
+        dropped: AtomicU64::new(0),
+        debug,
+    });
+    Ok(())
+}
+
+fn write_now(level: Level, line: &str) {
+    let Some(logger) = LOGGER.get() else {
+        eprintln!("{IDENT}: {line}");
+        return;
+    };
+    let mut sink = match logger.sink.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    match &mut *sink {
+        Sink::Stderr => eprintln!("{IDENT}: {line}"),
+        Sink::Syslog => {
+            if let Ok(c) = CString::new(line.replace('\0', " ")) {
+                // SAFETY: "%s" with one valid C string argument.
+                unsafe { libc::syslog(level as i32, c"%s".as_ptr(), c.as_ptr()) };
+            }
+        }
+        Sink::File { file, .. } => {
+            if let Some(f) = file {
+                let _ = writeln!(f, "{} {IDENT}[{}]: {line}", timestamp(), std::process::id());
+            }
+        }
+    }
+}
+
+/// `Nov 21 12:34:56`, as syslog and dnsmasq's log files write times.
+fn timestamp() -> String {
+    let mut now: libc::time_t = 0;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let mut buf = [0u8; 32];
+    // SAFETY: plain libc time formatting into a stack buffer of sufficient size.
+    let n = unsafe {
+        libc::time(&mut now);
+        libc::localtime_r(&now, &mut tm);
+        libc::strftime(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%b %e %H:%M:%S".as_ptr(),
+            &tm,
+        )
+    };
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Log one line. With `--log-async`, a full queue drops the line and counts it.
+pub fn log(level: Level, line: String) {
+    let Some(logger) = LOGGER.get() else {
+        eprintln!("{IDENT}: {line}");
+        return;
+    };
+    if level == Level::Debug && !logger.debug {
+        return;
+    }
+    match &logger.queue {
+        None => write_now(level, &line),
+        Some(tx) => {
+            let lost = logger.dropped.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                let _ = tx.try_send((Level::Warning, format!("overflow: {lost} log entries lost")));
+            }
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                tx.try_send((level, line))
+            {
+                logger.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Reopen the log file (SIGUSR2), so rotation tools can move the old one away.
+pub fn reopen() {
+    let Some(logger) = LOGGER.get() else { return };
+    let mut sink = match logger.sink.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Sink::File { path, file } = &mut *sink {
+        *file = open_append(path).ok();
+    }
+}
+
+pub fn info(line: impl Into<String>) {
+    log(Level::Info, line.into());
+}
+
+pub fn warn(line: impl Into<String>) {
+    log(Level::Warning, line.into());
+}
+
+pub fn error(line: impl Into<String>) {
+    log(Level::Error, line.into());
+}
