@@ -86,6 +86,33 @@ pub fn decide(query: &[u8], local: &LocalData) -> Decision {
     }
 }
 
+/// Where the question section of a single-question message ends, if it is well formed.
+pub fn question_end(msg: &[u8]) -> Option<usize> {
+    let mut i = HEADER_BYTES;
+    loop {
+        let len = *msg.get(i)? as usize;
+        if len == 0 {
+            break;
+        }
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        i += 1 + len;
+    }
+    let end = i + 1 + 4;
+    (end <= msg.len()).then_some(end)
+}
+
+/// Whether `reply` answers `query`: same ID and the same question, letter case aside.
+pub fn reply_matches(query: &[u8], reply: &[u8]) -> bool {
+    let (Some(q), Some(r)) = (question_end(query), question_end(reply)) else {
+        return false;
+    };
+    reply[..2] == query[..2]
+        && reply[2] & 0x80 != 0
+        && query[HEADER_BYTES..q].eq_ignore_ascii_case(&reply[HEADER_BYTES..r])
+}
+
 /// An authoritative local reply with these answers.
 fn reply(query: &Message, rcode: ResponseCode, rdatas: Vec<RData>, ttl: u32) -> Vec<u8> {
     let mut r = Message::new();
@@ -225,6 +252,22 @@ mod tests {
         let m = answer(decide(&garbage, &local()));
         assert_eq!(m.response_code(), ResponseCode::FormErr);
         assert_eq!(m.id(), 0x1234);
+    }
+
+    #[test]
+    fn replies_match_only_their_query() {
+        let q = query("Example.com.", RecordType::A);
+        let mut r = q.clone();
+        r[2] |= 0x80;
+        assert!(reply_matches(&q, &r));
+        let mut wrong_id = r.clone();
+        wrong_id[1] ^= 1;
+        assert!(!reply_matches(&q, &wrong_id));
+        let other = query("example.org.", RecordType::A);
+        let mut other_reply = other.clone();
+        other_reply[2] |= 0x80;
+        assert!(!reply_matches(&q, &other_reply));
+        assert!(!reply_matches(&q, &q), "a query is not a reply");
     }
 
     #[test]

@@ -139,17 +139,7 @@ async fn forward(query: &[u8], servers: &[SocketAddr]) -> Option<Vec<u8>> {
             loop {
                 let (n, from) = sock.recv_from(&mut buf).await?;
                 // Only the queried server, with our ID and the same question, is believed.
-                if from == *server
-                    && n >= answer::HEADER_BYTES
-                    && buf[..2] == id
-                    && buf[12..n].starts_with(
-                        &q[12..q.len().min(n)]
-                            .iter()
-                            .take_while(|&&b| b != 0)
-                            .copied()
-                            .collect::<Vec<_>>(),
-                    )
-                {
+                if from == *server && answer::reply_matches(&q, &buf[..n]) {
                     return Ok(n);
                 }
             }
