@@ -3,6 +3,9 @@
 //! in expected.txt, so the test runs without dnsmasq; where dnsmasq is installed, each case
 //! is also run through it live, so the recording cannot drift.
 
+mod common;
+
+use common::scratch_dir;
 use std::path::Path;
 use std::process::Command;
 
@@ -29,12 +32,6 @@ fn test_exit_code(binary: &str, text: &str, dir: &Path, n: usize) -> i32 {
         .output()
         .unwrap();
     out.status.code().unwrap_or(-1)
-}
-
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringmasq-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
