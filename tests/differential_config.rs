@@ -1,7 +1,8 @@
 //! Differential tests of configuration parsing: ringmasq's `--test` exit code must equal
 //! dnsmasq 2.90's for every case in tests/config_cases. The codes dnsmasq gave are recorded
 //! in expected.txt, so the test runs without dnsmasq; where dnsmasq is installed, each case
-//! is also run through it live, so the recording cannot drift.
+//! is also run through it live, so the recording cannot drift. For failing cases the
+//! message must start with dnsmasq's (ringmasq adds what exactly is wrong after it).
 
 mod common;
 
@@ -22,6 +23,11 @@ fn dnsmasq_installed() -> bool {
 
 /// Exit code of `<binary> --test -C <file holding text>`.
 fn test_exit_code(binary: &str, text: &str, dir: &Path, n: usize) -> i32 {
+    run_test_mode(binary, text, dir, n).0
+}
+
+/// Exit code and last stderr line (program name removed, config path as `<conf>`).
+fn run_test_mode(binary: &str, text: &str, dir: &Path, n: usize) -> (i32, String) {
     let path = dir.join(format!("case-{n}.conf"));
     std::fs::write(&path, text).unwrap();
     let out = Command::new(binary)
@@ -31,7 +37,18 @@ fn test_exit_code(binary: &str, text: &str, dir: &Path, n: usize) -> i32 {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    out.status.code().unwrap_or(-1)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .replace(&path.display().to_string(), "<conf>");
+    let message = last
+        .split_once(": ")
+        .map(|(_, m)| m.to_string())
+        .unwrap_or(last);
+    (out.status.code().unwrap_or(-1), message)
 }
 
 #[test]
@@ -47,14 +64,21 @@ fn test_mode_exit_codes_match_dnsmasq_on_every_case() {
     let mut count = 0;
     let mut codes = std::collections::BTreeMap::new();
     for (n, line) in expected.lines().enumerate() {
-        let (code, case) = line
-            .split_once('\t')
-            .expect("expected.txt lines are <code>\\t<case>");
+        let mut cols = line.splitn(3, '\t');
+        let (code, case) = (
+            cols.next().unwrap(),
+            cols.next().expect("<code>\\t<case>\\t<message>"),
+        );
+        let want_msg = cols.next().unwrap_or("");
         let want: i32 = code.parse().unwrap();
         let text = case.replace(" ;; ", "\n") + "\n";
-        let got = test_exit_code(RINGMASQ, &text, &dir, n);
+        let (got, got_msg) = run_test_mode(RINGMASQ, &text, &dir, n);
         if got != want {
             mismatches.push(format!("{case:?}: dnsmasq exits {want}, ringmasq {got}"));
+        } else if want != 0 && !got_msg.starts_with(want_msg) {
+            mismatches.push(format!(
+                "{case:?}: dnsmasq says {want_msg:?}, ringmasq {got_msg:?}"
+            ));
         }
         if live {
             let real = test_exit_code("dnsmasq", &text, &dir, n);

@@ -28,6 +28,10 @@ pub enum Origin {
         path: String,
         line: usize,
     },
+    /// Output of a `conf-script` program.
+    Script {
+        command: String,
+    },
     /// Checks made after all options are read.
     Whole,
 }
@@ -82,6 +86,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
             Origin::CommandLine => write!(f, "bad command line options: {}", self.message)?,
+            Origin::Script { command } => write!(f, "{} in output from {}", self.message, command)?,
             Origin::File { path, line } => {
                 write!(f, "{} at line {} of {}", self.message, line, path)?
             }

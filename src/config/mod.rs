@@ -234,17 +234,26 @@ impl Loader {
     }
 
     fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
+        self.read_lines(text, |line| Origin::File {
+            path: path.to_string(),
+            line,
+        })
+    }
+
+    fn read_lines(
+        &mut self,
+        text: &str,
+        origin_of: impl Fn(usize) -> Origin,
+    ) -> Result<(), ConfigError> {
         self.depth += 1;
         if self.depth > MAX_INCLUDE_DEPTH {
             return Err(ConfigError::bad(format!(
-                "configuration files nested more than {MAX_INCLUDE_DEPTH} deep at {path}"
-            )));
+                "configuration files nested more than {MAX_INCLUDE_DEPTH} deep"
+            ))
+            .at(origin_of(0)));
         }
         for (n, raw) in text.lines().enumerate() {
-            let origin = Origin::File {
-                path: path.to_string(),
-                line: n + 1,
-            };
+            let origin = origin_of(n + 1);
             let raw = truncate_line(raw);
             let line = match lexer::parse_line(raw) {
                 Ok(Some(line)) => line,
@@ -340,7 +349,9 @@ impl Loader {
                     .with_exit(ExitCode::ScriptFailed),
             );
         }
-        self.read_text(cmd, &String::from_utf8_lossy(&out.stdout))
+        self.read_lines(&String::from_utf8_lossy(&out.stdout), |_| Origin::Script {
+            command: cmd.to_string(),
+        })
     }
 }
 

@@ -302,6 +302,11 @@ pub enum Value {
     },
     AddSubnet(Vec<String>),
     Numbers(Vec<u64>),
+    Connmark {
+        mark: u32,
+        mask: u32,
+        patterns: Vec<String>,
+    },
 }
 
 /// Where log lines go.
@@ -459,6 +464,13 @@ pub fn parse(spec: &OptionSpec, arg: Option<&str>) -> Result<Value, ConfigError>
         Kind::IpSet => parse_sets(a),
         Kind::ConnmarkAllowlist => parse_connmark(a),
         Kind::HexMask => Ok(Value::Text(arg.map(unhide))),
+        Kind::ConnmarkMask => match arg {
+            None => Ok(Value::Uint(u64::from(u32::MAX))),
+            Some(m) => uint(m)
+                .filter(|&v| v > 0 && !m.is_empty())
+                .map(Value::Uint)
+                .ok_or_else(|| bad(GENERIC, what("expected a decimal mask above zero"))),
+        },
         Kind::Umbrella => Ok(Value::Text(arg.map(unhide))),
         Kind::LuaScript => Err(bad(
             "recompile with HAVE_LUASCRIPT defined to enable Lua scripts",
@@ -520,6 +532,12 @@ pub fn parse_upstream(s: &str) -> Result<ServerTarget, ConfigError> {
     let (host, scope) = split_once_trim(host, '%');
     let addr: IpAddr = match host.parse() {
         Ok(ip) => ip,
+        Err(_) if host.contains('/') || host.is_empty() => {
+            return Err(bad(
+                "Name or service not known",
+                format!("{host}: not an address or host name"),
+            ));
+        }
         Err(_) => {
             let resolved = (host, port)
                 .to_socket_addrs()
@@ -590,9 +608,14 @@ fn parse_server_rule(option: &str, a: &str) -> Result<Value, ConfigError> {
         let (domains, _) = parse_domain_list(a)?;
         return Ok(Value::RebindOk(domains));
     }
-    let (domains, rest) = if a.starts_with('/') {
+    let (domains, rest) = if a.starts_with('/') && a[1..].contains('/') {
         let (d, rest) = parse_domain_list(a)?;
         (Some(d), rest)
+    } else if a.starts_with('/') && option == "address" {
+        return Err(bad(
+            "Bad address in --address",
+            format!("{a}: domain list must end with /"),
+        ));
     } else {
         (None, a)
     };
@@ -603,10 +626,12 @@ fn parse_server_rule(option: &str, a: &str) -> Result<Value, ConfigError> {
             let answer = match rest {
                 "" => AddressAnswer::NxDomain,
                 "#" => AddressAnswer::Null,
-                other => AddressAnswer::Addr(
-                    ip(other)
-                        .ok_or_else(|| bad("bad address", format!("{other}: not an IP address")))?,
-                ),
+                other => AddressAnswer::Addr(ip(other).ok_or_else(|| {
+                    bad(
+                        "Bad address in --address",
+                        format!("{other}: not an IP address"),
+                    )
+                })?),
             };
             Ok(Value::Address { domains, answer })
         }
@@ -1532,7 +1557,10 @@ fn parse_dhcp_option(a: &str, matching: bool) -> Result<DhcpOption, ConfigError>
     if !o.v6 && o.data.len() > limit {
         return Err(err("dhcp-option too long"));
     }
-    if matching && (o.vendor.is_some() || o.encap.is_some() || o.tags.len() != 1) {
+    if matching && o.vendor.is_some() {
+        return Err(err("inappropriate vendor:"));
+    }
+    if matching && (o.encap.is_some() || o.tags.len() != 1) {
         return Err(err("illegal dhcp-match"));
     }
     Ok(o)
@@ -2056,20 +2084,26 @@ fn parse_sets(a: &str) -> Result<Value, ConfigError> {
 }
 
 fn parse_connmark(a: &str) -> Result<Value, ConfigError> {
-    let (mark, _) = split_once_trim(a, ',');
-    let (m, mask) = split_once_trim(mark, '/');
-    let num = |s: &str| {
-        let s = unhide(s);
-        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            Some(h) => u32::from_str_radix(h, 16).ok(),
-            None => s.parse::<u32>().ok(),
-        }
-    };
-    if num(m).is_none() || mask.is_some_and(|x| num(x).is_none()) {
-        return Err(bad(
+    let err = || {
+        bad(
             GENERIC,
-            format!("--connmark-allowlist={a}: bad connmark"),
-        ));
+            format!("--connmark-allowlist={a}: expected <mark>[/<mask>][,<pattern>...]"),
+        )
+    };
+    let f = fields(a);
+    let (mark, mask) = split_once_trim(f[0], '/');
+    let nonzero = |s: &str| uint(s).filter(|&v| v > 0 && v < u64::from(u32::MAX) && !s.is_empty());
+    let mark = nonzero(mark).ok_or_else(err)? as u32;
+    let mask = match mask {
+        Some(m) => nonzero(m).ok_or_else(err)? as u32,
+        None => u32::MAX,
+    };
+    if f[1..].iter().any(|p| p.contains('/')) {
+        return Err(err());
     }
-    Ok(Value::Text(Some(unhide(a))))
+    Ok(Value::Connmark {
+        mark,
+        mask,
+        patterns: f[1..].iter().map(|p| unhide(p)).collect(),
+    })
 }

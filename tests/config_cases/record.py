@@ -3,7 +3,8 @@
 
 usage: tests/config_cases/record.py [--compare BINARY]   (run from the repository root)
 
-Writes tests/config_cases/expected.txt ("<exit code>\t<case>" per line). With --compare,
+Writes tests/config_cases/expected.txt ("<exit code>\t<case>\t<message>" per line, where
+<message> is dnsmasq's last stderr line without "dnsmasq: ", the config path as <conf>). With --compare,
 writes nothing and prints the cases where BINARY's exit code differs from dnsmasq's.
 """
 import os
@@ -29,7 +30,8 @@ def run(binary, case):
         path = conf.name
     try:
         p = subprocess.run([binary, "--test", "-C", path], capture_output=True, text=True, timeout=20)
-        return p.returncode, (p.stdout + p.stderr).strip().replace(path, "<conf>")
+        lines = p.stderr.strip().splitlines() or [""]
+        return p.returncode, lines[-1].replace(path, "<conf>")
     finally:
         os.unlink(path)
 
@@ -47,8 +49,9 @@ def main():
         return
     with open(os.path.join(HERE, "expected.txt"), "w") as out:
         for case in cases():
-            rc, _ = run("dnsmasq", case)
-            out.write(f"{rc}\t{case}\n")
+            rc, msg = run("dnsmasq", case)
+            msg = msg.removeprefix("dnsmasq: ") if rc != 0 else ""
+            out.write(f"{rc}\t{case}\t{msg}\n")
 
 
 if __name__ == "__main__":
