@@ -229,3 +229,38 @@ fn unbuilt_options_are_named_in_a_startup_warning() {
         "one warning per option"
     );
 }
+
+#[test]
+fn servers_file_supplies_upstreams_and_bad_lines_are_logged_not_fatal() {
+    let dir = scratch("serversfile");
+    let (up, _upstream) = scripted_upstream();
+    let servers = dir.join("servers");
+    std::fs::write(
+        &servers,
+        format!("# upstreams\nserver=127.0.0.1#{up}\nport=99\nserver=1.2.3.4#bad\n"),
+    )
+    .unwrap();
+    let log = dir.join("s.log");
+    let port = free_udp_port();
+    let _server = start(
+        &format!("port={port}\nlisten-address=127.0.0.1\nkeep-in-foreground\nlog-facility={}\npid-file=\nno-resolv\nservers-file={}\n", log.display(), servers.display()),
+        &dir,
+    );
+    let reply = ask(port, 0x4444, "www.example.net.", RecordType::A);
+    assert_eq!(
+        reply.answers()[0].data(),
+        Some(&RData::A(A(Ipv4Addr::new(192, 0, 2, 7))))
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&format!(
+            "illegal option at line 3 of {}",
+            servers.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("bad port at line 4 of {}", servers.display())),
+        "{text}"
+    );
+}

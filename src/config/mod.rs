@@ -387,6 +387,43 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Read a `--servers-file`: only `server=` and `rev-server=` lines are allowed, and a bad
+/// line is reported and skipped rather than stopping the server, as in dnsmasq.
+pub fn read_servers_file(path: &str) -> Result<(Vec<Entry>, Vec<ConfigError>), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
+    let mut loader = Loader::new();
+    let mut errors = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let origin = Origin::File {
+            path: path.to_string(),
+            line: n + 1,
+        };
+        let line = match lexer::parse_line(truncate_line(raw)) {
+            Ok(Some(line)) => line,
+            Ok(None) => continue,
+            Err(msg) => {
+                errors.push(ConfigError::bad(msg).at(origin));
+                continue;
+            }
+        };
+        let result = match options::by_long(&line.name) {
+            Some((id, Arg::Required)) if matches!(OPTIONS[id].long, "server" | "rev-server") => {
+                match &line.arg {
+                    Some(arg) => loader.apply(id, Some(arg), &origin),
+                    None => Err(ConfigError::bad("missing parameter")),
+                }
+            }
+            Some(_) => Err(ConfigError::bad("illegal option")),
+            None => Err(ConfigError::bad("bad option")),
+        };
+        if let Err(e) = result {
+            errors.push(locate(e, origin));
+        }
+    }
+    Ok((loader.config.entries, errors))
+}
+
 /// Read the command line (without the program name) and the config files it implies.
 pub fn load(args: &[String]) -> Result<Command, ConfigError> {
     if args.first().map(String::as_str) == Some("--help")

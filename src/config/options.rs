@@ -216,7 +216,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("port-limit", None, Required, Once, "#ports", PositiveUint, DNS, "Most random source ports one query may use."),
     opt!("no-resolv", Some('R'), None, Flag, "", Flag, W, "Do not read resolv files."),
     opt!("resolv-file", Some('r'), Optional, Many, "<path>", Text, W, "Upstream servers from this file (default /etc/resolv.conf)."),
-    opt!("servers-file", None, Required, Once, "<path>", ServersFile, DNS, "Read server= and rev-server= lines from this file."),
+    opt!("servers-file", None, Required, Once, "<path>", ServersFile, W, "Read server= and rev-server= lines from this file."),
     opt!("server", Some('S'), Required, Many, "/<domain>/<ipaddr>", Server, W, "Upstream server, optionally for some domains only."),
     opt!("rev-server", None, Required, Many, "<addr>/<prefix>,<ipaddr>", RevServer, DNS, "Upstream server for reverse lookups in a subnet."),
     opt!("local", None, Required, Many, "/<domain>/", Server, SCALE, "Answer these domains locally only; never forward."),

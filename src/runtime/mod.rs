@@ -189,7 +189,20 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             )),
         }
     }
-    let (rules, mut upstreams) = local::server_rules(config);
+    let mut config = config.clone();
+    if let Some(Some(path)) = config.text("servers-file") {
+        match crate::config::read_servers_file(&path) {
+            Ok((entries, errors)) => {
+                for e in errors {
+                    log::error(format!("{e}"));
+                }
+                log::info(format!("read {path} - {} servers", entries.len()));
+                config.entries.extend(entries);
+            }
+            Err(e) => log::error(format!("{e}")),
+        }
+    }
+    let (rules, mut upstreams) = local::server_rules(&config);
     data.rules = rules;
     if !config.has("no-resolv") {
         let mut resolv: Vec<String> = config
