@@ -2,13 +2,15 @@
 //! send, a forward to make, or a drop out.
 
 use super::local::{DomainRule, LocalData};
-use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Bytes in a DNS header.
 pub const HEADER_BYTES: usize = 12;
+/// UDP payload size advertised in EDNS replies (dnsmasq's `--edns-packet-max` default).
+pub const EDNS_PACKET_MAX: u16 = 1232;
 
 /// What to do with one query.
 #[derive(Debug, PartialEq, Eq)]
@@ -123,6 +125,12 @@ fn reply(query: &Message, rcode: ResponseCode, rdatas: Vec<RData>, ttl: u32) -> 
         .set_recursion_desired(query.recursion_desired())
         .set_recursion_available(true)
         .set_response_code(rcode);
+    if query.extensions().is_some() {
+        // Answer EDNS with EDNS, advertising our packet size, as dnsmasq does.
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PACKET_MAX).set_version(0);
+        r.set_edns(edns);
+    }
     if let Some(q) = query.queries().first() {
         r.add_query(q.clone());
         for rd in rdatas {
@@ -199,6 +207,24 @@ mod tests {
         assert_eq!(
             m.answers()[0].data(),
             Some(&RData::A(A(Ipv4Addr::LOCALHOST)))
+        );
+    }
+
+    #[test]
+    fn edns_queries_get_an_edns_reply() {
+        let mut m = Message::from_vec(&query("localhost.", RecordType::A)).unwrap();
+        let mut edns = Edns::new();
+        edns.set_max_payload(4096);
+        m.set_edns(edns);
+        let r = answer(decide(&m.to_vec().unwrap(), &local()));
+        assert_eq!(
+            r.extensions().as_ref().map(|e| e.max_payload()),
+            Some(EDNS_PACKET_MAX)
+        );
+        let plain = answer(decide(&query("localhost.", RecordType::A), &local()));
+        assert!(
+            plain.extensions().is_none(),
+            "no OPT record for a query without one"
         );
     }
 
