@@ -641,9 +641,6 @@ fn parse_server_rule(option: &str, a: &str) -> Result<Value, ConfigError> {
                 "#" => ServerTarget::Resolv,
                 other => parse_upstream(other)?,
             };
-            if option == "local" && domains.is_none() && target != ServerTarget::Local {
-                // local= without a domain is the same as server= in dnsmasq.
-            }
             Ok(Value::Server { domains, target })
         }
     }
