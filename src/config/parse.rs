@@ -328,8 +328,9 @@ pub fn parse(spec: &OptionSpec, arg: Option<&str>) -> Result<Value, ConfigError>
     match spec.kind {
         Kind::Flag => Ok(Value::Flag),
         Kind::Text | Kind::ConfFile | Kind::ServersFile => Ok(Value::Text(arg.map(unhide))),
-        Kind::TextList => Ok(Value::TextList(fields(a).into_iter().map(unhide).collect())),
-        Kind::ConfDir => Ok(Value::TextList(fields(a).into_iter().map(unhide).collect())),
+        Kind::TextList | Kind::ConfDir => {
+            Ok(Value::TextList(fields(a).into_iter().map(unhide).collect()))
+        }
         Kind::Uint => uint(a)
             .map(Value::Uint)
             .ok_or_else(|| bad(GENERIC, what("not a number"))),

@@ -92,38 +92,44 @@ pub fn resolv_servers(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Domain rules and plain upstream servers from `server=` and `local=` options.
-pub fn server_rules(config: &Config) -> (HashMap<String, DomainRule>, Vec<SocketAddr>) {
+/// Domain rules and plain upstream servers from `server=` and `local=` options, plus
+/// `extra` values (from a servers-file).
+pub fn server_rules<'a>(
+    config: &'a Config,
+    extra: impl IntoIterator<Item = &'a Value>,
+) -> (HashMap<String, DomainRule>, Vec<SocketAddr>) {
     let mut rules: HashMap<String, DomainRule> = HashMap::new();
     let mut upstreams = Vec::new();
-    for name in ["server", "local"] {
-        for v in config.values(name) {
-            let Value::Server { domains, target } = v else {
-                continue;
-            };
-            let rule = match target {
-                ServerTarget::Local => DomainRule::Local,
-                ServerTarget::Resolv => DomainRule::Default,
-                ServerTarget::Upstream { addr, .. } => DomainRule::Servers(vec![*addr]),
-            };
-            match domains {
-                None => {
-                    if let DomainRule::Servers(s) = rule {
-                        upstreams.extend(s);
-                    }
+    for v in config
+        .values("server")
+        .chain(config.values("local"))
+        .chain(extra)
+    {
+        let Value::Server { domains, target } = v else {
+            continue;
+        };
+        let rule = match target {
+            ServerTarget::Local => DomainRule::Local,
+            ServerTarget::Resolv => DomainRule::Default,
+            ServerTarget::Upstream { addr, .. } => DomainRule::Servers(vec![*addr]),
+        };
+        match domains {
+            None => {
+                if let DomainRule::Servers(s) = rule {
+                    upstreams.extend(s);
                 }
-                Some(list) => {
-                    for d in list {
-                        // Names without dots (`//`) are not matched by this minimal path yet.
-                        let Some(d) = d else { continue };
-                        let key = d.to_ascii_lowercase();
-                        match (rules.get_mut(&key), &rule) {
-                            (Some(DomainRule::Servers(existing)), DomainRule::Servers(new)) => {
-                                existing.extend(new)
-                            }
-                            _ => {
-                                rules.insert(key, rule.clone());
-                            }
+            }
+            Some(list) => {
+                for d in list {
+                    // Names without dots (`//`) are not matched by this minimal path yet.
+                    let Some(d) = d else { continue };
+                    let key = d.to_ascii_lowercase();
+                    match (rules.get_mut(&key), &rule) {
+                        (Some(DomainRule::Servers(existing)), DomainRule::Servers(new)) => {
+                            existing.extend(new)
+                        }
+                        _ => {
+                            rules.insert(key, rule.clone());
                         }
                     }
                 }

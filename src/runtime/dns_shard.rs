@@ -75,6 +75,7 @@ async fn serve(
     in_flight: Rc<std::cell::Cell<usize>>,
 ) {
     let mut buf = vec![0u8; MAX_UDP_BYTES];
+    let dropped_forwards = std::cell::Cell::new(0u64);
     loop {
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
@@ -90,6 +91,14 @@ async fn serve(
             Decision::Drop => {}
             Decision::Forward(servers) => {
                 if in_flight.get() >= MAX_IN_FLIGHT {
+                    // Counted, and logged at powers of two so a flood cannot flood the log.
+                    dropped_forwards.set(dropped_forwards.get() + 1);
+                    if dropped_forwards.get().is_power_of_two() {
+                        crate::log::warn(format!(
+                            "forward limit of {MAX_IN_FLIGHT} in flight reached: {} queries dropped",
+                            dropped_forwards.get()
+                        ));
+                    }
                     continue;
                 }
                 in_flight.set(in_flight.get() + 1);

@@ -189,7 +189,7 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             )),
         }
     }
-    let mut config = config.clone();
+    let mut from_file = Vec::new();
     if let Some(Some(path)) = config.text("servers-file") {
         match crate::config::read_servers_file(&path) {
             Ok((entries, errors)) => {
@@ -197,12 +197,12 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
                     log::error(format!("{e}"));
                 }
                 log::info(format!("read {path} - {} servers", entries.len()));
-                config.entries.extend(entries);
+                from_file = entries;
             }
             Err(e) => log::error(format!("{e}")),
         }
     }
-    let (rules, mut upstreams) = local::server_rules(&config);
+    let (rules, mut upstreams) = local::server_rules(config, from_file.iter().map(|e| &e.value));
     data.rules = rules;
     if !config.has("no-resolv") {
         let mut resolv: Vec<String> = config
