@@ -1,5 +1,8 @@
-//! DNS: local data snapshots and the sans-IO answer decision. Sockets live in `runtime`.
+//! DNS: wire views, the packet cache, local data snapshots and the sans-IO answer
+//! decision. Sockets live in `runtime`.
 
 pub mod answer;
+pub mod cache;
 pub mod hosts;
 pub mod local;
+pub mod wire;

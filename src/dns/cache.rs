@@ -1,0 +1,545 @@
+//! One shard's packet cache of upstream answers, positive and negative. An entry holds the
+//! reply as dnsmasq answers from its cache (answer section, or the SOA of a negative
+//! answer; AA clear) in wire form; a hit copies those bytes and patches the ID, the RD bit,
+//! the question's letter case and every TTL, with no decoding and no allocation.
+
+use super::wire::{self, flag, rcode, rtype, Edns, Question};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Most bytes one cached reply may hold.
+pub const MAX_ENTRY_BYTES: usize = 4096;
+/// Longest cache key: a name plus type and class.
+const MAX_KEY_BYTES: usize = wire::MAX_NAME_BYTES + 4;
+
+/// How the cache treats TTLs and what it keeps (dnsmasq's cache options).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Entries this shard keeps (`--cache-size` shared out over the shards); 0 disables.
+    pub capacity: usize,
+    /// `--neg-ttl`: lifetime of negative answers that carry no SOA (0: not cached).
+    pub neg_ttl_secs: u32,
+    /// `--no-negcache`.
+    pub no_negcache: bool,
+    /// `--max-ttl`: largest TTL handed to clients.
+    pub max_ttl_secs: u32,
+    /// `--min-cache-ttl` and `--max-cache-ttl`.
+    pub min_cache_ttl_secs: u32,
+    pub max_cache_ttl_secs: u32,
+    /// Types cached besides A, AAAA, CNAME, PTR and SRV (`--cache-rr`).
+    pub extra_types: Vec<u16>,
+    /// UDP size advertised in the OPT record of replies to EDNS queries.
+    pub edns_packet_max: u16,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            capacity: 150,
+            neg_ttl_secs: 0,
+            no_negcache: false,
+            max_ttl_secs: u32::MAX,
+            min_cache_ttl_secs: 0,
+            max_cache_ttl_secs: u32::MAX,
+            extra_types: Vec::new(),
+            edns_packet_max: 1232,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether answers of this type are cached, as dnsmasq 2.90 caches them.
+    pub fn caches_type(&self, t: u16) -> bool {
+        matches!(
+            t,
+            rtype::A | rtype::AAAA | rtype::CNAME | rtype::PTR | rtype::SRV
+        ) || self.extra_types.contains(&t)
+    }
+}
+
+/// Counters a shard reports on SIGUSR1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    pub insertions: u64,
+    /// Live (unexpired) entries pushed out to make room.
+    pub evictions: u64,
+}
+
+/// FNV-1a: keys are short and trusted to be spread by the name; SipHash's cost buys
+/// nothing here because a shard's table is private and bounded.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+struct Entry {
+    key: Box<[u8]>,
+    /// The reply with ID 0 and the question as first seen.
+    wire: Vec<u8>,
+    /// Offsets of TTL fields in `wire`, with the TTL each had when stored.
+    ttls: Vec<(u16, u32)>,
+    stored_at_secs: u64,
+    expires_at_secs: u64,
+    /// Set on every hit; the eviction clock passes over referenced entries once.
+    referenced: bool,
+}
+
+/// A shard's cache.
+pub struct Cache {
+    policy: Policy,
+    index: HashMap<Box<[u8]>, u32, BuildHasherDefault<KeyHasher>>,
+    entries: Vec<Entry>,
+    hand: usize,
+    pub stats: Stats,
+}
+
+/// The key of a question: its lower-cased name, type and class, in a stack buffer.
+struct Key {
+    bytes: [u8; MAX_KEY_BYTES],
+    len: usize,
+}
+
+impl Key {
+    fn of(q: &Question) -> Key {
+        let name = q.name.wire();
+        let mut bytes = [0u8; MAX_KEY_BYTES];
+        bytes[..name.len()].copy_from_slice(name);
+        bytes[name.len()..name.len() + 2].copy_from_slice(&q.qtype.to_be_bytes());
+        bytes[name.len() + 2..name.len() + 4].copy_from_slice(&q.qclass.to_be_bytes());
+        Key {
+            bytes,
+            len: name.len() + 4,
+        }
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl Cache {
+    pub fn new(policy: Policy) -> Cache {
+        let capacity = policy.capacity;
+        Cache {
+            policy,
+            index: HashMap::with_capacity_and_hasher(capacity, Default::default()),
+            entries: Vec::with_capacity(capacity),
+            hand: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Live entries (expired ones included until they are replaced).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forget everything (SIGHUP, `--clear-on-reload`).
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.hand = 0;
+    }
+
+    /// Answer `query` from the cache into `out` if a live entry exists and fits in
+    /// `max_bytes`. `q` and `edns` are the query's parsed question and OPT record.
+    pub fn answer(
+        &mut self,
+        query: &[u8],
+        q: &Question,
+        edns: Option<Edns>,
+        now_secs: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let key = Key::of(q);
+        let Some(&slot) = self.index.get(key.as_slice()) else {
+            self.stats.misses += 1;
+            return false;
+        };
+        let e = &mut self.entries[slot as usize];
+        let opt_bytes = if edns.is_some() { 11 } else { 0 };
+        if e.expires_at_secs <= now_secs || e.wire.len() + opt_bytes > max_bytes {
+            self.stats.misses += 1;
+            return false;
+        }
+        e.referenced = true;
+        self.stats.hits += 1;
+        out.clear();
+        out.extend_from_slice(&e.wire);
+        out[..2].copy_from_slice(&query[..2]);
+        out[2] = (out[2] & !flag::RD) | (query[2] & flag::RD);
+        // Same name, so the same length: only the letter case can differ.
+        out[wire::HEADER_BYTES..q.end].copy_from_slice(&query[wire::HEADER_BYTES..q.end]);
+        let elapsed = (now_secs - e.stored_at_secs).min(u64::from(u32::MAX)) as u32;
+        for &(at, ttl) in &e.ttls {
+            let left = ttl.saturating_sub(elapsed).min(self.policy.max_ttl_secs);
+            out[at as usize..at as usize + 4].copy_from_slice(&left.to_be_bytes());
+        }
+        if edns.is_some() {
+            out.extend_from_slice(&wire::opt_record(self.policy.edns_packet_max));
+            out[10..12].copy_from_slice(&1u16.to_be_bytes());
+        }
+        true
+    }
+
+    /// Store an upstream `reply` to the query whose question is `q`, if dnsmasq would.
+    /// Returns whether it was stored. Decodes the reply; never on the hit path.
+    pub fn insert(&mut self, q: &Question, query_rd: bool, reply: &[u8], now_secs: u64) -> bool {
+        if self.policy.capacity == 0 || !query_rd || !self.policy.caches_type(q.qtype) {
+            return false;
+        }
+        let Some((wire, ttls, lifetime)) = self.cacheable_form(q, reply) else {
+            return false;
+        };
+        if lifetime == 0 || wire.len() > MAX_ENTRY_BYTES {
+            return false;
+        }
+        let key = Key::of(q);
+        let entry = Entry {
+            key: key.as_slice().into(),
+            wire,
+            ttls,
+            stored_at_secs: now_secs,
+            expires_at_secs: now_secs + u64::from(lifetime),
+            referenced: false,
+        };
+        self.stats.insertions += 1;
+        if let Some(&slot) = self.index.get(key.as_slice()) {
+            self.entries[slot as usize] = entry;
+            return true;
+        }
+        if self.entries.len() < self.policy.capacity {
+            self.index
+                .insert(entry.key.clone(), self.entries.len() as u32);
+            self.entries.push(entry);
+            return true;
+        }
+        let slot = self.victim(now_secs);
+        let old = std::mem::replace(&mut self.entries[slot], entry);
+        self.index.remove(&old.key);
+        self.index
+            .insert(self.entries[slot].key.clone(), slot as u32);
+        true
+    }
+
+    /// The slot to reuse: an expired entry, or the first unreferenced one the clock finds.
+    fn victim(&mut self, now_secs: u64) -> usize {
+        let n = self.entries.len();
+        for _ in 0..2 * n {
+            let slot = self.hand;
+            self.hand = (self.hand + 1) % n;
+            let e = &mut self.entries[slot];
+            if e.expires_at_secs <= now_secs {
+                return slot;
+            }
+            if !std::mem::take(&mut e.referenced) {
+                self.stats.evictions += 1;
+                return slot;
+            }
+        }
+        self.stats.evictions += 1;
+        self.hand
+    }
+
+    /// The reply reduced to what dnsmasq answers from its cache, the TTL fields in it, and
+    /// how long it may be kept.
+    fn cacheable_form(
+        &self,
+        q: &Question,
+        reply: &[u8],
+    ) -> Option<(Vec<u8>, Vec<(u16, u32)>, u32)> {
+        use hickory_proto::op::Message;
+        use hickory_proto::rr::RecordType;
+        if reply.len() < wire::HEADER_BYTES || reply[2] & flag::TC != 0 {
+            return None;
+        }
+        let rc = wire::header_rcode(reply);
+        if rc != rcode::NOERROR && rc != rcode::NXDOMAIN {
+            return None;
+        }
+        let msg = Message::from_vec(reply).ok()?;
+        let mut out = Message::new();
+        out.set_id(0)
+            .set_message_type(hickory_proto::op::MessageType::Response)
+            .set_op_code(msg.op_code())
+            .set_recursion_desired(true)
+            .set_recursion_available(true)
+            .set_response_code(msg.response_code());
+        out.add_query(msg.queries().first()?.clone());
+        let positive = rc == rcode::NOERROR && !msg.answers().is_empty();
+        let lifetime;
+        if positive {
+            let mut min_ttl = u32::MAX;
+            for r in msg.answers() {
+                let mut r = r.clone();
+                let ttl = r.ttl().clamp(
+                    self.policy.min_cache_ttl_secs,
+                    self.policy.max_cache_ttl_secs,
+                );
+                r.set_ttl(ttl);
+                min_ttl = min_ttl.min(ttl);
+                out.add_answer(r);
+            }
+            lifetime = min_ttl;
+        } else {
+            if self.policy.no_negcache {
+                return None;
+            }
+            let qname = msg.queries()[0].name().clone();
+            let soa = msg
+                .name_servers()
+                .iter()
+                .find(|r| r.record_type() == RecordType::SOA && r.name().zone_of(&qname));
+            match soa {
+                Some(r) => {
+                    let minimum = match r.data() {
+                        Some(hickory_proto::rr::RData::SOA(s)) => s.minimum(),
+                        _ => return None,
+                    };
+                    lifetime = r.ttl().min(minimum).clamp(
+                        self.policy.min_cache_ttl_secs,
+                        self.policy.max_cache_ttl_secs,
+                    );
+                    out.add_name_server(r.clone());
+                }
+                None if self.policy.neg_ttl_secs > 0 => lifetime = self.policy.neg_ttl_secs,
+                None => return None,
+            }
+        }
+        let bytes = out.to_vec().ok()?;
+        let q_end = wire::question(&bytes).ok()?.end;
+        if q_end != q.end {
+            return None;
+        }
+        let ttls = wire::records(&bytes, q_end)
+            .ok()?
+            .into_iter()
+            .map(|(_, r)| (r.ttl_at as u16, r.ttl))
+            .collect();
+        Some((bytes, ttls, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, MessageType, Query};
+    use hickory_proto::rr::rdata::{A, CNAME, SOA};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+    fn query(name: &str, t: RecordType) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(0x4242).set_recursion_desired(true);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        m.to_vec().unwrap()
+    }
+
+    fn reply_to(q: &[u8], answers: Vec<Record>, authority: Vec<Record>, rcode: u8) -> Vec<u8> {
+        let qm = Message::from_vec(q).unwrap();
+        let mut m = Message::new();
+        m.set_id(qm.id())
+            .set_message_type(MessageType::Response)
+            .set_authoritative(true)
+            .set_recursion_desired(true)
+            .set_recursion_available(true)
+            .set_response_code(hickory_proto::op::ResponseCode::from(0, rcode));
+        m.add_query(qm.queries()[0].clone());
+        m.add_answers(answers);
+        m.add_name_servers(authority);
+        m.to_vec().unwrap()
+    }
+
+    fn a(name: &str, ttl: u32, ip: [u8; 4]) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            ttl,
+            RData::A(A::from(std::net::Ipv4Addr::from(ip))),
+        )
+    }
+
+    fn soa(zone: &str, ttl: u32, minimum: u32) -> Record {
+        let n = Name::from_ascii(zone).unwrap();
+        Record::from_rdata(
+            n.clone(),
+            ttl,
+            RData::SOA(SOA::new(n.clone(), n, 1, 2, 3, 4, minimum)),
+        )
+    }
+
+    fn hit(c: &mut Cache, q: &[u8], now: u64) -> Option<Message> {
+        let question = wire::question(q).unwrap();
+        let edns = wire::edns(q, question.end).unwrap();
+        let mut out = Vec::new();
+        c.answer(q, &question, edns, now, 4096, &mut out)
+            .then(|| Message::from_vec(&out).unwrap())
+    }
+
+    fn store(c: &mut Cache, q: &[u8], reply: &[u8], now: u64) -> bool {
+        c.insert(&wire::question(q).unwrap(), true, reply, now)
+    }
+
+    #[test]
+    fn hit_patches_id_case_and_ttl_and_clears_aa() {
+        let mut c = Cache::new(Policy::default());
+        let q = query("www.example.com.", RecordType::A);
+        let r = reply_to(
+            &q,
+            vec![a("www.example.com.", 300, [192, 0, 2, 1])],
+            vec![],
+            0,
+        );
+        assert!(store(&mut c, &q, &r, 1000));
+        let mut q2 = query("WWW.Example.com.", RecordType::A);
+        q2[0] = 7;
+        let m = hit(&mut c, &q2, 1010).expect("cached");
+        assert_eq!(m.id() >> 8, 7);
+        assert!(!m.authoritative() && m.recursion_available());
+        assert_eq!(m.queries()[0].name().to_ascii(), "WWW.Example.com.");
+        assert_eq!(m.answers()[0].ttl(), 290);
+        assert!(hit(&mut c, &q2, 1300).is_none(), "expired at its TTL");
+    }
+
+    #[test]
+    fn cname_chain_keeps_each_ttl() {
+        let mut c = Cache::new(Policy::default());
+        let q = query("alias.test.", RecordType::A);
+        let cname = Record::from_rdata(
+            Name::from_ascii("alias.test.").unwrap(),
+            100,
+            RData::CNAME(CNAME(Name::from_ascii("real.test.").unwrap())),
+        );
+        let r = reply_to(
+            &q,
+            vec![cname, a("real.test.", 200, [10, 0, 0, 1])],
+            vec![],
+            0,
+        );
+        assert!(store(&mut c, &q, &r, 0));
+        let m = hit(&mut c, &q, 1).unwrap();
+        let ttls: Vec<u32> = m.answers().iter().map(|r| r.ttl()).collect();
+        assert_eq!(ttls, vec![99, 199]);
+        assert!(
+            hit(&mut c, &q, 100).is_none(),
+            "lives as long as its shortest TTL"
+        );
+    }
+
+    #[test]
+    fn negative_answers_need_an_soa_of_the_zone() {
+        let mut c = Cache::new(Policy::default());
+        let q = query("nothere.test.", RecordType::A);
+        let nx = reply_to(&q, vec![], vec![soa("test.", 3600, 60)], 3);
+        assert!(store(&mut c, &q, &nx, 0));
+        let m = hit(&mut c, &q, 1).unwrap();
+        assert_eq!(u16::from(m.response_code()), 3);
+        assert_eq!(m.name_servers()[0].ttl(), 3599);
+        assert!(hit(&mut c, &q, 60).is_none(), "kept for the SOA minimum");
+
+        let q = query("9.2.0.192.in-addr.arpa.", RecordType::PTR);
+        let foreign = reply_to(&q, vec![], vec![soa("test.", 3600, 60)], 0);
+        assert!(!store(&mut c, &q, &foreign, 0), "SOA of another zone");
+        let bare = reply_to(&q, vec![], vec![], 3);
+        assert!(!store(&mut c, &q, &bare, 0), "no SOA and no neg-ttl");
+        let mut with_neg_ttl = Cache::new(Policy {
+            neg_ttl_secs: 30,
+            ..Policy::default()
+        });
+        assert!(store(&mut with_neg_ttl, &q, &bare, 0));
+
+        let mut no_neg = Cache::new(Policy {
+            no_negcache: true,
+            ..Policy::default()
+        });
+        let q = query("nothere.test.", RecordType::A);
+        assert!(!store(&mut no_neg, &q, &nx, 0));
+    }
+
+    #[test]
+    fn only_dnsmasqs_types_and_recursive_queries_are_cached() {
+        let mut c = Cache::new(Policy::default());
+        let q = query("mail.test.", RecordType::MX);
+        let r = reply_to(&q, vec![], vec![soa("test.", 60, 60)], 0);
+        assert!(!store(&mut c, &q, &r, 0));
+        let q = query("x.test.", RecordType::A);
+        let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
+        assert!(!c.insert(&wire::question(&q).unwrap(), false, &r, 0));
+        let servfail = reply_to(&q, vec![], vec![], 2);
+        assert!(!store(&mut c, &q, &servfail, 0));
+    }
+
+    #[test]
+    fn ttl_limits_apply() {
+        let mut c = Cache::new(Policy {
+            max_ttl_secs: 10,
+            max_cache_ttl_secs: 100,
+            ..Policy::default()
+        });
+        let q = query("x.test.", RecordType::A);
+        let r = reply_to(&q, vec![a("x.test.", 600, [1, 2, 3, 4])], vec![], 0);
+        assert!(store(&mut c, &q, &r, 0));
+        assert_eq!(hit(&mut c, &q, 0).unwrap().answers()[0].ttl(), 10);
+        assert!(hit(&mut c, &q, 100).is_none(), "max-cache-ttl ends it");
+    }
+
+    #[test]
+    fn edns_queries_get_an_opt_record() {
+        let mut c = Cache::new(Policy::default());
+        let q = query("x.test.", RecordType::A);
+        let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
+        store(&mut c, &q, &r, 0);
+        let mut m = Message::from_vec(&q).unwrap();
+        m.set_edns(hickory_proto::op::Edns::new());
+        let m = hit(&mut c, &m.to_vec().unwrap(), 0).unwrap();
+        assert_eq!(m.extensions().as_ref().unwrap().max_payload(), 1232);
+    }
+
+    #[test]
+    fn full_cache_evicts_and_stays_bounded() {
+        let mut c = Cache::new(Policy {
+            capacity: 4,
+            ..Policy::default()
+        });
+        for i in 0..20 {
+            let name = format!("n{i}.test.");
+            let q = query(&name, RecordType::A);
+            let r = reply_to(&q, vec![a(&name, 60, [1, 2, 3, 4])], vec![], 0);
+            assert!(store(&mut c, &q, &r, 0));
+        }
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.stats.evictions, 16);
+        assert!(hit(&mut c, &query("n19.test.", RecordType::A), 0).is_some());
+        assert!(hit(&mut c, &query("n0.test.", RecordType::A), 0).is_none());
+        let disabled = &mut Cache::new(Policy {
+            capacity: 0,
+            ..Policy::default()
+        });
+        let q = query("x.test.", RecordType::A);
+        let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
+        assert!(!store(disabled, &q, &r, 0));
+    }
+}
