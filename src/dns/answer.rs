@@ -1,182 +1,606 @@
-//! The answer decision, free of I/O: a query's bytes and the local snapshot in, a reply to
-//! send, a forward to make, or a drop out.
+//! The answer engine of one shard, free of I/O: a query's bytes in; a reply to send, a
+//! forward to make, or a drop out. Order as in dnsmasq: local data and domain rules, then
+//! the cache, then the upstream servers. The cache-hit path reads the question in place
+//! and copies stored bytes; only local answers and forwarding decode or allocate.
 
-use super::local::{DomainRule, LocalData};
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, PTR};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use super::cache::{Cache, Policy};
+use super::local::{DomainRule, LocalData, NameData, RuleTarget, Source};
+use super::wire::{self, flag, rcode, rtype, Edns, Question};
+use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
+use hickory_proto::rr::{Name, RData, Record};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
-/// Bytes in a DNS header.
-pub const HEADER_BYTES: usize = 12;
-/// UDP payload size advertised in EDNS replies (dnsmasq's `--edns-packet-max` default).
-pub const EDNS_PACKET_MAX: u16 = 1232;
+/// Most CNAMEs followed through local data for one answer.
+const MAX_CNAME_CHAIN: usize = 10;
+/// Largest reply to a UDP client that sent no EDNS (RFC 1035).
+pub const PLAIN_UDP_BYTES: usize = 512;
+
+/// Switches that change answers, from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--domain-needed`.
+    pub domain_needed: bool,
+    /// `--bogus-priv`.
+    pub bogus_priv: bool,
+    /// `--log-queries`.
+    pub log_queries: bool,
+}
 
 /// What to do with one query.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Decision {
+pub enum Action<'a> {
     /// Send these bytes back to the client.
-    Reply(Vec<u8>),
-    /// Forward the query to these servers in order.
-    Forward(Vec<SocketAddr>),
+    Reply(&'a [u8]),
+    /// Forward the query to these servers.
+    Forward(Arc<[SocketAddr]>),
     /// Not a query we answer (a response, or too short to have an ID): count and drop.
     Drop,
 }
 
-/// A reply with only a header and the question, with this response code.
-fn error_reply(query: &[u8], rcode: ResponseCode) -> Vec<u8> {
-    let mut out = query[..HEADER_BYTES].to_vec();
-    out[2] = (out[2] | 0x80) & !0x04 & 0xf9; // QR set, AA and TC cleared, keep opcode and RD
-    out[3] = 0x80 | (u16::from(rcode) as u8 & 0x0f); // RA set
-    out[4..12].fill(0);
-    out
+/// Queries by outcome, for SIGUSR1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub local: u64,
+    pub cached: u64,
+    pub forwarded: u64,
+    pub refused: u64,
+    pub malformed: u64,
 }
 
-/// Decide what to do with `query`.
-pub fn decide(query: &[u8], local: &LocalData) -> Decision {
-    if query.len() < HEADER_BYTES || query[2] & 0x80 != 0 {
-        return Decision::Drop;
-    }
-    let Ok(msg) = Message::from_vec(query) else {
-        return Decision::Reply(error_reply(query, ResponseCode::FormErr));
-    };
-    if msg.op_code() != OpCode::Query {
-        return Decision::Reply(error_reply(query, ResponseCode::NotImp));
-    }
-    let [question] = msg.queries() else {
-        return Decision::Reply(error_reply(query, ResponseCode::FormErr));
-    };
-    let name = question
-        .name()
-        .to_ascii()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let qtype = question.query_type();
-    let ttl = local.local_ttl_secs;
+/// One shard's answer state: the local snapshot, its cache and a reusable reply buffer.
+pub struct Engine {
+    pub local: Arc<LocalData>,
+    pub cache: Cache,
+    pub options: Options,
+    pub counters: Counters,
+    out: Vec<u8>,
+}
 
-    let answers: Option<Vec<RData>> = match qtype {
-        RecordType::A | RecordType::AAAA | RecordType::ANY => local.names.get(&name).map(|h| {
-            h.addrs
-                .iter()
-                .filter_map(|a| match (a, qtype) {
-                    (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => Some(RData::A(A(*v4))),
-                    (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => {
-                        Some(RData::AAAA(AAAA(*v6)))
+/// A reply with only a header and the question (if any), with this response code.
+fn header_reply(out: &mut Vec<u8>, query: &[u8], question_end: Option<usize>, code: u8) {
+    out.clear();
+    out.extend_from_slice(&query[..question_end.unwrap_or(wire::HEADER_BYTES)]);
+    out[2] = (out[2] | flag::QR) & !(flag::AA | flag::TC);
+    out[3] = flag::RA | code;
+    let qd = u16::from(question_end.is_some());
+    wire::set_counts(out, qd, 0, 0, 0);
+}
+
+/// Room for a name in dotted text, on the stack.
+type NameText = [u8; wire::MAX_NAME_BYTES + 1];
+
+/// The question name as lower-case dotted text without the final dot, if every label is
+/// plain printable text (names that are not cannot be local).
+fn dotted<'b>(q: &Question, buf: &'b mut NameText) -> Option<&'b str> {
+    let mut len = 0;
+    for label in wire::labels(q.name.wire()) {
+        if len > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        for &b in label {
+            if !b.is_ascii_graphic() || b == b'.' {
+                return None;
+            }
+            buf[len] = b;
+            len += 1;
+        }
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+impl Engine {
+    pub fn new(local: Arc<LocalData>, policy: Policy, options: Options) -> Engine {
+        Engine {
+            local,
+            cache: Cache::new(policy),
+            options,
+            counters: Counters::default(),
+            out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
+        }
+    }
+
+    /// Decide what to do with `query` from `client`, at `now_secs` on the shard's clock.
+    /// Over `tcp` a reply may be as large as DNS allows; over UDP, as the client's EDNS
+    /// size (512 without EDNS).
+    pub fn query(
+        &mut self,
+        query: &[u8],
+        client: SocketAddr,
+        now_secs: u64,
+        tcp: bool,
+    ) -> Action<'_> {
+        if query.len() < wire::HEADER_BYTES || query[2] & flag::QR != 0 {
+            self.counters.malformed += 1;
+            return Action::Drop;
+        }
+        if (query[2] >> 3) & 0x0f != 0 {
+            header_reply(&mut self.out, query, None, rcode::NOTIMP);
+            return Action::Reply(&self.out);
+        }
+        let (q, edns) =
+            match wire::question(query).and_then(|q| wire::edns(query, q.end).map(|e| (q, e))) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.counters.malformed += 1;
+                    header_reply(&mut self.out, query, None, rcode::FORMERR);
+                    return Action::Reply(&self.out);
+                }
+            };
+        let limit = match (tcp, edns) {
+            (true, _) => u16::MAX as usize,
+            (false, Some(e)) => (e.udp_size as usize).clamp(
+                PLAIN_UDP_BYTES,
+                self.cache.policy().edns_packet_max as usize,
+            ),
+            (false, None) => PLAIN_UDP_BYTES,
+        };
+        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        let name = dotted(&q, &mut text);
+        if self.options.log_queries {
+            crate::log::info(format!(
+                "query[{}] {} from {}",
+                wire::type_name(q.qtype),
+                name.map_or_else(|| q.name.to_text(), str::to_string),
+                client.ip()
+            ));
+        }
+        if let Some(name) = name {
+            let local = self.local.clone();
+            if let Some(outcome) = local_answer(&local, name, q.qtype) {
+                self.counters.local += 1;
+                if self.options.log_queries {
+                    outcome.log(name);
+                }
+                build_reply(&mut self.out, query, &outcome, edns, limit);
+                return Action::Reply(&self.out);
+            }
+        }
+        if query[2] & flag::RD != 0
+            && self
+                .cache
+                .answer(query, &q, edns, now_secs, limit, &mut self.out)
+        {
+            self.counters.cached += 1;
+            if self.options.log_queries {
+                log_answers("cached", &self.out);
+            }
+            return Action::Reply(&self.out);
+        }
+        let rule = name.and_then(|n| self.local.rule_for(n));
+        let dotless = q.name.label_count() == 1;
+        let servers = match rule.and_then(|r| r.target.as_ref()) {
+            Some(RuleTarget::Servers(s)) => Some(s.clone()),
+            _ if self.options.domain_needed && dotless => None,
+            _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => None,
+            _ if self.local.upstreams.is_empty() => {
+                self.counters.refused += 1;
+                header_reply(&mut self.out, query, Some(q.end), rcode::REFUSED);
+                return Action::Reply(&self.out);
+            }
+            _ => Some(self.local.upstreams.clone()),
+        };
+        match servers {
+            Some(s) => {
+                self.counters.forwarded += 1;
+                Action::Forward(s)
+            }
+            None => {
+                let outcome = Outcome::negative(rcode::NXDOMAIN, "config");
+                if self.options.log_queries {
+                    outcome.log(name.unwrap_or(""));
+                }
+                self.counters.local += 1;
+                build_reply(&mut self.out, query, &outcome, edns, limit);
+                Action::Reply(&self.out)
+            }
+        }
+    }
+
+    /// Take an upstream reply to `query`: cache it and return the bytes for the client
+    /// (the client's ID restored, EDNS size rewritten to ours), or None to drop it.
+    pub fn upstream_reply(&mut self, query: &[u8], reply: &[u8], now_secs: u64) -> Option<Vec<u8>> {
+        let q = wire::question(query).ok()?;
+        let mut out = reply.to_vec();
+        out[..2].copy_from_slice(&query[..2]);
+        if let Ok(Some(e)) = wire::edns(&out, q.end) {
+            let size = self.cache.policy().edns_packet_max.to_be_bytes();
+            let class_at = wire::skip_name(&out, e.at).ok()? + 2;
+            out[class_at..class_at + 2].copy_from_slice(&size);
+        }
+        self.cache
+            .insert(&q, query[2] & flag::RD != 0, &out, now_secs);
+        if self.options.log_queries {
+            log_answers("reply", &out);
+        }
+        Some(out)
+    }
+}
+
+/// Whether `name` is a reverse lookup in a private range (`--bogus-priv`).
+fn is_private_reverse(name: &str) -> bool {
+    match reverse_address(name) {
+        Some(IpAddr::V4(a)) => {
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.octets()[0] == 0
+                || (a.octets()[0] == 100 && a.octets()[1] & 0xc0 == 64)
+        }
+        Some(IpAddr::V6(a)) => {
+            let s = a.segments()[0];
+            a.is_loopback() || a.is_unspecified() || s & 0xfe00 == 0xfc00 || s & 0xffc0 == 0xfe80
+        }
+        None => false,
+    }
+}
+
+/// A locally decided answer, before it is put in wire form.
+struct Outcome {
+    rcode: u8,
+    authoritative: bool,
+    answers: Vec<Record>,
+    additional: Vec<Record>,
+    /// Where the answer came from, for the query log (`config`, a hosts file name).
+    source: String,
+}
+
+impl Outcome {
+    fn negative(rcode: u8, source: &str) -> Outcome {
+        Outcome {
+            rcode,
+            authoritative: false,
+            answers: Vec::new(),
+            additional: Vec::new(),
+            source: source.to_string(),
+        }
+    }
+
+    fn log(&self, name: &str) {
+        if self.answers.is_empty() {
+            let what = if self.rcode == rcode::NXDOMAIN {
+                "NXDOMAIN"
+            } else {
+                "NODATA"
+            };
+            crate::log::info(format!("{} {name} is {what}", self.source));
+        }
+        for r in &self.answers {
+            crate::log::info(format!(
+                "{} {} is {}",
+                self.source,
+                r.name().to_ascii().trim_end_matches('.'),
+                log_data(r)
+            ));
+        }
+    }
+}
+
+/// How dnsmasq shows one answer record in the query log.
+fn log_data(r: &Record) -> String {
+    match r.data() {
+        Some(RData::A(a)) => a.to_string(),
+        Some(RData::AAAA(a)) => a.to_string(),
+        Some(RData::PTR(p)) => p.to_ascii().trim_end_matches('.').to_string(),
+        Some(RData::TXT(t)) => t.to_string(),
+        _ => format!("<{}>", r.record_type()),
+    }
+}
+
+/// Log the answers of a reply as dnsmasq does (`reply x is 1.2.3.4`, `cached x is NXDOMAIN`).
+pub fn log_answers(kind: &str, reply: &[u8]) {
+    let Ok(m) = Message::from_vec(reply) else {
+        return;
+    };
+    let qname = m
+        .queries()
+        .first()
+        .map(|q| q.name().to_ascii().trim_end_matches('.').to_string())
+        .unwrap_or_default();
+    if m.answers().is_empty() {
+        let what = match (u16::from(m.response_code()) as u8, m.queries().first()) {
+            (rcode::NXDOMAIN, _) => "NXDOMAIN".to_string(),
+            (rcode::NOERROR, Some(q)) if q.query_type() == hickory_proto::rr::RecordType::A => {
+                "NODATA-IPv4".to_string()
+            }
+            (rcode::NOERROR, Some(q)) if q.query_type() == hickory_proto::rr::RecordType::AAAA => {
+                "NODATA-IPv6".to_string()
+            }
+            (rcode::NOERROR, _) => "NODATA".to_string(),
+            (_, _) => return,
+        };
+        crate::log::info(format!("{kind} {qname} is {what}"));
+    }
+    for r in m.answers() {
+        crate::log::info(format!(
+            "{kind} {} is {}",
+            r.name().to_ascii().trim_end_matches('.'),
+            log_data(r)
+        ));
+    }
+}
+
+/// Put `outcome` in wire form as the reply to `query`, truncated with TC if it does not
+/// fit in `limit` bytes.
+fn build_reply(
+    out: &mut Vec<u8>,
+    query: &[u8],
+    outcome: &Outcome,
+    edns: Option<Edns>,
+    limit: usize,
+) {
+    let q_end = wire::question(query).map(|q| q.end).ok();
+    let Ok(msg) = Message::from_vec(&query[..q_end.unwrap_or(query.len())]).or_else(|_| {
+        // The query's own OPT record may be what hickory rejects; the question is enough.
+        let mut head = query[..q_end.unwrap_or(wire::HEADER_BYTES)].to_vec();
+        wire::set_counts(&mut head, 1, 0, 0, 0);
+        Message::from_vec(&head)
+    }) else {
+        header_reply(out, query, q_end, rcode::SERVFAIL);
+        return;
+    };
+    let mut r = Message::new();
+    r.set_id(msg.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_authoritative(outcome.authoritative)
+        .set_recursion_desired(msg.recursion_desired())
+        .set_recursion_available(true)
+        .set_checking_disabled(msg.checking_disabled())
+        .set_response_code(hickory_proto::op::ResponseCode::from(0, outcome.rcode));
+    if let Some(q) = msg.queries().first() {
+        r.add_query(q.clone());
+    }
+    r.add_answers(outcome.answers.iter().cloned());
+    r.add_additionals(outcome.additional.iter().cloned());
+    if edns.is_some() {
+        let mut e = HEdns::new();
+        e.set_max_payload(super::cache::Policy::default().edns_packet_max)
+            .set_version(0);
+        r.set_edns(e);
+    }
+    match r.to_vec() {
+        Ok(bytes) if bytes.len() <= limit => {
+            out.clear();
+            out.extend_from_slice(&bytes);
+        }
+        _ => {
+            header_reply(out, query, q_end, outcome.rcode);
+            out[2] |= flag::TC;
+        }
+    }
+}
+
+fn fqdn(name: &str) -> Option<Name> {
+    Name::from_ascii(format!("{name}.")).ok()
+}
+
+/// Address records of `data` matching `qtype`.
+fn address_records(
+    owner: &Name,
+    data: &NameData,
+    qtype: u16,
+    out: &mut Vec<Record>,
+) -> Option<Source> {
+    let mut source = None;
+    for a in &data.addrs {
+        let rdata = match (a.addr, qtype) {
+            (IpAddr::V4(v4), rtype::A | rtype::ANY) => RData::A(A(v4)),
+            (IpAddr::V6(v6), rtype::AAAA | rtype::ANY) => RData::AAAA(AAAA(v6)),
+            _ => continue,
+        };
+        source.get_or_insert(a.source);
+        out.push(Record::from_rdata(owner.clone(), a.ttl_secs, rdata));
+    }
+    source
+}
+
+/// The local answer for `name` and `qtype`, if local data or a domain rule decides it.
+fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
+    let source_name = |s: Option<Source>| match s {
+        Some(Source::Hosts(i)) => local
+            .files
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| "hosts".into()),
+        _ => "config".to_string(),
+    };
+    let data = local.names.get(name);
+    let owner = fqdn(name)?;
+    let mut answers = Vec::new();
+    let mut additional = Vec::new();
+    let mut source = None;
+    if let Some(d) = data {
+        if let Some((target, ttl)) = &d.cname {
+            let t = fqdn(target)?;
+            answers.push(Record::from_rdata(
+                owner.clone(),
+                *ttl,
+                RData::CNAME(CNAME(t.clone())),
+            ));
+            let mut next = (target.clone(), t);
+            for _ in 0..MAX_CNAME_CHAIN {
+                if qtype == rtype::CNAME {
+                    break;
+                }
+                let Some(td) = local.names.get(&next.0) else {
+                    break;
+                };
+                if let Some((t2, ttl2)) = &td.cname {
+                    let n2 = fqdn(t2)?;
+                    answers.push(Record::from_rdata(
+                        next.1.clone(),
+                        *ttl2,
+                        RData::CNAME(CNAME(n2.clone())),
+                    ));
+                    next = (t2.clone(), n2);
+                    continue;
+                }
+                address_records(&next.1, td, qtype, &mut answers);
+                for (t, rd) in &td.records {
+                    if *t == qtype {
+                        answers.push(Record::from_rdata(
+                            next.1.clone(),
+                            local.local_ttl_secs,
+                            rd.clone(),
+                        ));
                     }
+                }
+                break;
+            }
+            return Some(Outcome {
+                rcode: rcode::NOERROR,
+                authoritative: true,
+                answers,
+                additional,
+                source: "config".into(),
+            });
+        }
+        if matches!(qtype, rtype::A | rtype::AAAA | rtype::ANY) {
+            source = address_records(&owner, d, qtype, &mut answers);
+        }
+        for (t, rd) in &d.records {
+            if *t == qtype || qtype == rtype::ANY {
+                answers.push(Record::from_rdata(
+                    owner.clone(),
+                    local.local_ttl_secs,
+                    rd.clone(),
+                ));
+                let target = match rd {
+                    RData::MX(mx) => Some(mx.exchange()),
+                    RData::SRV(srv) => Some(srv.target()),
                     _ => None,
-                })
-                .collect()
-        }),
-        RecordType::PTR => reverse_address(&name)
-            .and_then(|ip| local.reverse.get(&ip))
-            .and_then(|target| Name::from_ascii(format!("{target}.")).ok())
-            .map(|n| vec![RData::PTR(PTR(n))]),
+                };
+                if let Some(t) = target {
+                    let tn = t.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+                    if let Some(td) = local.names.get(&tn) {
+                        address_records(t, td, rtype::A, &mut additional);
+                        address_records(t, td, rtype::AAAA, &mut additional);
+                    }
+                }
+            }
+        }
+    }
+    if qtype == rtype::PTR {
+        if let Some((target, ttl)) = reverse_address(name).and_then(|ip| local.reverse.get(&ip)) {
+            answers.push(Record::from_rdata(
+                owner.clone(),
+                *ttl,
+                RData::PTR(PTR(fqdn(target)?)),
+            ));
+        }
+    }
+    if !answers.is_empty() {
+        return Some(Outcome {
+            rcode: rcode::NOERROR,
+            authoritative: true,
+            answers,
+            additional,
+            source: source_name(source),
+        });
+    }
+    if let Some(d) = data {
+        let has_family = matches!(qtype, rtype::A | rtype::AAAA) && !d.addrs.is_empty();
+        if d.claims_name || has_family {
+            let src = source_name(d.addrs.first().map(|a| a.source));
+            return Some(Outcome::negative(rcode::NOERROR, &src));
+        }
+    }
+    let rule: &DomainRule = local.rule_for(name)?;
+    let addr = match qtype {
+        rtype::A => rule.v4.map(|a| RData::A(A(a))),
+        rtype::AAAA => rule.v6.map(|a| RData::AAAA(AAAA(a))),
         _ => None,
     };
-    if let Some(rdatas) = answers {
-        return Decision::Reply(reply(&msg, ResponseCode::NoError, rdatas, ttl));
+    if let Some(rd) = addr {
+        return Some(Outcome {
+            rcode: rcode::NOERROR,
+            authoritative: true,
+            answers: vec![Record::from_rdata(owner, local.local_ttl_secs, rd)],
+            additional,
+            source: "config".into(),
+        });
     }
-    match local.rule_for(&name) {
-        Some(DomainRule::Local) => {
-            Decision::Reply(reply(&msg, ResponseCode::NXDomain, Vec::new(), ttl))
+    match rule.target {
+        Some(RuleTarget::NxDomain) => Some(Outcome::negative(rcode::NXDOMAIN, "config")),
+        Some(RuleTarget::Local) => {
+            let code = if data.is_some() {
+                rcode::NOERROR
+            } else {
+                rcode::NXDOMAIN
+            };
+            Some(Outcome::negative(code, "config"))
         }
-        Some(DomainRule::Servers(s)) => Decision::Forward(s.clone()),
-        Some(DomainRule::Default) | None if local.upstreams.is_empty() => {
-            Decision::Reply(error_reply(query, ResponseCode::Refused))
-        }
-        Some(DomainRule::Default) | None => Decision::Forward(local.upstreams.clone()),
+        _ => None,
     }
-}
-
-/// Where the question section of a single-question message ends, if it is well formed.
-pub fn question_end(msg: &[u8]) -> Option<usize> {
-    let mut i = HEADER_BYTES;
-    loop {
-        let len = *msg.get(i)? as usize;
-        if len == 0 {
-            break;
-        }
-        if len & 0xc0 != 0 {
-            return None;
-        }
-        i += 1 + len;
-    }
-    let end = i + 1 + 4;
-    (end <= msg.len()).then_some(end)
 }
 
 /// Whether `reply` answers `query`: same ID and the same question, letter case aside.
 pub fn reply_matches(query: &[u8], reply: &[u8]) -> bool {
-    let (Some(q), Some(r)) = (question_end(query), question_end(reply)) else {
+    let (Ok(q), Ok(r)) = (wire::question(query), wire::question(reply)) else {
         return false;
     };
     reply[..2] == query[..2]
-        && reply[2] & 0x80 != 0
-        && query[HEADER_BYTES..q].eq_ignore_ascii_case(&reply[HEADER_BYTES..r])
-}
-
-/// An authoritative local reply with these answers.
-fn reply(query: &Message, rcode: ResponseCode, rdatas: Vec<RData>, ttl: u32) -> Vec<u8> {
-    let mut r = Message::new();
-    r.set_id(query.id())
-        .set_message_type(MessageType::Response)
-        .set_op_code(OpCode::Query)
-        .set_authoritative(true)
-        .set_recursion_desired(query.recursion_desired())
-        .set_recursion_available(true)
-        .set_response_code(rcode);
-    if query.extensions().is_some() {
-        // Answer EDNS with EDNS, advertising our packet size, as dnsmasq does.
-        let mut edns = Edns::new();
-        edns.set_max_payload(EDNS_PACKET_MAX).set_version(0);
-        r.set_edns(edns);
-    }
-    if let Some(q) = query.queries().first() {
-        r.add_query(q.clone());
-        for rd in rdatas {
-            r.add_answer(Record::from_rdata(q.name().clone(), ttl, rd));
-        }
-    }
-    r.to_vec().unwrap_or_else(|_| Vec::new())
+        && reply[2] & flag::QR != 0
+        && q.end == r.end
+        && q.name.wire() == r.name.wire()
+        && q.qtype == r.qtype
+        && q.qclass == r.qclass
 }
 
 /// The address a reverse-lookup name stands for (`4.3.2.1.in-addr.arpa`, nibble `ip6.arpa`).
 pub fn reverse_address(name: &str) -> Option<IpAddr> {
     if let Some(v4) = name.strip_suffix(".in-addr.arpa") {
-        let parts: Vec<u8> = v4
-            .split('.')
-            .map(|p| p.parse().ok())
-            .collect::<Option<_>>()?;
-        let [d, c, b, a] = parts[..] else { return None };
+        let mut parts = [0u8; 4];
+        let mut n = 0;
+        for p in v4.split('.') {
+            if n == 4 || p.is_empty() || p.len() > 3 {
+                return None;
+            }
+            parts[n] = p.parse().ok()?;
+            n += 1;
+        }
+        if n != 4 {
+            return None;
+        }
+        let [d, c, b, a] = parts;
         return Some(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
     }
     let v6 = name.strip_suffix(".ip6.arpa")?;
-    let nibbles: Vec<u8> = v6
-        .split('.')
-        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 1))
-        .collect::<Option<_>>()?;
-    if nibbles.len() != 32 {
-        return None;
+    let mut value = 0u128;
+    let mut n = 0;
+    for p in v6.split('.').rev() {
+        if p.len() != 1 || n == 32 {
+            return None;
+        }
+        value = (value << 4) | u128::from(u8::from_str_radix(p, 16).ok()?);
+        n += 1;
     }
-    let value = nibbles
-        .iter()
-        .rev()
-        .fold(0u128, |acc, n| (acc << 4) | u128::from(*n));
-    Some(IpAddr::V6(Ipv6Addr::from(value)))
+    (n == 32).then_some(IpAddr::V6(Ipv6Addr::from(value)))
+}
+
+/// A query for the tests of this module and its users.
+#[cfg(test)]
+pub fn test_query(name: &str, qtype: hickory_proto::rr::RecordType) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(0x1234).set_recursion_desired(true);
+    m.add_query(hickory_proto::op::Query::query(
+        Name::from_ascii(name).unwrap(),
+        qtype,
+    ));
+    m.to_vec().unwrap()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dns::hosts;
-    use hickory_proto::op::Query;
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
 
-    fn query(name: &str, qtype: RecordType) -> Vec<u8> {
-        let mut m = Message::new();
-        m.set_id(0x1234).set_recursion_desired(true);
-        m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-        m.to_vec().unwrap()
-    }
+    const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 
     fn local() -> LocalData {
         let mut d = LocalData {
@@ -185,21 +609,26 @@ mod tests {
         };
         d.add_hosts(
             &hosts::parse("127.0.0.1 localhost\n::1 localhost\n10.1.2.3 Printer.lan\n").lines,
+            0,
         );
-        d.upstreams.push("192.0.2.53:53".parse().unwrap());
+        d.upstreams = Arc::from(["192.0.2.53:53".parse::<SocketAddr>().unwrap()]);
         d
     }
 
-    fn answer(bytes: Decision) -> Message {
-        match bytes {
-            Decision::Reply(b) => Message::from_vec(&b).unwrap(),
+    fn engine(d: LocalData) -> Engine {
+        Engine::new(Arc::new(d), Policy::default(), Options::default())
+    }
+
+    fn ask(e: &mut Engine, name: &str, t: RecordType) -> Message {
+        match e.query(&test_query(name, t), CLIENT, 0, false) {
+            Action::Reply(b) => Message::from_vec(b).unwrap(),
             other => panic!("expected a reply, got {other:?}"),
         }
     }
 
     #[test]
     fn hosts_name_is_answered_authoritatively_with_local_ttl() {
-        let m = answer(decide(&query("LocalHost.", RecordType::A), &local()));
+        let m = ask(&mut engine(local()), "LocalHost.", RecordType::A);
         assert_eq!(m.id(), 0x1234);
         assert!(m.authoritative() && m.recursion_available() && m.recursion_desired());
         assert_eq!(m.answers().len(), 1);
@@ -208,20 +637,22 @@ mod tests {
             m.answers()[0].data(),
             Some(&RData::A(A(Ipv4Addr::LOCALHOST)))
         );
+        assert_eq!(m.queries()[0].name().to_ascii(), "LocalHost.", "case kept");
     }
 
     #[test]
     fn edns_queries_get_an_edns_reply() {
-        let mut m = Message::from_vec(&query("localhost.", RecordType::A)).unwrap();
-        let mut edns = Edns::new();
+        let mut m = Message::from_vec(&test_query("localhost.", RecordType::A)).unwrap();
+        let mut edns = HEdns::new();
         edns.set_max_payload(4096);
         m.set_edns(edns);
-        let r = answer(decide(&m.to_vec().unwrap(), &local()));
-        assert_eq!(
-            r.extensions().as_ref().map(|e| e.max_payload()),
-            Some(EDNS_PACKET_MAX)
-        );
-        let plain = answer(decide(&query("localhost.", RecordType::A), &local()));
+        let mut e = engine(local());
+        let Action::Reply(b) = e.query(&m.to_vec().unwrap(), CLIENT, 0, false) else {
+            panic!()
+        };
+        let r = Message::from_vec(b).unwrap();
+        assert_eq!(r.extensions().as_ref().map(|e| e.max_payload()), Some(1232));
+        let plain = ask(&mut e, "localhost.", RecordType::A);
         assert!(
             plain.extensions().is_none(),
             "no OPT record for a query without one"
@@ -229,18 +660,19 @@ mod tests {
     }
 
     #[test]
-    fn known_name_without_that_family_is_nodata() {
-        let m = answer(decide(&query("printer.lan.", RecordType::AAAA), &local()));
+    fn known_name_without_that_family_is_nodata_without_aa() {
+        let m = ask(&mut engine(local()), "printer.lan.", RecordType::AAAA);
         assert_eq!(m.response_code(), ResponseCode::NoError);
-        assert!(m.answers().is_empty());
+        assert!(m.answers().is_empty() && !m.authoritative());
     }
 
     #[test]
     fn reverse_lookup_gives_canonical_name() {
-        let m = answer(decide(
-            &query("3.2.1.10.in-addr.arpa.", RecordType::PTR),
-            &local(),
-        ));
+        let m = ask(
+            &mut engine(local()),
+            "3.2.1.10.in-addr.arpa.",
+            RecordType::PTR,
+        );
         assert_eq!(
             m.answers()[0].data(),
             Some(&RData::PTR(PTR(Name::from_ascii("printer.lan.").unwrap())))
@@ -250,46 +682,131 @@ mod tests {
     #[test]
     fn unknown_names_are_forwarded_and_local_domains_are_nxdomain() {
         let mut d = local();
-        assert_eq!(
-            decide(&query("example.com.", RecordType::A), &d),
-            Decision::Forward(d.upstreams.clone())
+        let ups = d.upstreams.clone();
+        d.rules.insert(
+            "lan".into(),
+            DomainRule {
+                target: Some(RuleTarget::Local),
+                ..Default::default()
+            },
         );
-        d.rules.insert("lan".into(), DomainRule::Local);
-        let m = answer(decide(&query("nothere.lan.", RecordType::A), &d));
+        let mut e = engine(d);
+        assert_eq!(
+            e.query(&test_query("example.com.", RecordType::A), CLIENT, 0, false),
+            Action::Forward(ups)
+        );
+        let m = ask(&mut e, "nothere.lan.", RecordType::A);
         assert_eq!(m.response_code(), ResponseCode::NXDomain);
+        assert!(!m.authoritative());
+    }
+
+    #[test]
+    fn address_rules_answer_their_family_and_forward_the_other() {
+        let mut d = local();
+        d.rules.insert(
+            "ads.test".into(),
+            DomainRule {
+                v4: Some(Ipv4Addr::UNSPECIFIED),
+                ..Default::default()
+            },
+        );
+        let mut e = engine(d);
+        let m = ask(&mut e, "x.ads.test.", RecordType::A);
+        assert_eq!(
+            m.answers()[0].data(),
+            Some(&RData::A(A(Ipv4Addr::UNSPECIFIED)))
+        );
+        assert!(matches!(
+            e.query(
+                &test_query("x.ads.test.", RecordType::AAAA),
+                CLIENT,
+                0,
+                false
+            ),
+            Action::Forward(_)
+        ));
     }
 
     #[test]
     fn no_upstream_means_refused() {
         let mut d = local();
-        d.upstreams.clear();
-        let m = answer(decide(&query("example.com.", RecordType::A), &d));
+        d.upstreams = Arc::from([]);
+        let m = ask(&mut engine(d), "example.com.", RecordType::A);
         assert_eq!(m.response_code(), ResponseCode::Refused);
     }
 
     #[test]
+    fn domain_needed_and_bogus_priv_keep_queries_home() {
+        let mut e = engine(local());
+        e.options.domain_needed = true;
+        e.options.bogus_priv = true;
+        assert_eq!(
+            ask(&mut e, "plainname.", RecordType::A).response_code(),
+            ResponseCode::NXDomain
+        );
+        let m = ask(&mut e, "9.9.168.192.in-addr.arpa.", RecordType::PTR);
+        assert_eq!(m.response_code(), ResponseCode::NXDomain);
+        assert!(matches!(
+            e.query(
+                &test_query("9.2.0.192.in-addr.arpa.", RecordType::PTR),
+                CLIENT,
+                0,
+                false
+            ),
+            Action::Forward(_)
+        ));
+    }
+
+    #[test]
     fn malformed_input_is_formerr_or_dropped() {
-        assert_eq!(decide(&[0u8; 5], &local()), Decision::Drop);
-        let mut resp = query("x.", RecordType::A);
+        let mut e = engine(local());
+        assert_eq!(e.query(&[0u8; 5], CLIENT, 0, false), Action::Drop);
+        let mut resp = test_query("x.", RecordType::A);
         resp[2] |= 0x80;
-        assert_eq!(decide(&resp, &local()), Decision::Drop);
-        let mut garbage = query("x.", RecordType::A);
+        assert_eq!(e.query(&resp, CLIENT, 0, false), Action::Drop);
+        let mut garbage = test_query("x.", RecordType::A);
         garbage.truncate(14);
-        let m = answer(decide(&garbage, &local()));
+        let Action::Reply(b) = e.query(&garbage, CLIENT, 0, false) else {
+            panic!()
+        };
+        let m = Message::from_vec(b).unwrap();
         assert_eq!(m.response_code(), ResponseCode::FormErr);
         assert_eq!(m.id(), 0x1234);
+        assert_eq!(e.counters.malformed, 3);
+    }
+
+    #[test]
+    fn forwarded_replies_are_cached_and_then_answered_from_cache() {
+        let mut e = engine(local());
+        let q = test_query("www.example.com.", RecordType::A);
+        let mut upstream = Message::from_vec(&q).unwrap();
+        upstream
+            .set_id(999)
+            .set_message_type(MessageType::Response)
+            .add_answer(Record::from_rdata(
+                Name::from_ascii("www.example.com.").unwrap(),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+            ));
+        let relayed = e
+            .upstream_reply(&q, &upstream.to_vec().unwrap(), 0)
+            .unwrap();
+        assert_eq!(wire::id(&relayed), 0x1234);
+        let m = ask(&mut e, "www.example.com.", RecordType::A);
+        assert_eq!(m.answers()[0].ttl(), 60);
+        assert_eq!(e.counters.cached, 1);
     }
 
     #[test]
     fn replies_match_only_their_query() {
-        let q = query("Example.com.", RecordType::A);
+        let q = test_query("Example.com.", RecordType::A);
         let mut r = q.clone();
         r[2] |= 0x80;
         assert!(reply_matches(&q, &r));
         let mut wrong_id = r.clone();
         wrong_id[1] ^= 1;
         assert!(!reply_matches(&q, &wrong_id));
-        let other = query("example.org.", RecordType::A);
+        let other = test_query("example.org.", RecordType::A);
         let mut other_reply = other.clone();
         other_reply[2] |= 0x80;
         assert!(!reply_matches(&q, &other_reply));
@@ -305,5 +822,6 @@ mod tests {
         let six = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa";
         assert_eq!(reverse_address(six), Some("::1".parse().unwrap()));
         assert_eq!(reverse_address("x.in-addr.arpa"), None);
+        assert_eq!(reverse_address("1.2.3.4.5.in-addr.arpa"), None);
     }
 }

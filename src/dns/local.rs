@@ -1,40 +1,91 @@
-//! The immutable snapshot of local DNS data a shard answers from: hosts-file names, domain
-//! rules (`server=/d/`, `local=/d/`) and the default upstream servers. Built off the answer
+//! The immutable snapshot of local DNS data a shard answers from: hosts-file names, records
+//! from the configuration (`host-record`, `cname`, `mx-host`, `srv-host`, `txt-record`,
+//! `ptr-record`, `naptr-record`, `caa-record`, `dns-rr`), domain rules (`server=/d/`,
+//! `local=/d/`, `address=/d/`) and the default upstream servers. Built off the answer
 //! path; a reload builds a new one and hands it to each shard.
 
-use crate::config::parse::{ServerTarget, Value};
+use crate::config::parse::{AddressAnswer, ServerTarget, Value};
 use crate::config::Config;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
-/// Addresses of one name.
-#[derive(Clone, Debug, Default)]
-pub struct HostAddrs {
-    pub addrs: Vec<IpAddr>,
+/// Where an address of a name came from; dnsmasq logs it and treats them alike otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A hosts file (`/etc/hosts`, `--addn-hosts`), by index into `LocalData::files`.
+    Hosts(u32),
+    /// `--host-record` and other configuration.
+    Config,
 }
 
-/// What to do with names under a domain.
+/// One address of a name, with its TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalAddr {
+    pub addr: IpAddr,
+    pub ttl_secs: u32,
+    pub source: Source,
+}
+
+/// Records of one type from the configuration, kept as hickory rdata.
+pub type ConfigRecords = Vec<hickory_proto::rr::RData>;
+
+/// Everything local about one name.
+#[derive(Clone, Debug, Default)]
+pub struct NameData {
+    pub addrs: Vec<LocalAddr>,
+    /// `--cname`: target and TTL.
+    pub cname: Option<(String, u32)>,
+    /// MX, SRV, TXT, PTR, NAPTR, CAA and `dns-rr` records, by type.
+    pub records: Vec<(u16, hickory_proto::rr::RData)>,
+    /// Whether the name exists for other query types (answered NODATA rather than
+    /// forwarded), as dnsmasq treats names given by configuration records. `dns-rr` and
+    /// hosts names do not count.
+    pub claims_name: bool,
+}
+
+/// What to do with names under a domain. `server=`, `local=` and `address=` for the same
+/// domain combine, as in dnsmasq.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainRule {
+    /// `address=/d/1.2.3.4` (or `#`, which is 0.0.0.0 and ::).
+    pub v4: Option<Ipv4Addr>,
+    pub v6: Option<Ipv6Addr>,
+    pub target: Option<RuleTarget>,
+}
+
+/// Where queries under a domain go when no address rule answers them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DomainRule {
-    /// Answer locally; unknown names are NXDOMAIN.
+pub enum RuleTarget {
+    /// `local=/d/` or `server=/d/`: answered locally; unknown names are NXDOMAIN.
     Local,
-    /// Forward to these servers.
-    Servers(Vec<SocketAddr>),
-    /// Use the default servers.
+    /// `address=/d/`: NXDOMAIN for every name and type.
+    NxDomain,
+    /// `server=/d/ip`: these servers.
+    Servers(Arc<[SocketAddr]>),
+    /// `server=/d/#`: the default servers.
     Default,
 }
 
 /// Local data for answering.
 #[derive(Clone, Debug, Default)]
 pub struct LocalData {
-    /// Lower-case name without trailing dot -> addresses.
-    pub names: HashMap<String, HostAddrs>,
-    /// Address -> canonical name, for PTR answers.
-    pub reverse: HashMap<IpAddr, String>,
-    /// Lower-case domain ("" for every name) -> rule. Looked up label by label.
+    /// Lower-case name without trailing dot -> its data.
+    pub names: HashMap<String, NameData>,
+    /// Address -> canonical name and TTL, for PTR answers.
+    pub reverse: HashMap<IpAddr, (String, u32)>,
+    /// Lower-case domain ("" for every name) -> rule. Looked up label by label, so the
+    /// cost is the name's label count whatever the number of rules.
     pub rules: HashMap<String, DomainRule>,
-    pub upstreams: Vec<SocketAddr>,
+    /// Rule for names without a dot (`server=//ip`).
+    pub dotless_rule: Option<DomainRule>,
+    pub upstreams: Arc<[SocketAddr]>,
+    /// Hosts files read, for log lines.
+    pub files: Vec<String>,
     pub local_ttl_secs: u32,
+    /// `--domain` (first, unqualified form) and `--expand-hosts`.
+    pub domain: Option<String>,
+    pub expand_hosts: bool,
 }
 
 /// Limits on what one snapshot may hold, so a hostile file cannot exhaust memory.
@@ -43,6 +94,11 @@ pub const MAX_HOST_NAMES: usize = 50_000_000;
 impl LocalData {
     /// The rule for the most specific domain containing `name`, if any.
     pub fn rule_for(&self, name: &str) -> Option<&DomainRule> {
+        if !name.contains('.') {
+            if let Some(r) = &self.dotless_rule {
+                return Some(r);
+            }
+        }
         if self.rules.is_empty() {
             return None;
         }
@@ -58,26 +114,221 @@ impl LocalData {
         }
     }
 
-    /// Add hosts-file lines; returns how many names were added.
-    pub fn add_hosts(&mut self, lines: &[super::hosts::HostLine]) -> usize {
+    /// Add hosts-file lines from the file numbered `file`; returns how many names were
+    /// added. With `--expand-hosts`, names without a dot also get the domain.
+    pub fn add_hosts(&mut self, lines: &[super::hosts::HostLine], file: u32) -> usize {
         let mut added = 0;
+        let ttl_secs = self.local_ttl_secs;
+        let expand = self.domain.clone().filter(|_| self.expand_hosts);
         for l in lines {
             for (i, name) in l.names.iter().enumerate() {
                 if self.names.len() >= MAX_HOST_NAMES {
                     return added;
                 }
-                let entry = self.names.entry(name.clone()).or_default();
-                if !entry.addrs.contains(&l.addr) {
-                    entry.addrs.push(l.addr);
+                let full = match &expand {
+                    Some(d) if !name.contains('.') => Some(format!("{name}.{d}")),
+                    _ => None,
+                };
+                let addr = LocalAddr {
+                    addr: l.addr,
+                    ttl_secs,
+                    source: Source::Hosts(file),
+                };
+                for n in std::iter::once(name).chain(full.as_ref()) {
+                    let entry = self.names.entry(n.clone()).or_default();
+                    if !entry.addrs.iter().any(|a| a.addr == l.addr) {
+                        entry.addrs.push(addr);
+                    }
                 }
                 if i == 0 {
-                    self.reverse.entry(l.addr).or_insert_with(|| name.clone());
+                    let canonical = full.unwrap_or_else(|| name.clone());
+                    self.reverse.entry(l.addr).or_insert((canonical, ttl_secs));
                 }
                 added += 1;
             }
         }
         added
     }
+
+    /// Add the records the configuration defines. `hostname` is the default MX target.
+    pub fn add_config_records(&mut self, config: &Config, hostname: &str) {
+        use hickory_proto::rr::rdata::{MX, NAPTR, NULL, PTR, SRV, TXT};
+        use hickory_proto::rr::RData;
+        let ttl = self.local_ttl_secs;
+        let name_of = |s: &str| hickory_proto::rr::Name::from_ascii(format!("{s}.")).ok();
+        let mx_target = match config.text("mx-target") {
+            Some(Some(t)) => t,
+            _ => hostname.to_string(),
+        };
+        for v in config.values("host-record") {
+            let Value::HostRecord {
+                names,
+                v4,
+                v6,
+                ttl_secs,
+            } = v
+            else {
+                continue;
+            };
+            let ttl_secs = ttl_secs.unwrap_or(ttl);
+            for (i, n) in names.iter().enumerate() {
+                let n = n.to_ascii_lowercase();
+                let entry = self.names.entry(n.clone()).or_default();
+                entry.claims_name = true;
+                for addr in v4.map(IpAddr::V4).into_iter().chain(v6.map(IpAddr::V6)) {
+                    entry.addrs.push(LocalAddr {
+                        addr,
+                        ttl_secs,
+                        source: Source::Config,
+                    });
+                    if i == 0 {
+                        self.reverse.insert(addr, (n.clone(), ttl_secs));
+                    }
+                }
+            }
+        }
+        for v in config.values("cname") {
+            let Value::Cname {
+                aliases,
+                target,
+                ttl_secs,
+            } = v
+            else {
+                continue;
+            };
+            for a in aliases {
+                let entry = self.names.entry(a.to_ascii_lowercase()).or_default();
+                entry.cname = Some((target.to_ascii_lowercase(), ttl_secs.unwrap_or(ttl)));
+                entry.claims_name = true;
+            }
+        }
+        let mut add = |name: &str, rtype: u16, rdata: Option<RData>, claims: bool| {
+            if let Some(rdata) = rdata {
+                let entry = self.names.entry(name.to_ascii_lowercase()).or_default();
+                entry.records.push((rtype, rdata));
+                entry.claims_name |= claims;
+            }
+        };
+        use super::wire::rtype;
+        for v in config.values("mx-host") {
+            if let Value::Mx { name, target, pref } = v {
+                let t = target.as_deref().unwrap_or(&mx_target);
+                add(
+                    name,
+                    rtype::MX,
+                    name_of(t).map(|t| RData::MX(MX::new(*pref, t))),
+                    true,
+                );
+            }
+        }
+        for v in config.values("srv-host") {
+            if let Value::Srv {
+                name,
+                target,
+                port,
+                priority,
+                weight,
+            } = v
+            {
+                let rdata = match target {
+                    Some(t) => {
+                        name_of(t).map(|t| RData::SRV(SRV::new(*priority, *weight, *port, t)))
+                    }
+                    None => None,
+                };
+                add(name, rtype::SRV, rdata, true);
+            }
+        }
+        for v in config.values("txt-record") {
+            if let Value::Txt { name, strings } = v {
+                add(
+                    name,
+                    rtype::TXT,
+                    Some(RData::TXT(TXT::new(strings.clone()))),
+                    true,
+                );
+            }
+        }
+        for v in config.values("ptr-record") {
+            if let Value::Ptr { name, target } = v {
+                let rdata = target
+                    .as_deref()
+                    .and_then(name_of)
+                    .map(|t| RData::PTR(PTR(t)));
+                add(name, rtype::PTR, rdata, true);
+            }
+        }
+        for v in config.values("naptr-record") {
+            if let Value::Naptr {
+                name,
+                order,
+                pref,
+                flags,
+                service,
+                regexp,
+                replacement,
+            } = v
+            {
+                let replacement = match replacement {
+                    Some(r) => name_of(r),
+                    None => Some(hickory_proto::rr::Name::root()),
+                };
+                let rdata = replacement.map(|r| {
+                    RData::NAPTR(NAPTR::new(
+                        *order,
+                        *pref,
+                        flags.as_bytes().into(),
+                        service.as_bytes().into(),
+                        regexp.as_bytes().into(),
+                        r,
+                    ))
+                });
+                add(name, rtype::NAPTR, rdata, true);
+            }
+        }
+        for v in config.values("caa-record") {
+            if let Value::Caa {
+                name,
+                flags,
+                tag,
+                value,
+            } = v
+            {
+                // Kept as raw rdata: dnsmasq sends the tag and value exactly as given.
+                let rdata = Some(RData::Unknown {
+                    code: hickory_proto::rr::RecordType::CAA,
+                    rdata: NULL::with(caa_bytes(*flags, tag, value)),
+                });
+                add(name, rtype::CAA, rdata, true);
+            }
+        }
+        for v in config.values("dns-rr") {
+            if let Value::DnsRr {
+                name,
+                rr_type,
+                data,
+            } = v
+            {
+                let rdata = RData::Unknown {
+                    code: hickory_proto::rr::RecordType::from(*rr_type),
+                    rdata: if data.is_empty() {
+                        NULL::new()
+                    } else {
+                        NULL::with(data.clone())
+                    },
+                };
+                add(name, *rr_type, Some(rdata), false);
+            }
+        }
+    }
+}
+
+/// CAA rdata in wire form (RFC 8659): flags, tag length, tag, value.
+fn caa_bytes(flags: u8, tag: &str, value: &str) -> Vec<u8> {
+    let mut b = vec![flags, tag.len() as u8];
+    b.extend_from_slice(tag.as_bytes());
+    b.extend_from_slice(value.as_bytes());
+    b
 }
 
 /// Nameserver lines of a resolv.conf, as upstream addresses on port 53.
@@ -92,67 +343,109 @@ pub fn resolv_servers(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Domain rules and plain upstream servers from `server=` and `local=` options, plus
-/// `extra` values (from a servers-file).
+/// Domain rules and plain upstream servers from `server=`, `local=` and `address=`
+/// options, plus `extra` values (from a servers-file). Returns the rules by domain, the
+/// rule for dotless names, and the plain upstreams.
 pub fn server_rules<'a>(
     config: &'a Config,
     extra: impl IntoIterator<Item = &'a Value>,
-) -> (HashMap<String, DomainRule>, Vec<SocketAddr>) {
+) -> (
+    HashMap<String, DomainRule>,
+    Option<DomainRule>,
+    Vec<SocketAddr>,
+) {
     let mut rules: HashMap<String, DomainRule> = HashMap::new();
+    let mut dotless: Option<DomainRule> = None;
     let mut upstreams = Vec::new();
-    for v in config
+    let values = config
         .values("server")
         .chain(config.values("local"))
-        .chain(extra)
-    {
-        let Value::Server { domains, target } = v else {
-            continue;
-        };
-        let rule = match target {
-            ServerTarget::Local => DomainRule::Local,
-            ServerTarget::Resolv => DomainRule::Default,
-            ServerTarget::Upstream { addr, .. } => DomainRule::Servers(vec![*addr]),
-        };
-        match domains {
-            None => {
-                if let DomainRule::Servers(s) = rule {
-                    upstreams.extend(s);
-                }
+        .chain(config.values("address"))
+        .chain(extra);
+    for v in values {
+        let (domains, change): (&Vec<Option<String>>, Box<dyn Fn(&mut DomainRule)>) = match v {
+            Value::Server {
+                domains: None,
+                target: ServerTarget::Upstream { addr, .. },
+            } => {
+                upstreams.push(*addr);
+                continue;
             }
-            Some(list) => {
-                for d in list {
-                    // Names without dots (`//`) are not matched by this minimal path yet.
-                    let Some(d) = d else { continue };
-                    let key = d.to_ascii_lowercase();
-                    match (rules.get_mut(&key), &rule) {
-                        (Some(DomainRule::Servers(existing)), DomainRule::Servers(new)) => {
-                            existing.extend(new)
-                        }
-                        _ => {
-                            rules.insert(key, rule.clone());
-                        }
-                    }
-                }
+            Value::Server {
+                domains: Some(d),
+                target,
+            } => {
+                let target = target.clone();
+                (
+                    d,
+                    Box::new(move |r: &mut DomainRule| {
+                        r.target = Some(match (&target, r.target.take()) {
+                            (ServerTarget::Local, _) => RuleTarget::Local,
+                            (ServerTarget::Resolv, _) => RuleTarget::Default,
+                            (ServerTarget::Upstream { addr, .. }, Some(RuleTarget::Servers(s))) => {
+                                RuleTarget::Servers(s.iter().copied().chain([*addr]).collect())
+                            }
+                            (ServerTarget::Upstream { addr, .. }, _) => {
+                                RuleTarget::Servers(Arc::from([*addr]))
+                            }
+                        })
+                    }),
+                )
             }
+            Value::Address { domains, answer } => {
+                let answer = answer.clone();
+                (
+                    domains,
+                    Box::new(move |r: &mut DomainRule| match answer {
+                        AddressAnswer::NxDomain => r.target = Some(RuleTarget::NxDomain),
+                        AddressAnswer::Null => {
+                            r.v4 = Some(Ipv4Addr::UNSPECIFIED);
+                            r.v6 = Some(Ipv6Addr::UNSPECIFIED);
+                        }
+                        AddressAnswer::Addr(IpAddr::V4(a)) => r.v4 = Some(a),
+                        AddressAnswer::Addr(IpAddr::V6(a)) => r.v6 = Some(a),
+                    }),
+                )
+            }
+            _ => continue,
+        };
+        for d in domains {
+            let rule = match d {
+                None => dotless.get_or_insert_with(DomainRule::default),
+                Some(d) => rules.entry(d.to_ascii_lowercase()).or_default(),
+            };
+            change(rule);
         }
     }
-    (rules, upstreams)
+    (rules, dotless, upstreams)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rule(target: RuleTarget) -> DomainRule {
+        DomainRule {
+            target: Some(target),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn most_specific_domain_rule_wins() {
         let mut d = LocalData::default();
-        d.rules.insert("example.com".into(), DomainRule::Local);
-        d.rules.insert("a.example.com".into(), DomainRule::Default);
-        assert_eq!(d.rule_for("x.a.example.com"), Some(&DomainRule::Default));
-        assert_eq!(d.rule_for("b.example.com"), Some(&DomainRule::Local));
+        d.rules
+            .insert("example.com".into(), rule(RuleTarget::Local));
+        d.rules
+            .insert("a.example.com".into(), rule(RuleTarget::Default));
+        assert_eq!(
+            d.rule_for("x.a.example.com"),
+            Some(&rule(RuleTarget::Default))
+        );
+        assert_eq!(d.rule_for("b.example.com"), Some(&rule(RuleTarget::Local)));
         assert_eq!(d.rule_for("example.org"), None);
-        d.rules.insert(String::new(), DomainRule::Local);
-        assert_eq!(d.rule_for("example.org"), Some(&DomainRule::Local));
+        d.rules.insert(String::new(), rule(RuleTarget::Local));
+        assert_eq!(d.rule_for("example.org"), Some(&rule(RuleTarget::Local)));
     }
 
     #[test]
@@ -162,5 +455,24 @@ mod tests {
         );
         assert_eq!(s.len(), 2);
         assert_eq!(s[0], "10.0.0.1:53".parse().unwrap());
+    }
+
+    #[test]
+    fn expand_hosts_adds_the_domain_and_makes_it_canonical() {
+        let mut d = LocalData {
+            domain: Some("lan".into()),
+            expand_hosts: true,
+            ..Default::default()
+        };
+        d.add_hosts(
+            &super::super::hosts::parse("10.0.0.1 alpha\n10.0.0.2 b.other\n").lines,
+            0,
+        );
+        assert!(d.names.contains_key("alpha") && d.names.contains_key("alpha.lan"));
+        assert!(!d.names.contains_key("b.other.lan"));
+        assert_eq!(
+            d.reverse[&"10.0.0.1".parse::<IpAddr>().unwrap()].0,
+            "alpha.lan"
+        );
     }
 }

@@ -1,30 +1,89 @@
-//! One DNS shard: a pinned glommio executor owning its own SO_REUSEPORT sockets and its
-//! copy of the local snapshot. Queries are answered from the snapshot or forwarded from a
-//! fresh socket (random source port) with a random ID; only the queried server's reply with
-//! that ID is accepted.
+//! One DNS shard: a pinned glommio executor owning its SO_REUSEPORT UDP and TCP sockets,
+//! its answer engine (local snapshot and cache) and its upstream sockets. Forwarded
+//! queries leave from a fresh socket (a random source port) with a random ID; only the
+//! queried server's reply with that ID and question is accepted.
 
-use crate::dns::answer::{self, Decision};
+use crate::dns::answer::{self, Action, Engine, Options};
+use crate::dns::cache::Policy;
 use crate::dns::local::LocalData;
 use crossbeam::channel::Receiver;
-use glommio::net::UdpSocket;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream, UdpSocket};
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest UDP DNS message handled.
 pub const MAX_UDP_BYTES: usize = 4096;
+/// Largest DNS message over TCP.
+const MAX_TCP_BYTES: usize = 65535;
 /// How long one upstream gets to answer before the next is tried.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
-/// Most forwarded queries in flight per shard (`--dns-forward-max` arrives with the engine).
-const MAX_IN_FLIGHT: usize = 150;
+/// How long a client's TCP connection may sit idle between queries.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pending connections the kernel holds per TCP listener.
+const TCP_BACKLOG: i32 = 128;
+
+/// Sockets one shard serves.
+pub struct ShardSockets {
+    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: Vec<std::net::TcpListener>,
+}
+
+/// Limits and switches every shard shares.
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    pub policy: Policy,
+    pub options: Options,
+    /// `--dns-forward-max`, shared out over the shards.
+    pub max_forwards: usize,
+    /// `--max-tcp-connections`, shared out over the shards.
+    pub max_tcp_connections: usize,
+}
+
+/// What a shard has done, read by the control thread for SIGUSR1. Each counter is written
+/// by its own shard only.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub queries: AtomicU64,
+    pub local: AtomicU64,
+    pub cached: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub malformed: AtomicU64,
+    pub cache_entries: AtomicU64,
+    pub cache_insertions: AtomicU64,
+    pub cache_evictions: AtomicU64,
+    pub forwards_dropped: AtomicU64,
+    pub upstream_timeouts: AtomicU64,
+    pub replies_rejected: AtomicU64,
+}
+
+/// Messages from the control thread.
+pub enum Control {
+    /// Answer from this snapshot from now on; clear the cache if asked.
+    Snapshot(Arc<LocalData>, bool),
+}
 
 /// A non-blocking UDP socket bound with SO_REUSEPORT, so every shard can bind the address.
 pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    Ok(reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?.into())
+}
+
+/// A listening TCP socket bound with SO_REUSEPORT.
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let s = reuseport_socket(addr, Type::STREAM, Protocol::TCP)?;
+    s.listen(TCP_BACKLOG)?;
+    Ok(s.into())
+}
+
+fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
     if addr.is_ipv6() {
@@ -32,15 +91,78 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    Ok(s.into())
+    Ok(s)
+}
+
+/// The state the tasks of one shard share (single-threaded, so RefCell and Cell).
+struct Shard {
+    engine: RefCell<Engine>,
+    control: Receiver<Control>,
+    config: ShardConfig,
+    stats: Arc<ShardStats>,
+    in_flight: Cell<usize>,
+    tcp_connections: Cell<usize>,
+    started: Instant,
+}
+
+impl Shard {
+    fn now_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Take any snapshot the control thread has sent.
+    fn take_updates(&self) {
+        while let Ok(Control::Snapshot(snapshot, clear)) = self.control.try_recv() {
+            let mut e = self.engine.borrow_mut();
+            e.local = snapshot;
+            if clear {
+                e.cache.clear();
+            }
+        }
+    }
+
+    /// Copy the engine's counters to the shared statistics.
+    fn publish(&self) {
+        let e = self.engine.borrow();
+        let s = &self.stats;
+        let c = e.counters;
+        s.local.store(c.local, Ordering::Relaxed);
+        s.cached.store(c.cached, Ordering::Relaxed);
+        s.forwarded.store(c.forwarded, Ordering::Relaxed);
+        s.malformed.store(c.malformed, Ordering::Relaxed);
+        s.cache_entries
+            .store(e.cache.len() as u64, Ordering::Relaxed);
+        s.cache_insertions
+            .store(e.cache.stats.insertions, Ordering::Relaxed);
+        s.cache_evictions
+            .store(e.cache.stats.evictions, Ordering::Relaxed);
+    }
+
+    /// Room for one more forwarded query? Counts and logs (sparingly) when not.
+    fn reserve_forward(&self) -> bool {
+        if self.in_flight.get() >= self.config.max_forwards {
+            let dropped = self.stats.forwards_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                crate::log::warn(format!(
+                    "Maximum number of concurrent DNS queries reached (max: {}): {dropped} queries dropped",
+                    self.config.max_forwards
+                ));
+            }
+            return false;
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+        true
+    }
 }
 
 /// Start shard `index` on its own pinned executor thread.
 pub fn spawn(
     index: usize,
-    sockets: Vec<std::net::UdpSocket>,
+    sockets: ShardSockets,
     snapshot: Arc<LocalData>,
-    updates: Receiver<Arc<LocalData>>,
+    control: Receiver<Control>,
+    config: ShardConfig,
+    stats: Arc<ShardStats>,
 ) -> glommio::Result<(), ()> {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -48,19 +170,36 @@ pub fn spawn(
     LocalExecutorBuilder::new(Placement::Fixed(index % cpus))
         .name(&format!("dns-{index}"))
         .spawn(move || async move {
-            let current = Rc::new(std::cell::RefCell::new(snapshot));
-            let in_flight = Rc::new(std::cell::Cell::new(0usize));
+            let engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
+            let shard = Rc::new(Shard {
+                engine: RefCell::new(engine),
+                control,
+                config,
+                stats,
+                in_flight: Cell::new(0),
+                tcp_connections: Cell::new(0),
+                started: Instant::now(),
+            });
             let mut tasks = Vec::new();
-            for std_socket in sockets {
+            for std_socket in sockets.udp {
                 // SAFETY: the fd comes from a socket we own and hand over entirely.
                 let socket = Rc::new(unsafe { UdpSocket::from_raw_fd(std_socket.into_raw_fd()) });
-                let current = current.clone();
-                let updates = updates.clone();
-                let in_flight = in_flight.clone();
-                tasks.push(glommio::spawn_local(serve(
-                    socket, current, updates, in_flight,
-                )));
+                tasks.push(glommio::spawn_local(serve_udp(socket, shard.clone())));
             }
+            for std_listener in sockets.tcp {
+                // SAFETY: as above.
+                let listener = unsafe { TcpListener::from_raw_fd(std_listener.into_raw_fd()) };
+                tasks.push(glommio::spawn_local(serve_tcp(listener, shard.clone())));
+            }
+            let ticker = shard.clone();
+            glommio::spawn_local(async move {
+                loop {
+                    glommio::timer::sleep(Duration::from_millis(250)).await;
+                    ticker.take_updates();
+                    ticker.publish();
+                }
+            })
+            .detach();
             for t in tasks {
                 t.await;
             }
@@ -68,82 +207,153 @@ pub fn spawn(
         .map(|_| ())
 }
 
-async fn serve(
-    socket: Rc<UdpSocket>,
-    current: Rc<std::cell::RefCell<Arc<LocalData>>>,
-    updates: Receiver<Arc<LocalData>>,
-    in_flight: Rc<std::cell::Cell<usize>>,
-) {
+async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
     let mut buf = vec![0u8; MAX_UDP_BYTES];
-    let dropped_forwards = std::cell::Cell::new(0u64);
     loop {
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        while let Ok(newer) = updates.try_recv() {
-            *current.borrow_mut() = newer;
-        }
-        let decision = answer::decide(&buf[..n], &current.borrow());
-        match decision {
-            Decision::Reply(bytes) => {
-                let _ = socket.send_to(&bytes, client).await;
-            }
-            Decision::Drop => {}
-            Decision::Forward(servers) => {
-                if in_flight.get() >= MAX_IN_FLIGHT {
-                    // Counted, and logged at powers of two so a flood cannot flood the log.
-                    dropped_forwards.set(dropped_forwards.get() + 1);
-                    if dropped_forwards.get().is_power_of_two() {
-                        crate::log::warn(format!(
-                            "forward limit of {MAX_IN_FLIGHT} in flight reached: {} queries dropped",
-                            dropped_forwards.get()
-                        ));
-                    }
+        shard.stats.queries.fetch_add(1, Ordering::Relaxed);
+        let now = shard.now_secs();
+        let servers = {
+            let mut engine = shard.engine.borrow_mut();
+            match engine.query(&buf[..n], client, now, false) {
+                Action::Reply(bytes) => {
+                    let _ = socket.send_to(bytes, client).await;
                     continue;
                 }
-                in_flight.set(in_flight.get() + 1);
-                let query = buf[..n].to_vec();
-                let socket = socket.clone();
-                let in_flight = in_flight.clone();
-                glommio::spawn_local(async move {
-                    if let Some(reply) = forward(&query, &servers).await {
-                        let _ = socket.send_to(&reply, client).await;
-                    }
-                    in_flight.set(in_flight.get() - 1);
-                })
-                .detach();
+                Action::Drop => continue,
+                Action::Forward(servers) => servers,
             }
+        };
+        if !shard.reserve_forward() {
+            continue;
+        }
+        let query = buf[..n].to_vec();
+        let socket = socket.clone();
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
+                let now = shard.now_secs();
+                let out = shard
+                    .engine
+                    .borrow_mut()
+                    .upstream_reply(&query, &reply, now);
+                if let Some(out) = out {
+                    let _ = socket.send_to(&out, client).await;
+                }
+            }
+            shard.in_flight.set(shard.in_flight.get() - 1);
+        })
+        .detach();
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shard: Rc<Shard>) {
+    loop {
+        let Ok(stream) = listener.accept().await else {
+            continue;
+        };
+        if shard.tcp_connections.get() >= shard.config.max_tcp_connections {
+            drop(stream);
+            continue;
+        }
+        shard.tcp_connections.set(shard.tcp_connections.get() + 1);
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            let _ = serve_tcp_client(stream, &shard).await;
+            shard.tcp_connections.set(shard.tcp_connections.get() - 1);
+        })
+        .detach();
+    }
+}
+
+/// Read one length-prefixed DNS message into `buf`, returning its length.
+async fn read_framed(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    let n = u16::from_be_bytes(len) as usize;
+    stream.read_exact(&mut buf[..n]).await?;
+    Ok(n)
+}
+
+async fn write_framed(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    framed.extend_from_slice(msg);
+    stream.write_all(&framed).await
+}
+
+/// Serve queries on one client connection until it closes or idles out.
+async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Result<()> {
+    let client = stream.peer_addr()?;
+    stream.set_read_timeout(Some(TCP_IDLE_TIMEOUT))?;
+    let mut buf = vec![0u8; MAX_TCP_BYTES];
+    loop {
+        let n = read_framed(&mut stream, &mut buf).await?;
+        shard.stats.queries.fetch_add(1, Ordering::Relaxed);
+        shard.take_updates();
+        let now = shard.now_secs();
+        let servers = {
+            let mut engine = shard.engine.borrow_mut();
+            match engine.query(&buf[..n], client, now, true) {
+                Action::Reply(bytes) => {
+                    let reply = bytes.to_vec();
+                    drop(engine);
+                    write_framed(&mut stream, &reply).await?;
+                    continue;
+                }
+                Action::Drop => return Ok(()),
+                Action::Forward(servers) => servers,
+            }
+        };
+        if !shard.reserve_forward() {
+            return Ok(());
+        }
+        let query = buf[..n].to_vec();
+        let reply = forward_tcp(&query, &servers, &shard.stats).await;
+        shard.in_flight.set(shard.in_flight.get() - 1);
+        let Some(reply) = reply else {
+            return Ok(());
+        };
+        let out = shard
+            .engine
+            .borrow_mut()
+            .upstream_reply(&query, &reply, shard.now_secs());
+        if let Some(out) = out {
+            write_framed(&mut stream, &out).await?;
         }
     }
 }
 
-fn random_id() -> u16 {
+fn random_id() -> [u8; 2] {
     let mut b = [0u8; 2];
     // SAFETY: b is a valid 2-byte buffer.
     unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    u16::from_ne_bytes(b)
+    b
 }
 
-/// Send `query` to each server in turn until one answers; returns the reply with the
-/// client's ID restored.
-async fn forward(query: &[u8], servers: &[SocketAddr]) -> Option<Vec<u8>> {
-    let client_id = [query[0], query[1]];
+fn wildcard_for(server: &SocketAddr) -> SocketAddr {
+    if server.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
+}
+
+/// Send `query` to each server in turn until one answers over UDP; returns the reply with
+/// our random ID still in it (the engine restores the client's).
+async fn forward_udp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -> Option<Vec<u8>> {
+    let mut q = query.to_vec();
+    let mut buf = vec![0u8; MAX_UDP_BYTES];
     for server in servers {
-        let local: SocketAddr = if server.is_ipv4() {
-            "0.0.0.0:0".parse().ok()?
-        } else {
-            "[::]:0".parse().ok()?
-        };
-        let Ok(sock) = UdpSocket::bind(local) else {
+        let Ok(sock) = UdpSocket::bind(wildcard_for(server)) else {
             continue;
         };
-        let id = random_id().to_be_bytes();
-        let mut q = query.to_vec();
-        q[..2].copy_from_slice(&id);
+        q[..2].copy_from_slice(&random_id());
         if sock.send_to(&q, server).await.is_err() {
             continue;
         }
-        let mut buf = vec![0u8; MAX_UDP_BYTES];
         let got = glommio::timer::timeout(UPSTREAM_TIMEOUT, async {
             loop {
                 let (n, from) = sock.recv_from(&mut buf).await?;
@@ -151,13 +361,44 @@ async fn forward(query: &[u8], servers: &[SocketAddr]) -> Option<Vec<u8>> {
                 if from == *server && answer::reply_matches(&q, &buf[..n]) {
                     return Ok(n);
                 }
+                stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
             }
         })
         .await;
-        if let Ok(n) = got {
-            let mut reply = buf[..n].to_vec();
-            reply[..2].copy_from_slice(&client_id);
-            return Some(reply);
+        match got {
+            Ok(n) => return Some(buf[..n].to_vec()),
+            Err(_) => {
+                stats.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    None
+}
+
+/// As `forward_udp`, over TCP (for clients that asked over TCP).
+async fn forward_tcp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -> Option<Vec<u8>> {
+    let mut q = query.to_vec();
+    for server in servers {
+        q[..2].copy_from_slice(&random_id());
+        let attempt = glommio::timer::timeout(UPSTREAM_TIMEOUT, async {
+            let mut s = TcpStream::connect(server)
+                .await
+                .map_err(std::io::Error::from)?;
+            write_framed(&mut s, &q).await?;
+            let mut buf = vec![0u8; MAX_TCP_BYTES];
+            let n = read_framed(&mut s, &mut buf).await?;
+            buf.truncate(n);
+            Ok(buf)
+        })
+        .await;
+        match attempt {
+            Ok(reply) if answer::reply_matches(&q, &reply) => return Some(reply),
+            Ok(_) => {
+                stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                stats.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     None

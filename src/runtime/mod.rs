@@ -51,6 +51,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         .map(|n| n.get())
         .unwrap_or(1);
     let snapshot = Arc::new(build_snapshot(config));
+    let shard_config = shard_config(config, shards);
 
     let sockets = if port == 0 {
         Vec::new()
@@ -74,11 +75,22 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     daemon::drop_privileges(user.as_deref(), group.as_deref(), group_given)?;
 
     block_signals();
-    let mut feeds: Vec<Sender<Arc<local::LocalData>>> = Vec::new();
+    let mut feeds: Vec<Sender<dns_shard::Control>> = Vec::new();
+    let mut stats = Vec::new();
     for (shard, shard_sockets) in sockets.into_iter().enumerate() {
         let (tx, rx) = crossbeam::channel::bounded(SNAPSHOT_QUEUE);
         feeds.push(tx);
-        dns_shard::spawn(shard, shard_sockets, snapshot.clone(), rx).map_err(|e| {
+        let shard_stats = Arc::new(dns_shard::ShardStats::default());
+        stats.push(shard_stats.clone());
+        dns_shard::spawn(
+            shard,
+            shard_sockets,
+            snapshot.clone(),
+            rx,
+            shard_config.clone(),
+            shard_stats,
+        )
+        .map_err(|e| {
             ConfigError::bad(format!("cannot start DNS shard {shard}: {e}"))
                 .with_exit(ExitCode::Other)
         })?;
@@ -103,7 +115,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         ));
     }
     ready.ready();
-    control_loop(config, &pid_file, &feeds)
+    control_loop(config, &pid_file, &feeds, &stats)
 }
 
 /// Addresses to listen on: `--listen-address`, else every address (wildcard).
@@ -125,19 +137,27 @@ fn listen_addrs(config: &Config, port: u16) -> Vec<SocketAddr> {
     addrs
 }
 
-/// One SO_REUSEPORT UDP socket per listen address per shard.
+/// One SO_REUSEPORT UDP socket and TCP listener per listen address per shard.
 fn bind_all(
     config: &Config,
     port: u16,
     shards: usize,
-) -> Result<Vec<Vec<std::net::UdpSocket>>, ConfigError> {
+) -> Result<Vec<dns_shard::ShardSockets>, ConfigError> {
     let addrs = listen_addrs(config, port);
     let mut out = Vec::with_capacity(shards);
     for _ in 0..shards {
-        let mut set = Vec::new();
+        let mut set = dns_shard::ShardSockets {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+        };
         for addr in &addrs {
-            match dns_shard::bind_udp(*addr) {
-                Ok(s) => set.push(s),
+            let bound =
+                dns_shard::bind_udp(*addr).and_then(|u| Ok((u, dns_shard::bind_tcp(*addr)?)));
+            match bound {
+                Ok((u, t)) => {
+                    set.udp.push(u);
+                    set.tcp.push(t);
+                }
                 // A wildcard IPv6 socket is optional on hosts without IPv6.
                 Err(_) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {}
                 Err(e) => {
@@ -156,8 +176,19 @@ fn bind_all(
 
 /// Read hosts and resolv files into a new snapshot, logging what each gave.
 pub fn build_snapshot(config: &Config) -> local::LocalData {
+    let domain = config.values("domain").find_map(|v| match v {
+        Value::Domain {
+            name: Some(n),
+            range: None,
+            interface: None,
+            ..
+        } => Some(n.to_ascii_lowercase()),
+        _ => None,
+    });
     let mut data = local::LocalData {
         local_ttl_secs: config.uint_or("local-ttl", 0) as u32,
+        domain,
+        expand_hosts: config.has("expand-hosts"),
         ..Default::default()
     };
     let mut files: Vec<String> = Vec::new();
@@ -177,7 +208,9 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
                 for (line, text) in &parsed.bad {
                     log::warn(format!("bad name or address at line {line} of {f}: {text}"));
                 }
-                let n = data.add_hosts(&parsed.lines);
+                let index = data.files.len() as u32;
+                data.files.push(f.clone());
+                let n = data.add_hosts(&parsed.lines, index);
                 log::info(format!(
                     "read {f} - {n} names ({} ms)",
                     started.elapsed().as_millis()
@@ -202,8 +235,11 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             Err(e) => log::error(format!("{e}")),
         }
     }
-    let (rules, mut upstreams) = local::server_rules(config, from_file.iter().map(|e| &e.value));
+    data.add_config_records(config, &hostname());
+    let (rules, dotless, mut upstreams) =
+        local::server_rules(config, from_file.iter().map(|e| &e.value));
     data.rules = rules;
+    data.dotless_rule = dotless;
     if !config.has("no-resolv") {
         let mut resolv: Vec<String> = config
             .values("resolv-file")
@@ -229,8 +265,63 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     for u in &upstreams {
         log::info(format!("using nameserver {u}"));
     }
-    data.upstreams = upstreams;
+    data.upstreams = upstreams.into();
     data
+}
+
+/// This machine's host name, the default MX target.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its whole length.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    if ok {
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Cache and answer settings every shard gets, with totals shared out over `shards`.
+fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
+    use crate::dns::{answer, cache};
+    let shards = shards.max(1);
+    let total_cache = config.uint_or("cache-size", 150) as usize;
+    let per_shard = |total: usize| total.div_ceil(shards).max(1);
+    let defaults = cache::Policy::default();
+    let extra_types = config
+        .values("cache-rr")
+        .filter_map(|v| match v {
+            Value::RrTypes(t) => Some(t.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    dns_shard::ShardConfig {
+        policy: cache::Policy {
+            capacity: if total_cache == 0 {
+                0
+            } else {
+                per_shard(total_cache)
+            },
+            neg_ttl_secs: config.uint_or("neg-ttl", 0) as u32,
+            no_negcache: config.has("no-negcache"),
+            max_ttl_secs: config.uint_or("max-ttl", u64::from(defaults.max_ttl_secs)) as u32,
+            min_cache_ttl_secs: config.uint_or("min-cache-ttl", 0).min(3600) as u32,
+            max_cache_ttl_secs: config
+                .uint_or("max-cache-ttl", u64::from(defaults.max_cache_ttl_secs))
+                as u32,
+            extra_types,
+            edns_packet_max: config.uint_or("edns-packet-max", 1232).clamp(512, 65535) as u16,
+        },
+        options: answer::Options {
+            domain_needed: config.has("domain-needed"),
+            bogus_priv: config.has("bogus-priv"),
+            log_queries: config.has("log-queries"),
+        },
+        max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
+        max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
+    }
 }
 
 /// A hosts path that is a directory stands for the files in it.
@@ -280,7 +371,12 @@ fn block_signals() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-fn control_loop(config: &Config, pid_file: &str, feeds: &[Sender<Arc<local::LocalData>>]) -> ! {
+fn control_loop(
+    config: &Config,
+    pid_file: &str,
+    feeds: &[Sender<dns_shard::Control>],
+    stats: &[Arc<dns_shard::ShardStats>],
+) -> ! {
     let set = signal_set();
     loop {
         let mut sig: libc::c_int = 0;
@@ -300,11 +396,44 @@ fn control_loop(config: &Config, pid_file: &str, feeds: &[Sender<Arc<local::Loca
             libc::SIGHUP => {
                 let snapshot = Arc::new(build_snapshot(config));
                 for f in feeds {
-                    let _ = f.try_send(snapshot.clone());
+                    // dnsmasq empties its cache on SIGHUP.
+                    let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), true));
                 }
+                log::info("cleared cache");
             }
-            libc::SIGUSR1 => log::info(format!("DNS shards: {}", feeds.len())),
+            libc::SIGUSR1 => log_statistics(config, stats),
             _ => {}
         }
     }
+}
+
+/// dnsmasq's SIGUSR1 statistics, summed over the shards.
+fn log_statistics(config: &Config, stats: &[Arc<dns_shard::ShardStats>]) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let sum = |f: fn(&dns_shard::ShardStats) -> &std::sync::atomic::AtomicU64| -> u64 {
+        stats.iter().map(|s| f(s).load(Relaxed)).sum()
+    };
+    // SAFETY: time(NULL) only reads the clock.
+    log::info(format!("time {}", unsafe {
+        libc::time(std::ptr::null_mut())
+    }));
+    log::info(format!(
+        "cache size {}, {}/{} cache insertions re-used unexpired cache entries.",
+        config.uint_or("cache-size", 150),
+        sum(|s| &s.cache_evictions),
+        sum(|s| &s.cache_insertions)
+    ));
+    log::info(format!(
+        "queries forwarded {}, queries answered locally {}",
+        sum(|s| &s.forwarded),
+        sum(|s| &s.local) + sum(|s| &s.cached)
+    ));
+    log::info(format!(
+        "queries answered from cache {}, malformed queries {}, forwards dropped at the limit {}, upstream timeouts {}, upstream replies rejected {}",
+        sum(|s| &s.cached),
+        sum(|s| &s.malformed),
+        sum(|s| &s.forwards_dropped),
+        sum(|s| &s.upstream_timeouts),
+        sum(|s| &s.replies_rejected)
+    ));
 }
