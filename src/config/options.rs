@@ -261,7 +261,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("log-facility", Some('8'), Required, Once, "<facility>|<file>", LogFacility, W, "Syslog facility, log file path, or - for stderr."),
     opt!("leasefile-ro", Some('9'), None, Flag, "", Flag, DHCP, "Do not write the lease file."),
     opt!("dns-forward-max", Some('0'), Required, Once, "<integer>", Uint, W, "Most concurrent forwarded queries (default 150)."),
-    opt!("clear-on-reload", None, None, Flag, "", Flag, W, "Clear the cache when resolv files change."),
+    opt!("clear-on-reload", None, None, Flag, "", Flag, DNS, "Clear the cache when resolv files change."),
     opt!("dhcp-ignore-names", None, Optional, Many, "[=tag:<tag>]...", TagList, DHCP, "Ignore host names sent by DHCP clients."),
     opt!("dhcp-no-override", None, None, Flag, "", Flag, DHCP, "Never put options in the file and sname fields."),
     opt!("enable-tftp", None, Optional, Many, "[=<intr>[,<intr>]]", TextList, TFTP, "Serve files by TFTP (optionally on these interfaces)."),

@@ -55,6 +55,8 @@ pub struct Engine {
     pub cache: Cache,
     pub options: Options,
     pub counters: Counters,
+    /// Answers this engine fetched and cached, for the runtime to offer the other shards.
+    pub fills: Vec<Arc<super::cache::Stored>>,
     out: Vec<u8>,
 }
 
@@ -98,6 +100,7 @@ impl Engine {
             cache: Cache::new(policy),
             options,
             counters: Counters::default(),
+            fills: Vec::new(),
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -173,8 +176,22 @@ impl Engine {
         let dotless = q.name.label_count() == 1;
         let servers = match rule.and_then(|r| r.target.as_ref()) {
             Some(RuleTarget::Servers(s)) => Some(s.clone()),
-            _ if self.options.domain_needed && dotless => None,
-            _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => None,
+            _ if self.options.domain_needed
+                && dotless
+                && matches!(q.qtype, rtype::A | rtype::AAAA) =>
+            {
+                None
+            }
+            _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => {
+                let mut outcome = Outcome::negative(rcode::NXDOMAIN, "config");
+                outcome.authoritative = true;
+                self.counters.local += 1;
+                if self.options.log_queries {
+                    outcome.log(name.unwrap_or(""));
+                }
+                build_reply(&mut self.out, query, &outcome, edns, limit);
+                return Action::Reply(&self.out);
+            }
             _ if self.local.upstreams.is_empty() => {
                 self.counters.refused += 1;
                 header_reply(&mut self.out, query, Some(q.end), rcode::REFUSED);
@@ -210,8 +227,12 @@ impl Engine {
             let class_at = wire::skip_name(&out, e.at).ok()? + 2;
             out[class_at..class_at + 2].copy_from_slice(&size);
         }
-        self.cache
-            .insert(&q, query[2] & flag::RD != 0, &out, now_secs);
+        if let Some(stored) = self
+            .cache
+            .insert(&q, query[2] & flag::RD != 0, &out, now_secs)
+        {
+            self.fills.push(stored);
+        }
         if self.options.log_queries {
             log_answers("reply", &out);
         }
@@ -221,19 +242,31 @@ impl Engine {
 
 /// Whether `name` is a reverse lookup in a private range (`--bogus-priv`).
 fn is_private_reverse(name: &str) -> bool {
-    match reverse_address(name) {
-        Some(IpAddr::V4(a)) => {
-            a.is_private()
-                || a.is_loopback()
+    reverse_address(name).is_some_and(|a| is_private(a, true))
+}
+
+/// dnsmasq's private ranges: RFC 1918, link-local, the test networks, broadcast, and (when
+/// `include_localhost`) 127/8 and 0/8; for IPv6 loopback, unspecified, link-local,
+/// site-local, unique-local and documentation addresses.
+pub fn is_private(addr: IpAddr, include_localhost: bool) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            let [o1, o2, o3, _] = a.octets();
+            (include_localhost && (o1 == 127 || o1 == 0))
+                || a.is_private()
                 || a.is_link_local()
-                || a.octets()[0] == 0
-                || (a.octets()[0] == 100 && a.octets()[1] & 0xc0 == 64)
+                || a.is_broadcast()
+                || [[192, 0, 2], [198, 51, 100], [203, 0, 113]].contains(&[o1, o2, o3])
         }
-        Some(IpAddr::V6(a)) => {
-            let s = a.segments()[0];
-            a.is_loopback() || a.is_unspecified() || s & 0xfe00 == 0xfc00 || s & 0xffc0 == 0xfe80
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            (include_localhost && a.is_loopback())
+                || a.is_unspecified()
+                || s[0] & 0xffc0 == 0xfe80
+                || s[0] & 0xffc0 == 0xfec0
+                || s[0] & 0xfe00 == 0xfc00
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
         }
-        None => false,
     }
 }
 
@@ -526,7 +559,8 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
     match rule.target {
         Some(RuleTarget::NxDomain) => Some(Outcome::negative(rcode::NXDOMAIN, "config")),
         Some(RuleTarget::Local) => {
-            let code = if data.is_some() {
+            let exists = data.is_some_and(|d| d.claims_name || !d.addrs.is_empty());
+            let code = if exists {
                 rcode::NOERROR
             } else {
                 rcode::NXDOMAIN
@@ -748,7 +782,7 @@ mod tests {
         assert_eq!(m.response_code(), ResponseCode::NXDomain);
         assert!(matches!(
             e.query(
-                &test_query("9.2.0.192.in-addr.arpa.", RecordType::PTR),
+                &test_query("4.3.2.1.in-addr.arpa.", RecordType::PTR),
                 CLIENT,
                 0,
                 false

@@ -2,10 +2,15 @@
 //! reply as dnsmasq answers from its cache (answer section, or the SOA of a negative
 //! answer; AA clear) in wire form; a hit copies those bytes and patches the ID, the RD bit,
 //! the question's letter case and every TTL, with no decoding and no allocation.
+//!
+//! A stored answer is immutable and shared: the shard that fetched it offers the same
+//! `Arc<Stored>` to every other shard, so a client whose next query lands on another core
+//! (SO_REUSEPORT spreads by source port) still gets a hit, and the bytes exist once.
 
 use super::wire::{self, flag, rcode, rtype, Edns, Question};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// Most bytes one cached reply may hold.
 pub const MAX_ENTRY_BYTES: usize = 4096;
@@ -89,7 +94,9 @@ impl Hasher for KeyHasher {
     }
 }
 
-struct Entry {
+/// One cached answer, ready to copy. Times are seconds on the process-wide clock.
+#[derive(Debug)]
+pub struct Stored {
     key: Box<[u8]>,
     /// The reply with ID 0 and the question as first seen.
     wire: Vec<u8>,
@@ -97,6 +104,10 @@ struct Entry {
     ttls: Vec<(u16, u32)>,
     stored_at_secs: u64,
     expires_at_secs: u64,
+}
+
+struct Entry {
+    stored: Arc<Stored>,
     /// Set on every hit; the eviction clock passes over referenced entries once.
     referenced: bool,
 }
@@ -181,13 +192,14 @@ impl Cache {
             self.stats.misses += 1;
             return false;
         };
-        let e = &mut self.entries[slot as usize];
+        let entry = &mut self.entries[slot as usize];
+        let e = &entry.stored;
         let opt_bytes = if edns.is_some() { 11 } else { 0 };
         if e.expires_at_secs <= now_secs || e.wire.len() + opt_bytes > max_bytes {
             self.stats.misses += 1;
             return false;
         }
-        e.referenced = true;
+        entry.referenced = true;
         self.stats.hits += 1;
         out.clear();
         out.extend_from_slice(&e.wire);
@@ -195,7 +207,9 @@ impl Cache {
         out[2] = (out[2] & !flag::RD) | (query[2] & flag::RD);
         // Same name, so the same length: only the letter case can differ.
         out[wire::HEADER_BYTES..q.end].copy_from_slice(&query[wire::HEADER_BYTES..q.end]);
-        let elapsed = (now_secs - e.stored_at_secs).min(u64::from(u32::MAX)) as u32;
+        let elapsed = now_secs
+            .saturating_sub(e.stored_at_secs)
+            .min(u64::from(u32::MAX)) as u32;
         for &(at, ttl) in &e.ttls {
             let left = ttl.saturating_sub(elapsed).min(self.policy.max_ttl_secs);
             out[at as usize..at as usize + 4].copy_from_slice(&left.to_be_bytes());
@@ -207,44 +221,68 @@ impl Cache {
         true
     }
 
-    /// Store an upstream `reply` to the query whose question is `q`, if dnsmasq would.
-    /// Returns whether it was stored. Decodes the reply; never on the hit path.
-    pub fn insert(&mut self, q: &Question, query_rd: bool, reply: &[u8], now_secs: u64) -> bool {
+    /// The cacheable form of an upstream `reply` to the query whose question is `q`, if
+    /// dnsmasq would cache it. Decodes the reply; never on the hit path.
+    pub fn prepare(
+        &self,
+        q: &Question,
+        query_rd: bool,
+        reply: &[u8],
+        now_secs: u64,
+    ) -> Option<Arc<Stored>> {
         if self.policy.capacity == 0 || !query_rd || !self.policy.caches_type(q.qtype) {
-            return false;
+            return None;
         }
-        let Some((wire, ttls, lifetime)) = self.cacheable_form(q, reply) else {
-            return false;
-        };
+        let (wire, ttls, lifetime) = self.cacheable_form(q, reply)?;
         if lifetime == 0 || wire.len() > MAX_ENTRY_BYTES {
-            return false;
+            return None;
         }
-        let key = Key::of(q);
-        let entry = Entry {
-            key: key.as_slice().into(),
+        Some(Arc::new(Stored {
+            key: Key::of(q).as_slice().into(),
             wire,
             ttls,
             stored_at_secs: now_secs,
             expires_at_secs: now_secs + u64::from(lifetime),
+        }))
+    }
+
+    /// Keep `stored`, replacing an entry for the same question or making room.
+    pub fn store(&mut self, stored: Arc<Stored>, now_secs: u64) {
+        if self.policy.capacity == 0 {
+            return;
+        }
+        self.stats.insertions += 1;
+        let entry = Entry {
+            stored,
             referenced: false,
         };
-        self.stats.insertions += 1;
-        if let Some(&slot) = self.index.get(key.as_slice()) {
+        if let Some(&slot) = self.index.get(&entry.stored.key[..]) {
             self.entries[slot as usize] = entry;
-            return true;
+            return;
         }
+        let key = entry.stored.key.clone();
         if self.entries.len() < self.policy.capacity {
-            self.index
-                .insert(entry.key.clone(), self.entries.len() as u32);
+            self.index.insert(key, self.entries.len() as u32);
             self.entries.push(entry);
-            return true;
+            return;
         }
         let slot = self.victim(now_secs);
         let old = std::mem::replace(&mut self.entries[slot], entry);
-        self.index.remove(&old.key);
-        self.index
-            .insert(self.entries[slot].key.clone(), slot as u32);
-        true
+        self.index.remove(&old.stored.key);
+        self.index.insert(key, slot as u32);
+    }
+
+    /// Prepare and store in one step; returns what was stored.
+    pub fn insert(
+        &mut self,
+        q: &Question,
+        query_rd: bool,
+        reply: &[u8],
+        now_secs: u64,
+    ) -> Option<Arc<Stored>> {
+        let stored = self.prepare(q, query_rd, reply, now_secs)?;
+        self.store(stored.clone(), now_secs);
+        Some(stored)
     }
 
     /// The slot to reuse: an expired entry, or the first unreferenced one the clock finds.
@@ -254,7 +292,7 @@ impl Cache {
             let slot = self.hand;
             self.hand = (self.hand + 1) % n;
             let e = &mut self.entries[slot];
-            if e.expires_at_secs <= now_secs {
+            if e.stored.expires_at_secs <= now_secs {
                 return slot;
             }
             if !std::mem::take(&mut e.referenced) {
@@ -325,7 +363,9 @@ impl Cache {
                         self.policy.min_cache_ttl_secs,
                         self.policy.max_cache_ttl_secs,
                     );
-                    out.add_name_server(r.clone());
+                    let mut r = r.clone();
+                    r.set_ttl(r.ttl().min(self.policy.max_cache_ttl_secs));
+                    out.add_name_server(r);
                 }
                 None if self.policy.neg_ttl_secs > 0 => lifetime = self.policy.neg_ttl_secs,
                 None => return None,
@@ -401,6 +441,7 @@ mod tests {
 
     fn store(c: &mut Cache, q: &[u8], reply: &[u8], now: u64) -> bool {
         c.insert(&wire::question(q).unwrap(), true, reply, now)
+            .is_some()
     }
 
     #[test]
@@ -459,6 +500,15 @@ mod tests {
         assert_eq!(u16::from(m.response_code()), 3);
         assert_eq!(m.name_servers()[0].ttl(), 3599);
         assert!(hit(&mut c, &q, 60).is_none(), "kept for the SOA minimum");
+        let mut capped = Cache::new(Policy {
+            max_cache_ttl_secs: 250,
+            ..Policy::default()
+        });
+        assert!(store(&mut capped, &q, &nx, 0));
+        assert_eq!(
+            hit(&mut capped, &q, 0).unwrap().name_servers()[0].ttl(),
+            250
+        );
 
         let q = query("9.2.0.192.in-addr.arpa.", RecordType::PTR);
         let foreign = reply_to(&q, vec![], vec![soa("test.", 3600, 60)], 0);
@@ -487,9 +537,24 @@ mod tests {
         assert!(!store(&mut c, &q, &r, 0));
         let q = query("x.test.", RecordType::A);
         let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
-        assert!(!c.insert(&wire::question(&q).unwrap(), false, &r, 0));
+        assert!(c
+            .insert(&wire::question(&q).unwrap(), false, &r, 0)
+            .is_none());
         let servfail = reply_to(&q, vec![], vec![], 2);
         assert!(!store(&mut c, &q, &servfail, 0));
+    }
+
+    #[test]
+    fn an_answer_stored_by_one_shard_is_a_hit_in_another() {
+        let mut fetcher = Cache::new(Policy::default());
+        let mut peer = Cache::new(Policy::default());
+        let q = query("shared.test.", RecordType::A);
+        let r = reply_to(&q, vec![a("shared.test.", 60, [1, 2, 3, 4])], vec![], 0);
+        let stored = fetcher
+            .insert(&wire::question(&q).unwrap(), true, &r, 10)
+            .unwrap();
+        peer.store(stored, 11);
+        assert_eq!(hit(&mut peer, &q, 12).unwrap().answers()[0].ttl(), 58);
     }
 
     #[test]

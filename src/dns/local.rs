@@ -39,8 +39,8 @@ pub struct NameData {
     /// MX, SRV, TXT, PTR, NAPTR, CAA and `dns-rr` records, by type.
     pub records: Vec<(u16, hickory_proto::rr::RData)>,
     /// Whether the name exists for other query types (answered NODATA rather than
-    /// forwarded), as dnsmasq treats names given by configuration records. `dns-rr` and
-    /// hosts names do not count.
+    /// forwarded), as dnsmasq treats names given by configuration records. `caa-record`,
+    /// `dns-rr` and hosts names do not count.
     pub claims_name: bool,
 }
 
@@ -299,7 +299,7 @@ impl LocalData {
                     code: hickory_proto::rr::RecordType::CAA,
                     rdata: NULL::with(caa_bytes(*flags, tag, value)),
                 });
-                add(name, rtype::CAA, rdata, true);
+                add(name, rtype::CAA, rdata, false);
             }
         }
         for v in config.values("dns-rr") {

@@ -4,9 +4,9 @@
 //! queried server's reply with that ID and question is accepted.
 
 use crate::dns::answer::{self, Action, Engine, Options};
-use crate::dns::cache::Policy;
+use crate::dns::cache::{Policy, Stored};
 use crate::dns::local::LocalData;
-use crossbeam::channel::Receiver;
+use crossbeam::channel::{Receiver, Sender};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream, UdpSocket};
 use glommio::{LocalExecutorBuilder, Placement};
@@ -45,6 +45,14 @@ pub struct ShardConfig {
     pub max_forwards: usize,
     /// `--max-tcp-connections`, shared out over the shards.
     pub max_tcp_connections: usize,
+    /// The process-wide clock every shard's cache times are counted from.
+    pub epoch: Instant,
+}
+
+/// A shard's links to the others: cached answers it fetched go out, theirs come in.
+pub struct CacheLinks {
+    pub incoming: Receiver<Arc<Stored>>,
+    pub peers: Vec<Sender<Arc<Stored>>>,
 }
 
 /// What a shard has done, read by the control thread for SIGUSR1. Each counter is written
@@ -62,6 +70,8 @@ pub struct ShardStats {
     pub forwards_dropped: AtomicU64,
     pub upstream_timeouts: AtomicU64,
     pub replies_rejected: AtomicU64,
+    /// Cached answers not passed to a peer shard because its queue was full.
+    pub fills_dropped: AtomicU64,
 }
 
 /// Messages from the control thread.
@@ -98,16 +108,42 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
 struct Shard {
     engine: RefCell<Engine>,
     control: Receiver<Control>,
+    links: CacheLinks,
     config: ShardConfig,
     stats: Arc<ShardStats>,
     in_flight: Cell<usize>,
     tcp_connections: Cell<usize>,
-    started: Instant,
 }
 
 impl Shard {
     fn now_secs(&self) -> u64 {
-        self.started.elapsed().as_secs()
+        self.config.epoch.elapsed().as_secs()
+    }
+
+    /// Store answers other shards fetched. An empty queue costs one atomic load.
+    fn take_fills(&self, engine: &mut Engine, now_secs: u64) {
+        while let Ok(stored) = self.links.incoming.try_recv() {
+            engine.cache.store(stored, now_secs);
+        }
+    }
+
+    /// Offer the answers this shard just cached to the others.
+    fn share_fills(&self, engine: &mut Engine) {
+        for stored in engine.fills.drain(..) {
+            for peer in &self.links.peers {
+                if peer.try_send(stored.clone()).is_err() {
+                    self.stats.fills_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Pass an upstream reply through the engine; returns the bytes for the client.
+    fn finish_forward(&self, query: &[u8], reply: &[u8]) -> Option<Vec<u8>> {
+        let mut engine = self.engine.borrow_mut();
+        let out = engine.upstream_reply(query, reply, self.now_secs());
+        self.share_fills(&mut engine);
+        out
     }
 
     /// Take any snapshot the control thread has sent.
@@ -161,6 +197,7 @@ pub fn spawn(
     sockets: ShardSockets,
     snapshot: Arc<LocalData>,
     control: Receiver<Control>,
+    links: CacheLinks,
     config: ShardConfig,
     stats: Arc<ShardStats>,
 ) -> glommio::Result<(), ()> {
@@ -174,11 +211,11 @@ pub fn spawn(
             let shard = Rc::new(Shard {
                 engine: RefCell::new(engine),
                 control,
+                links,
                 config,
                 stats,
                 in_flight: Cell::new(0),
                 tcp_connections: Cell::new(0),
-                started: Instant::now(),
             });
             let mut tasks = Vec::new();
             for std_socket in sockets.udp {
@@ -217,6 +254,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
         let now = shard.now_secs();
         let servers = {
             let mut engine = shard.engine.borrow_mut();
+            shard.take_fills(&mut engine, now);
             match engine.query(&buf[..n], client, now, false) {
                 Action::Reply(bytes) => {
                     let _ = socket.send_to(bytes, client).await;
@@ -234,12 +272,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
-                let now = shard.now_secs();
-                let out = shard
-                    .engine
-                    .borrow_mut()
-                    .upstream_reply(&query, &reply, now);
-                if let Some(out) = out {
+                if let Some(out) = shard.finish_forward(&query, &reply) {
                     let _ = socket.send_to(&out, client).await;
                 }
             }
@@ -296,6 +329,7 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
         let now = shard.now_secs();
         let servers = {
             let mut engine = shard.engine.borrow_mut();
+            shard.take_fills(&mut engine, now);
             match engine.query(&buf[..n], client, now, true) {
                 Action::Reply(bytes) => {
                     let reply = bytes.to_vec();
@@ -316,11 +350,7 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
         let Some(reply) = reply else {
             return Ok(());
         };
-        let out = shard
-            .engine
-            .borrow_mut()
-            .upstream_reply(&query, &reply, shard.now_secs());
-        if let Some(out) = out {
+        if let Some(out) = shard.finish_forward(&query, &reply) {
             write_framed(&mut stream, &out).await?;
         }
     }

@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub const DEFAULT_PID_FILE: &str = "/var/run/dnsmasq.pid";
 /// Snapshots waiting for one shard; a shard that is behind only needs the newest.
 const SNAPSHOT_QUEUE: usize = 4;
+/// Cached answers from other shards waiting for one shard; beyond this they are dropped
+/// (counted), costing only a later miss.
+const FILL_QUEUE: usize = 4096;
 
 /// Start everything and serve until SIGTERM. Exits the process.
 pub fn run(config: &Config) -> ! {
@@ -77,7 +80,20 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     block_signals();
     let mut feeds: Vec<Sender<dns_shard::Control>> = Vec::new();
     let mut stats = Vec::new();
+    let fill_queues: Vec<_> = sockets
+        .iter()
+        .map(|_| crossbeam::channel::bounded(FILL_QUEUE))
+        .collect();
     for (shard, shard_sockets) in sockets.into_iter().enumerate() {
+        let links = dns_shard::CacheLinks {
+            incoming: fill_queues[shard].1.clone(),
+            peers: fill_queues
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != shard)
+                .map(|(_, q)| q.0.clone())
+                .collect(),
+        };
         let (tx, rx) = crossbeam::channel::bounded(SNAPSHOT_QUEUE);
         feeds.push(tx);
         let shard_stats = Arc::new(dns_shard::ShardStats::default());
@@ -87,6 +103,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
             shard_sockets,
             snapshot.clone(),
             rx,
+            links,
             shard_config.clone(),
             shard_stats,
         )
@@ -321,6 +338,7 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
         },
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
         max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
+        epoch: std::time::Instant::now(),
     }
 }
 

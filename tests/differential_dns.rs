@@ -1,0 +1,370 @@
+//! Differential DNS test: the real dnsmasq 2.90 and ringmasq run on the same configuration,
+//! forwarding to the same scripted upstream, and get the same queries in the same order.
+//! Their answers must agree: rcode, flags, EDNS, every section's records, and TTLs to
+//! within a second (the two clocks tick separately). Skipped, with a message, where
+//! dnsmasq is not installed; `.ci/run` installs it.
+
+mod common;
+
+use common::upstream::{self, ask_tcp, ask_udp};
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, Record, RecordType};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
+const WAIT: Duration = Duration::from_secs(2);
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn config(dir: &Path, port: u16, upstream: u16, log: &str) -> String {
+    format!(
+        "port={port}
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+addn-hosts={hosts}
+server=127.0.0.1#{upstream}
+server=/fwd.example/127.0.0.1#{upstream}
+server=/home.example/
+server=/use-default.ads.test/#
+domain=lan
+expand-hosts
+local-ttl=30
+address=/ads.test/0.0.0.0
+address=/null.test/#
+address=/six.test/::1
+address=/nx.test/
+local=/lan/
+host-record=hr.lan,hr2.lan,10.0.0.6,fd00::6,77
+cname=al.lan,hr.lan
+cname=al2.lan,ext.test,45
+cname=chain.lan,al.lan
+mx-host=mx.lan,hr.lan,5
+srv-host=_ldap._tcp.lan,hr.lan,389,1,2
+txt-record=txt.lan,\"v=spf1 a\",\"second\"
+ptr-record=_http._tcp.lan,\"web._http._tcp.lan\"
+naptr-record=naptr.lan,1,2,\"s\",\"http\",\"\",\"_http._tcp.lan\"
+caa-record=caa.lan,0,issue,letsencrypt.org
+dns-rr=raw.lan,65,000100
+domain-needed
+bogus-priv
+neg-ttl=20
+max-cache-ttl=250
+pid-file=
+user=root
+keep-in-foreground
+log-queries
+log-facility={dir}/{log}
+",
+        hosts = dir.join("hosts").display(),
+        dir = dir.display(),
+    )
+}
+
+/// One query to send to both servers.
+struct Case {
+    name: String,
+    qtype: RecordType,
+    edns: bool,
+    rd: bool,
+    tcp: bool,
+}
+
+fn bytes_of(c: &Case, id: u16) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(id).set_recursion_desired(c.rd);
+    m.add_query(Query::query(Name::from_ascii(&c.name).unwrap(), c.qtype));
+    if c.edns {
+        let mut e = Edns::new();
+        e.set_max_payload(4096);
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap()
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, qtype: RecordType, edns: bool, rd: bool, tcp: bool| {
+        out.push(Case {
+            name: name.to_string(),
+            qtype,
+            edns,
+            rd,
+            tcp,
+        })
+    };
+    let local_names = [
+        "alpha",
+        "alpha.lan",
+        "Beta.LAN",
+        "beta",
+        "hr.lan",
+        "hr2.lan",
+        "al.lan",
+        "al2.lan",
+        "chain.lan",
+        "mx.lan",
+        "_ldap._tcp.lan",
+        "txt.lan",
+        "_http._tcp.lan",
+        "naptr.lan",
+        "caa.lan",
+        "raw.lan",
+        "nope.lan",
+        "ads.test",
+        "x.ads.test",
+        "null.test",
+        "six.test",
+        "nx.test",
+        "y.nx.test",
+        "z.home.example",
+    ];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::SRV,
+        RecordType::PTR,
+        RecordType::NAPTR,
+        RecordType::CAA,
+        RecordType::Unknown(65),
+        RecordType::CNAME,
+    ];
+    for (i, n) in local_names.iter().enumerate() {
+        for t in types {
+            add(n, t, i % 2 == 0, true, false);
+        }
+    }
+    for rev in [
+        "1.0.0.10.in-addr.arpa",
+        "2.0.0.10.in-addr.arpa",
+        "6.0.0.10.in-addr.arpa",
+        "6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
+        "5.5.168.192.in-addr.arpa",
+        "9.2.0.192.in-addr.arpa",
+    ] {
+        add(rev, RecordType::PTR, false, true, false);
+    }
+    // Forwarded names, each asked twice (the second from the cache where dnsmasq caches),
+    // with and without EDNS, and once without recursion desired.
+    let forwarded = [
+        ("a1.test", RecordType::A),
+        ("a1.test", RecordType::AAAA),
+        ("A2.Test", RecordType::A),
+        ("cn1.test", RecordType::A),
+        ("cn2.test", RecordType::AAAA),
+        ("nx1.test", RecordType::A),
+        ("nod1.test", RecordType::AAAA),
+        ("nod2.test", RecordType::MX),
+        ("multi1.test", RecordType::A),
+        ("mx1.test", RecordType::MX),
+        ("t1.test", RecordType::TXT),
+        ("fail1.test", RecordType::A),
+        ("refuse1.test", RecordType::A),
+        ("tc1.test", RecordType::A),
+        ("priv1.test", RecordType::A),
+        ("s1.test", RecordType::SRV),
+        ("w.fwd.example", RecordType::A),
+        ("u.use-default.ads.test", RecordType::A),
+        ("plainname", RecordType::A),
+        ("plainname", RecordType::MX),
+    ];
+    for (i, (n, t)) in forwarded.iter().enumerate() {
+        add(n, *t, i % 2 == 1, true, false);
+        add(n, *t, i % 2 == 1, true, false);
+        add(&format!("e{n}"), *t, true, true, false);
+        add(&format!("e{n}"), *t, false, true, false);
+        add(&format!("r{n}"), *t, false, false, false);
+    }
+    for (n, t) in [
+        ("alpha", RecordType::A),
+        ("txt.lan", RecordType::TXT),
+        ("a1.test", RecordType::A),
+        ("tcp1.test", RecordType::A),
+        ("tcp1.test", RecordType::A),
+        ("tc1.test", RecordType::A),
+        ("nx9.test", RecordType::A),
+        ("mx.lan", RecordType::MX),
+    ] {
+        add(n, t, false, true, true);
+    }
+    out
+}
+
+/// What a client sees of a reply, with TTLs apart for a tolerant comparison.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    header: String,
+    records: Vec<String>,
+    ttls: Vec<u32>,
+}
+
+fn seen(reply: Option<Vec<u8>>) -> Option<Seen> {
+    let bytes = reply?;
+    let Ok(m) = Message::from_vec(&bytes) else {
+        return Some(Seen {
+            header: format!("undecodable {} bytes", bytes.len()),
+            records: vec![],
+            ttls: vec![],
+        });
+    };
+    let header = format!(
+        "{:?} aa={} tc={} rd={} ra={} edns={:?}",
+        m.response_code(),
+        m.authoritative(),
+        m.truncated(),
+        m.recursion_desired(),
+        m.recursion_available(),
+        m.extensions().as_ref().map(|e| e.max_payload())
+    );
+    let mut recs: Vec<(String, u32)> = Vec::new();
+    let show = |section: &str, r: &Record| {
+        (
+            format!(
+                "{section} {} {} {}",
+                r.name().to_ascii().to_ascii_lowercase(),
+                r.record_type(),
+                r.data().map(|d| d.to_string()).unwrap_or_default()
+            ),
+            r.ttl(),
+        )
+    };
+    recs.extend(m.answers().iter().map(|r| show("an", r)));
+    recs.extend(m.name_servers().iter().map(|r| show("ns", r)));
+    recs.extend(m.additionals().iter().map(|r| show("ar", r)));
+    recs.sort();
+    Some(Seen {
+        header,
+        records: recs.iter().map(|r| r.0.clone()).collect(),
+        ttls: recs.iter().map(|r| r.1).collect(),
+    })
+}
+
+fn agree(a: &Option<Seen>, b: &Option<Seen>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.header == b.header
+                && a.records == b.records
+                && a.ttls.iter().zip(&b.ttls).all(|(x, y)| x.abs_diff(*y) <= 1)
+        }
+        _ => false,
+    }
+}
+
+fn start(program: &str, conf: &Path) -> Running {
+    Running(
+        Command::new(program)
+            .arg("-C")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_ready(port: u16) -> bool {
+    let probe = bytes_of(
+        &Case {
+            name: "hr.lan".into(),
+            qtype: RecordType::A,
+            edns: false,
+            rd: true,
+            tcp: false,
+        },
+        1,
+    );
+    common::wait_until(|| ask_udp(port, &probe, Duration::from_millis(200)).is_some())
+}
+
+#[test]
+fn ringmasq_answers_as_dnsmasq_does() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        eprintln!("skipped: dnsmasq-base is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = common::scratch_dir("differential-dns");
+    std::fs::write(
+        dir.join("hosts"),
+        "10.0.0.1 alpha\n10.0.0.2 beta.lan beta\nfd00::1 alpha\n10.0.0.1 alpha-alias\n",
+    )
+    .unwrap();
+    let up = upstream::start();
+    let (theirs, ours) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("dnsmasq.conf"),
+        config(&dir, theirs, up.port, "dnsmasq.log"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ringmasq.conf"),
+        config(&dir, ours, up.port, "ringmasq.log"),
+    )
+    .unwrap();
+    let _dnsmasq = start("dnsmasq", &dir.join("dnsmasq.conf"));
+    let _ringmasq = start(RINGMASQ, &dir.join("ringmasq.conf"));
+    assert!(wait_ready(theirs), "dnsmasq did not start");
+    assert!(wait_ready(ours), "ringmasq did not start");
+
+    let cases = cases();
+    assert!(cases.len() >= 300, "only {} cases", cases.len());
+    let mut differences = Vec::new();
+    let mut tcp_batch: Vec<(&Case, Vec<u8>)> = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let q = bytes_of(c, 0x1000 + i as u16);
+        if c.tcp {
+            tcp_batch.push((c, q));
+            continue;
+        }
+        let a = seen(ask_udp(theirs, &q, WAIT));
+        let b = seen(ask_udp(ours, &q, WAIT));
+        if !agree(&a, &b) {
+            differences.push(format!(
+                "{} {} edns={} rd={}:\n  dnsmasq:  {a:?}\n  ringmasq: {b:?}",
+                c.name, c.qtype, c.edns, c.rd
+            ));
+        }
+    }
+    // The TCP cases go over one connection each, several queries per connection.
+    let qs: Vec<Vec<u8>> = tcp_batch.iter().map(|(_, q)| q.clone()).collect();
+    let a = ask_tcp(theirs, &qs, WAIT).expect("dnsmasq answers over TCP");
+    let b = ask_tcp(ours, &qs, WAIT).expect("ringmasq answers over TCP");
+    for (((c, _), x), y) in tcp_batch.iter().zip(a).zip(b) {
+        let (x, y) = (seen(Some(x)), seen(Some(y)));
+        if !agree(&x, &y) {
+            differences.push(format!(
+                "TCP {} {}:\n  dnsmasq:  {x:?}\n  ringmasq: {y:?}",
+                c.name, c.qtype
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} queries differ:\n{}",
+        differences.len(),
+        cases.len(),
+        differences.join("\n")
+    );
+}
