@@ -151,8 +151,7 @@ impl Engine {
             ));
         }
         if let Some(name) = name {
-            let local = self.local.clone();
-            if let Some(outcome) = local_answer(&local, name, q.qtype) {
+            if let Some(outcome) = local_answer(&self.local, name, q.qtype) {
                 self.counters.local += 1;
                 if self.options.log_queries {
                     outcome.log(name);
@@ -441,6 +440,11 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
         _ => "config".to_string(),
     };
     let data = local.names.get(name);
+    let rule = local.rule_for(name);
+    if data.is_none() && rule.is_none() && qtype != rtype::PTR {
+        // The common case for forwarded and cached names: nothing local, nothing built.
+        return None;
+    }
     let owner = fqdn(name)?;
     let mut answers = Vec::new();
     let mut additional = Vec::new();
@@ -541,7 +545,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
             return Some(Outcome::negative(rcode::NOERROR, &src));
         }
     }
-    let rule: &DomainRule = local.rule_for(name)?;
+    let rule: &DomainRule = rule?;
     let addr = match qtype {
         rtype::A => rule.v4.map(|a| RData::A(A(a))),
         rtype::AAAA => rule.v6.map(|a| RData::AAAA(AAAA(a))),
