@@ -367,4 +367,46 @@ fn ringmasq_answers_as_dnsmasq_does() {
         cases.len(),
         differences.join("\n")
     );
+    // The --log-queries lines must match too. dnsmasq sends a query that got SERVFAIL or
+    // REFUSED once more to the same server and logs that second `forwarded` line;
+    // ringmasq does not retry a server that answered, so `forwarded` lines are compared
+    // only where both logged them.
+    let (a, b) = (
+        query_log(&dir.join("dnsmasq.log")),
+        query_log(&dir.join("ringmasq.log")),
+    );
+    assert!(
+        a.len() > cases.len(),
+        "dnsmasq logged {} query lines",
+        a.len()
+    );
+    let differing: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("dnsmasq:  {x}\nringmasq: {y}"))
+        .take(10)
+        .collect();
+    assert!(
+        differing.is_empty() && a.len() == b.len(),
+        "query logs differ ({} and {} lines):\n{}",
+        a.len(),
+        b.len(),
+        differing.join("\n")
+    );
+}
+
+/// The query-log lines of a log file, without timestamps, start-up lines, upstream ports
+/// or `forwarded` lines.
+fn query_log(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once("]: ").map(|(_, rest)| rest))
+        .filter(|l| {
+            ["query[", "reply ", "cached ", "config ", "/"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| l.to_string())
+        .collect()
 }

@@ -146,7 +146,7 @@ impl Engine {
             crate::log::info(format!(
                 "query[{}] {} from {}",
                 wire::type_name(q.qtype),
-                name.map_or_else(|| q.name.to_text(), str::to_string),
+                wire::question_text(query, &q),
                 client.ip()
             ));
         }
@@ -154,7 +154,7 @@ impl Engine {
             if let Some(outcome) = local_answer(&self.local, name, q.qtype) {
                 self.counters.local += 1;
                 if self.options.log_queries {
-                    outcome.log(name);
+                    outcome.log(&wire::question_text(query, &q), q.qtype);
                 }
                 build_reply(&mut self.out, query, &outcome, edns, limit);
                 return Action::Reply(&self.out);
@@ -186,7 +186,7 @@ impl Engine {
                 outcome.authoritative = true;
                 self.counters.local += 1;
                 if self.options.log_queries {
-                    outcome.log(name.unwrap_or(""));
+                    outcome.log(&wire::question_text(query, &q), q.qtype);
                 }
                 build_reply(&mut self.out, query, &outcome, edns, limit);
                 return Action::Reply(&self.out);
@@ -201,12 +201,22 @@ impl Engine {
         match servers {
             Some(s) => {
                 self.counters.forwarded += 1;
+                if self.options.log_queries {
+                    if let Some(first) = s.first() {
+                        crate::log::info(format!(
+                            "forwarded {} to {}#{}",
+                            wire::question_text(query, &q),
+                            first.ip(),
+                            first.port()
+                        ));
+                    }
+                }
                 Action::Forward(s)
             }
             None => {
                 let outcome = Outcome::negative(rcode::NXDOMAIN, "config");
                 if self.options.log_queries {
-                    outcome.log(name.unwrap_or(""));
+                    outcome.log(&wire::question_text(query, &q), q.qtype);
                 }
                 self.counters.local += 1;
                 build_reply(&mut self.out, query, &outcome, edns, limit);
@@ -277,6 +287,8 @@ struct Outcome {
     additional: Vec<Record>,
     /// Where the answer came from, for the query log (`config`, a hosts file name).
     source: String,
+    /// A PTR answer from hosts or `host-record` addresses, logged by address.
+    reverse: bool,
 }
 
 impl Outcome {
@@ -287,25 +299,45 @@ impl Outcome {
             answers: Vec::new(),
             additional: Vec::new(),
             source: source.to_string(),
+            reverse: false,
         }
     }
 
-    fn log(&self, name: &str) {
+    fn log(&self, name: &str, qtype: u16) {
         if self.answers.is_empty() {
-            let what = if self.rcode == rcode::NXDOMAIN {
-                "NXDOMAIN"
-            } else {
-                "NODATA"
+            let what = match (self.rcode, qtype) {
+                (rcode::NXDOMAIN, _) => "NXDOMAIN",
+                (_, rtype::A) => "NODATA-IPv4",
+                (_, rtype::AAAA) => "NODATA-IPv6",
+                _ => "NODATA",
             };
-            crate::log::info(format!("{} {name} is {what}", self.source));
+            let shown = match reverse_address(&name.to_ascii_lowercase()) {
+                Some(addr) if qtype == rtype::PTR => addr.to_string(),
+                _ => name.to_string(),
+            };
+            crate::log::info(format!("config {shown} is {what}"));
         }
         for r in &self.answers {
-            crate::log::info(format!(
-                "{} {} is {}",
-                self.source,
-                r.name().to_ascii().trim_end_matches('.'),
-                log_data(r)
-            ));
+            let owner = r.name().to_ascii();
+            let owner = owner.trim_end_matches('.');
+            // The queried name is logged as the client wrote it, as dnsmasq does.
+            let shown = if owner.eq_ignore_ascii_case(name) {
+                name
+            } else {
+                owner
+            };
+            let data = match r.data() {
+                Some(RData::A(_) | RData::AAAA(_)) => log_data(r),
+                Some(RData::PTR(p)) if self.reverse => {
+                    p.to_ascii().trim_end_matches('.').to_string()
+                }
+                _ => format!("<{}>", r.record_type()),
+            };
+            let shown = match (self.reverse, reverse_address(&shown.to_ascii_lowercase())) {
+                (true, Some(addr)) => addr.to_string(),
+                _ => shown.to_string(),
+            };
+            crate::log::info(format!("{} {shown} is {data}", self.source));
         }
     }
 }
@@ -323,33 +355,56 @@ fn log_data(r: &Record) -> String {
 
 /// Log the answers of a reply as dnsmasq does (`reply x is 1.2.3.4`, `cached x is NXDOMAIN`).
 pub fn log_answers(kind: &str, reply: &[u8]) {
+    use hickory_proto::rr::RecordType;
     let Ok(m) = Message::from_vec(reply) else {
         return;
     };
-    let qname = m
-        .queries()
-        .first()
-        .map(|q| q.name().to_ascii().trim_end_matches('.').to_string())
-        .unwrap_or_default();
-    if m.answers().is_empty() {
-        let what = match (u16::from(m.response_code()) as u8, m.queries().first()) {
-            (rcode::NXDOMAIN, _) => "NXDOMAIN".to_string(),
-            (rcode::NOERROR, Some(q)) if q.query_type() == hickory_proto::rr::RecordType::A => {
-                "NODATA-IPv4".to_string()
-            }
-            (rcode::NOERROR, Some(q)) if q.query_type() == hickory_proto::rr::RecordType::AAAA => {
-                "NODATA-IPv6".to_string()
-            }
-            (rcode::NOERROR, _) => "NODATA".to_string(),
-            (_, _) => return,
-        };
-        crate::log::info(format!("{kind} {qname} is {what}"));
+    if m.truncated() {
+        crate::log::info(format!("{kind} is truncated"));
+        return;
     }
+    let Some(q) = m.queries().first() else {
+        return;
+    };
+    let what = match u16::from(m.response_code()) as u8 {
+        rcode::NOERROR | rcode::NXDOMAIN => None,
+        rcode::SERVFAIL => Some("SERVFAIL"),
+        rcode::REFUSED => Some("REFUSED"),
+        _ => return,
+    };
+    if let Some(error) = what {
+        crate::log::info(format!("{kind} error is {error}"));
+        return;
+    }
+    let nodata = |t: RecordType| match t {
+        RecordType::A => "NODATA-IPv4",
+        RecordType::AAAA => "NODATA-IPv6",
+        _ => "NODATA",
+    };
     for r in m.answers() {
         crate::log::info(format!(
             "{kind} {} is {}",
             r.name().to_ascii().trim_end_matches('.'),
             log_data(r)
+        ));
+    }
+    // An answer that ends in a CNAME (or is empty) says what the last name lacks.
+    let last = match m.answers().last() {
+        None => Some(q.name().clone()),
+        Some(r) => match r.data() {
+            Some(RData::CNAME(c)) if q.query_type() != RecordType::CNAME => Some(c.0.clone()),
+            _ => None,
+        },
+    };
+    if let Some(n) = last {
+        let what = if u16::from(m.response_code()) as u8 == rcode::NXDOMAIN {
+            "NXDOMAIN"
+        } else {
+            nodata(q.query_type())
+        };
+        crate::log::info(format!(
+            "{kind} {} is {what}",
+            n.to_ascii().trim_end_matches('.')
         ));
     }
 }
@@ -449,6 +504,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
     let mut answers = Vec::new();
     let mut additional = Vec::new();
     let mut source = None;
+    let mut reverse = false;
     if let Some(d) = data {
         if let Some((target, ttl)) = &d.cname {
             let t = fqdn(target)?;
@@ -493,6 +549,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
                 answers,
                 additional,
                 source: "config".into(),
+                reverse: false,
             });
         }
         if matches!(qtype, rtype::A | rtype::AAAA | rtype::ANY) {
@@ -521,12 +578,16 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
         }
     }
     if qtype == rtype::PTR {
-        if let Some((target, ttl)) = reverse_address(name).and_then(|ip| local.reverse.get(&ip)) {
+        if let Some((target, ttl, from)) =
+            reverse_address(name).and_then(|ip| local.reverse.get(&ip))
+        {
             answers.push(Record::from_rdata(
                 owner.clone(),
                 *ttl,
                 RData::PTR(PTR(fqdn(target)?)),
             ));
+            reverse = true;
+            source = Some(*from);
         }
     }
     if !answers.is_empty() {
@@ -536,6 +597,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
             answers,
             additional,
             source: source_name(source),
+            reverse,
         });
     }
     if let Some(d) = data {
@@ -558,6 +620,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
             answers: vec![Record::from_rdata(owner, local.local_ttl_secs, rd)],
             additional,
             source: "config".into(),
+            reverse: false,
         });
     }
     match rule.target {

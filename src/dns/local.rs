@@ -72,8 +72,8 @@ pub enum RuleTarget {
 pub struct LocalData {
     /// Lower-case name without trailing dot -> its data.
     pub names: HashMap<String, NameData>,
-    /// Address -> canonical name and TTL, for PTR answers.
-    pub reverse: HashMap<IpAddr, (String, u32)>,
+    /// Address -> canonical name, TTL and origin, for PTR answers.
+    pub reverse: HashMap<IpAddr, (String, u32, Source)>,
     /// Lower-case domain ("" for every name) -> rule. Looked up label by label, so the
     /// cost is the name's label count whatever the number of rules.
     pub rules: HashMap<String, DomainRule>,
@@ -142,7 +142,11 @@ impl LocalData {
                 }
                 if i == 0 {
                     let canonical = full.unwrap_or_else(|| name.clone());
-                    self.reverse.entry(l.addr).or_insert((canonical, ttl_secs));
+                    self.reverse.entry(l.addr).or_insert((
+                        canonical,
+                        ttl_secs,
+                        Source::Hosts(file),
+                    ));
                 }
                 added += 1;
             }
@@ -182,7 +186,8 @@ impl LocalData {
                         source: Source::Config,
                     });
                     if i == 0 {
-                        self.reverse.insert(addr, (n.clone(), ttl_secs));
+                        self.reverse
+                            .insert(addr, (n.clone(), ttl_secs, Source::Config));
                     }
                 }
             }

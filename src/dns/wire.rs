@@ -216,6 +216,21 @@ pub fn skip_name(msg: &[u8], at: usize) -> Result<usize, WireError> {
     }
 }
 
+/// The question name of `msg` as the client wrote it (letter case kept), for log lines.
+pub fn question_text(msg: &[u8], q: &Question) -> String {
+    let mut out = String::new();
+    for label in labels(msg.get(HEADER_BYTES..q.end - 4).unwrap_or_default()) {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&String::from_utf8_lossy(label));
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
+}
+
 /// The one question of a query.
 #[derive(Clone, Copy)]
 pub struct Question {
