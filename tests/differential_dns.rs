@@ -7,33 +7,15 @@
 mod common;
 
 use common::upstream::{self, ask_tcp, ask_udp};
+use common::{free_port, Running};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, Record, RecordType};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
 const WAIT: Duration = Duration::from_secs(2);
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 fn config(dir: &Path, port: u16, upstream: u16, log: &str) -> String {
     format!(
