@@ -5,7 +5,7 @@
 
 use super::cache::{Cache, Policy};
 use super::local::{DomainRule, LocalData, NameData, RuleTarget, Source};
-use super::wire::{self, flag, rcode, rtype, Edns, Question};
+use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
 use hickory_proto::rr::{Name, RData, Record};
@@ -150,15 +150,8 @@ impl Engine {
                 client.ip()
             ));
         }
-        if let Some(name) = name {
-            if let Some(outcome) = local_answer(&self.local, name, q.qtype) {
-                self.counters.local += 1;
-                if self.options.log_queries {
-                    outcome.log(&wire::question_text(query, &q), q.qtype);
-                }
-                build_reply(&mut self.out, query, &outcome, edns, limit);
-                return Action::Reply(&self.out);
-            }
+        if let Some(outcome) = name.and_then(|n| local_answer(&self.local, n, q.qtype)) {
+            return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
         if query[2] & flag::RD != 0
             && self
@@ -174,55 +167,56 @@ impl Engine {
         let rule = name.and_then(|n| self.local.rule_for(n));
         let dotless = q.name.label_count() == 1;
         let servers = match rule.and_then(|r| r.target.as_ref()) {
-            Some(RuleTarget::Servers(s)) => Some(s.clone()),
+            Some(RuleTarget::Servers(s)) => s.clone(),
             _ if self.options.domain_needed
                 && dotless
                 && matches!(q.qtype, rtype::A | rtype::AAAA) =>
             {
-                None
+                let outcome = Outcome::negative(rcode::NXDOMAIN, "config");
+                return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
             }
             _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => {
                 let mut outcome = Outcome::negative(rcode::NXDOMAIN, "config");
                 outcome.authoritative = true;
-                self.counters.local += 1;
-                if self.options.log_queries {
-                    outcome.log(&wire::question_text(query, &q), q.qtype);
-                }
-                build_reply(&mut self.out, query, &outcome, edns, limit);
-                return Action::Reply(&self.out);
+                return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
             }
             _ if self.local.upstreams.is_empty() => {
                 self.counters.refused += 1;
                 header_reply(&mut self.out, query, Some(q.end), rcode::REFUSED);
                 return Action::Reply(&self.out);
             }
-            _ => Some(self.local.upstreams.clone()),
+            _ => self.local.upstreams.clone(),
         };
-        match servers {
-            Some(s) => {
-                self.counters.forwarded += 1;
-                if self.options.log_queries {
-                    if let Some(first) = s.first() {
-                        crate::log::info(format!(
-                            "forwarded {} to {}#{}",
-                            wire::question_text(query, &q),
-                            first.ip(),
-                            first.port()
-                        ));
-                    }
-                }
-                Action::Forward(s)
-            }
-            None => {
-                let outcome = Outcome::negative(rcode::NXDOMAIN, "config");
-                if self.options.log_queries {
-                    outcome.log(&wire::question_text(query, &q), q.qtype);
-                }
-                self.counters.local += 1;
-                build_reply(&mut self.out, query, &outcome, edns, limit);
-                Action::Reply(&self.out)
+        self.counters.forwarded += 1;
+        if self.options.log_queries {
+            if let Some(first) = servers.first() {
+                crate::log::info(format!(
+                    "forwarded {} to {}#{}",
+                    wire::question_text(query, &q),
+                    first.ip(),
+                    first.port()
+                ));
             }
         }
+        Action::Forward(servers)
+    }
+
+    /// Count, log and put in wire form an answer decided locally.
+    fn local_reply(
+        &mut self,
+        query: &[u8],
+        q: &Question,
+        edns: bool,
+        limit: usize,
+        outcome: &Outcome,
+    ) -> Action<'_> {
+        self.counters.local += 1;
+        if self.options.log_queries {
+            outcome.log(&wire::question_text(query, q), q.qtype);
+        }
+        let edns_size = edns.then_some(self.cache.policy().edns_packet_max);
+        build_reply(&mut self.out, query, q.end, outcome, edns_size, limit);
+        Action::Reply(&self.out)
     }
 
     /// Take an upstream reply to `query`: cache it and return the bytes for the client
@@ -409,23 +403,23 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
     }
 }
 
-/// Put `outcome` in wire form as the reply to `query`, truncated with TC if it does not
+/// Put `outcome` in wire form as the reply to `query`, whose question ends at `q_end`,
+/// with an OPT record advertising `edns_size` if given; truncated with TC if it does not
 /// fit in `limit` bytes.
 fn build_reply(
     out: &mut Vec<u8>,
     query: &[u8],
+    q_end: usize,
     outcome: &Outcome,
-    edns: Option<Edns>,
+    edns_size: Option<u16>,
     limit: usize,
 ) {
-    let q_end = wire::question(query).map(|q| q.end).ok();
-    let Ok(msg) = Message::from_vec(&query[..q_end.unwrap_or(query.len())]).or_else(|_| {
-        // The query's own OPT record may be what hickory rejects; the question is enough.
-        let mut head = query[..q_end.unwrap_or(wire::HEADER_BYTES)].to_vec();
-        wire::set_counts(&mut head, 1, 0, 0, 0);
-        Message::from_vec(&head)
-    }) else {
-        header_reply(out, query, q_end, rcode::SERVFAIL);
+    // Only the header and question matter; the query's other records (its OPT) are
+    // dropped so hickory decodes exactly what the reply echoes.
+    let mut head = query[..q_end].to_vec();
+    wire::set_counts(&mut head, 1, 0, 0, 0);
+    let Ok(msg) = Message::from_vec(&head) else {
+        header_reply(out, query, Some(q_end), rcode::SERVFAIL);
         return;
     };
     let mut r = Message::new();
@@ -442,10 +436,9 @@ fn build_reply(
     }
     r.add_answers(outcome.answers.iter().cloned());
     r.add_additionals(outcome.additional.iter().cloned());
-    if edns.is_some() {
+    if let Some(size) = edns_size {
         let mut e = HEdns::new();
-        e.set_max_payload(super::cache::Policy::default().edns_packet_max)
-            .set_version(0);
+        e.set_max_payload(size).set_version(0);
         r.set_edns(e);
     }
     match r.to_vec() {
@@ -454,7 +447,7 @@ fn build_reply(
             out.extend_from_slice(&bytes);
         }
         _ => {
-            header_reply(out, query, q_end, outcome.rcode);
+            header_reply(out, query, Some(q_end), outcome.rcode);
             out[2] |= flag::TC;
         }
     }

@@ -65,8 +65,6 @@ impl Policy {
 /// Counters a shard reports on SIGUSR1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub hits: u64,
-    pub misses: u64,
     pub insertions: u64,
     /// Live (unexpired) entries pushed out to make room.
     pub evictions: u64,
@@ -189,18 +187,19 @@ impl Cache {
     ) -> bool {
         let key = Key::of(q);
         let Some(&slot) = self.index.get(key.as_slice()) else {
-            self.stats.misses += 1;
             return false;
         };
         let entry = &mut self.entries[slot as usize];
         let e = &entry.stored;
-        let opt_bytes = if edns.is_some() { 11 } else { 0 };
+        let opt_bytes = if edns.is_some() {
+            wire::OPT_RECORD_BYTES
+        } else {
+            0
+        };
         if e.expires_at_secs <= now_secs || e.wire.len() + opt_bytes > max_bytes {
-            self.stats.misses += 1;
             return false;
         }
         entry.referenced = true;
-        self.stats.hits += 1;
         out.clear();
         out.extend_from_slice(&e.wire);
         out[..2].copy_from_slice(&query[..2]);

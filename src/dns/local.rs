@@ -368,7 +368,7 @@ pub fn server_rules<'a>(
         .chain(config.values("address"))
         .chain(extra);
     for v in values {
-        let (domains, change): (&Vec<Option<String>>, Box<dyn Fn(&mut DomainRule)>) = match v {
+        let domains = match v {
             Value::Server {
                 domains: None,
                 target: ServerTarget::Upstream { addr, .. },
@@ -377,41 +377,9 @@ pub fn server_rules<'a>(
                 continue;
             }
             Value::Server {
-                domains: Some(d),
-                target,
-            } => {
-                let target = target.clone();
-                (
-                    d,
-                    Box::new(move |r: &mut DomainRule| {
-                        r.target = Some(match (&target, r.target.take()) {
-                            (ServerTarget::Local, _) => RuleTarget::Local,
-                            (ServerTarget::Resolv, _) => RuleTarget::Default,
-                            (ServerTarget::Upstream { addr, .. }, Some(RuleTarget::Servers(s))) => {
-                                RuleTarget::Servers(s.iter().copied().chain([*addr]).collect())
-                            }
-                            (ServerTarget::Upstream { addr, .. }, _) => {
-                                RuleTarget::Servers(Arc::from([*addr]))
-                            }
-                        })
-                    }),
-                )
+                domains: Some(d), ..
             }
-            Value::Address { domains, answer } => {
-                let answer = answer.clone();
-                (
-                    domains,
-                    Box::new(move |r: &mut DomainRule| match answer {
-                        AddressAnswer::NxDomain => r.target = Some(RuleTarget::NxDomain),
-                        AddressAnswer::Null => {
-                            r.v4 = Some(Ipv4Addr::UNSPECIFIED);
-                            r.v6 = Some(Ipv6Addr::UNSPECIFIED);
-                        }
-                        AddressAnswer::Addr(IpAddr::V4(a)) => r.v4 = Some(a),
-                        AddressAnswer::Addr(IpAddr::V6(a)) => r.v6 = Some(a),
-                    }),
-                )
-            }
+            | Value::Address { domains: d, .. } => d,
             _ => continue,
         };
         for d in domains {
@@ -419,10 +387,36 @@ pub fn server_rules<'a>(
                 None => dotless.get_or_insert_with(DomainRule::default),
                 Some(d) => rules.entry(d.to_ascii_lowercase()).or_default(),
             };
-            change(rule);
+            apply_rule(rule, v);
         }
     }
     (rules, dotless, upstreams)
+}
+
+/// Add what one `server=/d/...`, `local=/d/` or `address=/d/...` value says to `rule`.
+fn apply_rule(rule: &mut DomainRule, v: &Value) {
+    match v {
+        Value::Server { target, .. } => {
+            rule.target = Some(match (target, rule.target.take()) {
+                (ServerTarget::Local, _) => RuleTarget::Local,
+                (ServerTarget::Resolv, _) => RuleTarget::Default,
+                (ServerTarget::Upstream { addr, .. }, Some(RuleTarget::Servers(s))) => {
+                    RuleTarget::Servers(s.iter().copied().chain([*addr]).collect())
+                }
+                (ServerTarget::Upstream { addr, .. }, _) => RuleTarget::Servers(Arc::from([*addr])),
+            })
+        }
+        Value::Address { answer, .. } => match answer {
+            AddressAnswer::NxDomain => rule.target = Some(RuleTarget::NxDomain),
+            AddressAnswer::Null => {
+                rule.v4 = Some(Ipv4Addr::UNSPECIFIED);
+                rule.v6 = Some(Ipv6Addr::UNSPECIFIED);
+            }
+            AddressAnswer::Addr(IpAddr::V4(a)) => rule.v4 = Some(*a),
+            AddressAnswer::Addr(IpAddr::V6(a)) => rule.v6 = Some(*a),
+        },
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -45,8 +45,6 @@ pub mod flag {
     pub const TC: u8 = 0x02;
     pub const RD: u8 = 0x01;
     pub const RA: u8 = 0x80;
-    pub const AD: u8 = 0x20;
-    pub const CD: u8 = 0x10;
 }
 
 /// Why bytes are not a usable message.
@@ -354,15 +352,13 @@ pub fn edns(msg: &[u8], question_end: usize) -> Result<Option<Edns>, WireError> 
     Ok(None)
 }
 
-/// An OPT record advertising `udp_size`, with no options (11 bytes).
-pub fn opt_record(udp_size: u16) -> [u8; 11] {
+/// Bytes in an OPT record without options.
+pub const OPT_RECORD_BYTES: usize = 11;
+
+/// An OPT record advertising `udp_size`, with no options.
+pub fn opt_record(udp_size: u16) -> [u8; OPT_RECORD_BYTES] {
     let s = udp_size.to_be_bytes();
     [0, 0, 41, s[0], s[1], 0, 0, 0, 0, 0, 0]
-}
-
-/// Set the response code in the header.
-pub fn set_rcode(msg: &mut [u8], rcode: u8) {
-    msg[3] = (msg[3] & 0xf0) | (rcode & 0x0f);
 }
 
 /// The type's name as dnsmasq logs it (`A`, `AAAA`, `type=65` for unknown ones).

@@ -59,12 +59,10 @@ pub struct CacheLinks {
 /// by its own shard only.
 #[derive(Debug, Default)]
 pub struct ShardStats {
-    pub queries: AtomicU64,
     pub local: AtomicU64,
     pub cached: AtomicU64,
     pub forwarded: AtomicU64,
     pub malformed: AtomicU64,
-    pub cache_entries: AtomicU64,
     pub cache_insertions: AtomicU64,
     pub cache_evictions: AtomicU64,
     pub forwards_dropped: AtomicU64,
@@ -138,6 +136,24 @@ impl Shard {
         }
     }
 
+    /// Run one query through the engine. A reply is copied into `reply`, so no borrow of
+    /// the engine is held while it is sent; a forward comes with its in-flight slot taken.
+    fn answer(&self, query: &[u8], client: SocketAddr, tcp: bool, reply: &mut Vec<u8>) -> Step {
+        let now = self.now_secs();
+        let mut engine = self.engine.borrow_mut();
+        self.take_fills(&mut engine, now);
+        match engine.query(query, client, now, tcp) {
+            Action::Reply(bytes) => {
+                reply.clear();
+                reply.extend_from_slice(bytes);
+                Step::Reply
+            }
+            Action::Drop => Step::Drop,
+            Action::Forward(servers) if self.reserve_forward() => Step::Forward(servers),
+            Action::Forward(_) => Step::Drop,
+        }
+    }
+
     /// Pass an upstream reply through the engine; returns the bytes for the client.
     fn finish_forward(&self, query: &[u8], reply: &[u8]) -> Option<Vec<u8>> {
         let mut engine = self.engine.borrow_mut();
@@ -166,8 +182,6 @@ impl Shard {
         s.cached.store(c.cached, Ordering::Relaxed);
         s.forwarded.store(c.forwarded, Ordering::Relaxed);
         s.malformed.store(c.malformed, Ordering::Relaxed);
-        s.cache_entries
-            .store(e.cache.len() as u64, Ordering::Relaxed);
         s.cache_insertions
             .store(e.cache.stats.insertions, Ordering::Relaxed);
         s.cache_evictions
@@ -189,6 +203,15 @@ impl Shard {
         self.in_flight.set(self.in_flight.get() + 1);
         true
     }
+}
+
+/// What a serving task does next with one query.
+enum Step {
+    /// Send the reply the shard copied out.
+    Reply,
+    Drop,
+    /// Forward to these servers (an in-flight slot is held).
+    Forward(Arc<[SocketAddr]>),
 }
 
 /// Start shard `index` on its own pinned executor thread.
@@ -246,27 +269,19 @@ pub fn spawn(
 
 async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
     let mut buf = vec![0u8; MAX_UDP_BYTES];
+    let mut reply = Vec::with_capacity(MAX_UDP_BYTES);
     loop {
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        shard.stats.queries.fetch_add(1, Ordering::Relaxed);
-        let now = shard.now_secs();
-        let servers = {
-            let mut engine = shard.engine.borrow_mut();
-            shard.take_fills(&mut engine, now);
-            match engine.query(&buf[..n], client, now, false) {
-                Action::Reply(bytes) => {
-                    let _ = socket.send_to(bytes, client).await;
-                    continue;
-                }
-                Action::Drop => continue,
-                Action::Forward(servers) => servers,
+        let servers = match shard.answer(&buf[..n], client, false, &mut reply) {
+            Step::Reply => {
+                let _ = socket.send_to(&reply, client).await;
+                continue;
             }
+            Step::Drop => continue,
+            Step::Forward(servers) => servers,
         };
-        if !shard.reserve_forward() {
-            continue;
-        }
         let query = buf[..n].to_vec();
         let socket = socket.clone();
         let shard = shard.clone();
@@ -322,28 +337,17 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
     let client = stream.peer_addr()?;
     stream.set_read_timeout(Some(TCP_IDLE_TIMEOUT))?;
     let mut buf = vec![0u8; MAX_TCP_BYTES];
+    let mut reply = Vec::new();
     loop {
         let n = read_framed(&mut stream, &mut buf).await?;
-        shard.stats.queries.fetch_add(1, Ordering::Relaxed);
-        shard.take_updates();
-        let now = shard.now_secs();
-        let servers = {
-            let mut engine = shard.engine.borrow_mut();
-            shard.take_fills(&mut engine, now);
-            match engine.query(&buf[..n], client, now, true) {
-                Action::Reply(bytes) => {
-                    let reply = bytes.to_vec();
-                    drop(engine);
-                    write_framed(&mut stream, &reply).await?;
-                    continue;
-                }
-                Action::Drop => return Ok(()),
-                Action::Forward(servers) => servers,
+        let servers = match shard.answer(&buf[..n], client, true, &mut reply) {
+            Step::Reply => {
+                write_framed(&mut stream, &reply).await?;
+                continue;
             }
+            Step::Drop => return Ok(()),
+            Step::Forward(servers) => servers,
         };
-        if !shard.reserve_forward() {
-            return Ok(());
-        }
         let query = buf[..n].to_vec();
         let reply = forward_tcp(&query, &servers, &shard.stats).await;
         shard.in_flight.set(shard.in_flight.get() - 1);

@@ -447,11 +447,12 @@ fn log_statistics(config: &Config, stats: &[Arc<dns_shard::ShardStats>]) {
         sum(|s| &s.local) + sum(|s| &s.cached)
     ));
     log::info(format!(
-        "queries answered from cache {}, malformed queries {}, forwards dropped at the limit {}, upstream timeouts {}, upstream replies rejected {}",
+        "queries answered from cache {}, malformed queries {}, forwards dropped at the limit {}, upstream timeouts {}, upstream replies rejected {}, cached answers not shared (peer queue full) {}",
         sum(|s| &s.cached),
         sum(|s| &s.malformed),
         sum(|s| &s.forwards_dropped),
         sum(|s| &s.upstream_timeouts),
-        sum(|s| &s.replies_rejected)
+        sum(|s| &s.replies_rejected),
+        sum(|s| &s.fills_dropped)
     ));
 }
