@@ -142,3 +142,42 @@ fn repeats_are_answered_from_the_cache_without_asking_upstream() {
         ResponseCode::ServFail
     );
 }
+
+#[test]
+fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answered() {
+    let (_server, port) = start("fwd-burst", &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut qdcount_two = query(2, "ready.lan.");
+    qdcount_two[5] = 2;
+    let junk: [&[u8]; 3] = [&[0u8; 5000], &[1, 2, 3], &qdcount_two];
+    // More queries than one receive batch takes, with bad datagrams among them.
+    let mut valid = std::collections::HashSet::new();
+    for i in 0..300u16 {
+        if i % 50 == 0 {
+            for j in junk {
+                sock.send_to(j, ("127.0.0.1", port)).unwrap();
+            }
+        }
+        sock.send_to(&query(1000 + i, "ready.lan."), ("127.0.0.1", port))
+            .unwrap();
+        valid.insert(1000 + i);
+    }
+    let mut buf = [0u8; 4096];
+    let mut answered = 0;
+    while let Ok(n) = sock.recv(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if valid.remove(&m.id()) {
+            assert_eq!(first_a(&buf[..n]), Some("10.9.9.9".parse().unwrap()));
+            answered += 1;
+        } else {
+            // Only the two-question query may get a reply of its own: FORMERR.
+            assert_eq!(m.id(), 2);
+            assert_eq!(m.response_code(), ResponseCode::FormErr);
+        }
+        if valid.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(answered, 300, "every valid query in the burst is answered");
+}

@@ -3,6 +3,7 @@
 //! queries leave from a fresh socket (a random source port) with a random ID; only the
 //! queried server's reply with that ID and question is accepted.
 
+use super::udp_batch::{Received, Replies};
 use crate::dns::answer::{self, Action, Engine, Options};
 use crate::dns::cache::{Policy, Stored};
 use crate::dns::local::LocalData;
@@ -13,7 +14,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct ShardStats {
     pub cached: AtomicU64,
     pub forwarded: AtomicU64,
     pub malformed: AtomicU64,
+    /// UDP queries larger than the receive buffer, dropped.
+    pub oversized: AtomicU64,
     pub cache_insertions: AtomicU64,
     pub cache_evictions: AtomicU64,
     pub forwards_dropped: AtomicU64,
@@ -268,33 +271,69 @@ pub fn spawn(
 }
 
 async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
-    let mut buf = vec![0u8; MAX_UDP_BYTES];
-    let mut reply = Vec::with_capacity(MAX_UDP_BYTES);
+    let fd = socket.as_raw_fd();
+    let mut received = Received::new(MAX_UDP_BYTES);
+    let mut replies = Replies::default();
+    let mut blocked = Vec::new();
     loop {
-        let Ok((n, client)) = socket.recv_from(&mut buf).await else {
-            continue;
-        };
-        let servers = match shard.answer(&buf[..n], client, false, &mut reply) {
-            Step::Reply => {
-                let _ = socket.send_to(&reply, client).await;
+        match received.receive(fd) {
+            Ok(0) => {
+                // Nothing waiting: sleep in the reactor until a datagram arrives.
+                let _ = socket.peek_from(&mut [0u8; 1]).await;
                 continue;
             }
-            Step::Drop => continue,
-            Step::Forward(servers) => servers,
-        };
-        let query = buf[..n].to_vec();
-        let socket = socket.clone();
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
-                if let Some(out) = shard.finish_forward(&query, &reply) {
-                    let _ = socket.send_to(&out, client).await;
+            Ok(_) => {}
+            Err(_) => continue,
+        }
+        for i in 0..received.len() {
+            let Some((query, from)) = received.get(i) else {
+                shard.stats.oversized.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let Some(client) = from.to_socket_addr() else {
+                continue;
+            };
+            match shard.answer(query, client, false, replies.next_buf()) {
+                Step::Reply => replies.push(from),
+                Step::Drop => {}
+                Step::Forward(servers) => {
+                    spawn_forward(query.to_vec(), servers, client, &socket, &shard)
                 }
             }
-            shard.in_flight.set(shard.in_flight.get() - 1);
-        })
-        .detach();
+        }
+        replies.flush(fd, |reply, to| {
+            if let Some(to) = to.to_socket_addr() {
+                blocked.push((reply.to_vec(), to));
+            }
+        });
+        // The socket's send buffer was full: wait for room for these.
+        for (reply, to) in blocked.drain(..) {
+            let _ = socket.send_to(&reply, to).await;
+        }
+        // Let forwards, TCP and the ticker run between batches.
+        glommio::yield_if_needed().await;
     }
+}
+
+/// Forward one UDP query in its own task and send the answer back from `socket`.
+fn spawn_forward(
+    query: Vec<u8>,
+    servers: Arc<[SocketAddr]>,
+    client: SocketAddr,
+    socket: &Rc<UdpSocket>,
+    shard: &Rc<Shard>,
+) {
+    let socket = socket.clone();
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
+            if let Some(out) = shard.finish_forward(&query, &reply) {
+                let _ = socket.send_to(&out, client).await;
+            }
+        }
+        shard.in_flight.set(shard.in_flight.get() - 1);
+    })
+    .detach();
 }
 
 async fn serve_tcp(listener: TcpListener, shard: Rc<Shard>) {

@@ -2,6 +2,7 @@
 //! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
 
 pub mod dns_shard;
+mod udp_batch;
 
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::{LogTarget, Value};
@@ -449,7 +450,7 @@ fn log_statistics(config: &Config, stats: &[Arc<dns_shard::ShardStats>]) {
     log::info(format!(
         "queries answered from cache {}, malformed queries {}, forwards dropped at the limit {}, upstream timeouts {}, upstream replies rejected {}, cached answers not shared (peer queue full) {}",
         sum(|s| &s.cached),
-        sum(|s| &s.malformed),
+        sum(|s| &s.malformed) + sum(|s| &s.oversized),
         sum(|s| &s.forwards_dropped),
         sum(|s| &s.upstream_timeouts),
         sum(|s| &s.replies_rejected),
