@@ -1,6 +1,6 @@
 //! `--help`, `--version` and the compatibility table, all generated from the option table.
 
-use super::options::{Arg, Status, OPTIONS};
+use super::options::{Arg, Status, DNSMASQ_OPTIONS, OPTIONS};
 
 /// The `--help` text: every option on one line, marked where it is not built yet.
 pub fn usage() -> String {
@@ -35,7 +35,7 @@ pub fn version() -> String {
     )
 }
 
-/// `docs/compat.md`: every dnsmasq option and what ringmasq does with it.
+/// `docs/compat.md`: every dnsmasq option and what ringmasq does with it, then ringmasq's own.
 pub fn compat_markdown() -> String {
     let mut out = String::from(
         "# dnsmasq option compatibility\n\n\
@@ -49,7 +49,12 @@ pub fn compat_markdown() -> String {
          (\"could not get memory\"); ringmasq reports `bad RR record` and exits 1.\n\n\
          | option | short | status | notes |\n|---|---|---|---|\n",
     );
-    for o in OPTIONS {
+    for (i, o) in OPTIONS.iter().enumerate() {
+        if i == DNSMASQ_OPTIONS {
+            out.push_str(
+                "\n## ringmasq's own options\n\n| option | short | status | notes |\n|---|---|---|---|\n",
+            );
+        }
         let short = o.short.map(|c| format!("`-{c}`")).unwrap_or_default();
         let (status, note) = match o.status {
             Status::Works => ("works", ""),

@@ -159,8 +159,8 @@ macro_rules! opt {
     };
 }
 
-/// Every long option dnsmasq 2.90 accepts, in `dnsmasq --help` order. One line per option
-/// so the table reads as a table.
+/// Every long option dnsmasq 2.90 accepts, in `dnsmasq --help` order, then ringmasq's own.
+/// One line per option so the table reads as a table.
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
     opt!("listen-address", Some('a'), Required, Many, "<ipaddr>", Addresses, W, "Listen for DNS on these local addresses."),
@@ -350,7 +350,22 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("no-ident", None, None, Flag, "", Flag, DNS, "Do not answer CHAOS TXT version and statistics queries."),
     opt!("cache-rr", None, Required, Many, "<RR-type>", RrType, W, "Also cache records of these types."),
     opt!("max-tcp-connections", None, Required, Once, "<integer>", PositiveUint, W, "Most concurrent DNS TCP connections."),
+    // ringmasq's own options follow dnsmasq's.
+    opt!("shards", None, Required, Once, "<integer>", PositiveUint, W, "DNS shards (pinned executor threads); default one per online CPU."),
 ];
+
+/// How many of `OPTIONS` are dnsmasq's; the rest are ringmasq's own.
+pub const DNSMASQ_OPTIONS: usize = 187;
+
+/// The options dnsmasq 2.90 has.
+pub fn dnsmasq_options() -> &'static [OptionSpec] {
+    &OPTIONS[..DNSMASQ_OPTIONS]
+}
+
+/// The options only ringmasq has.
+pub fn ringmasq_options() -> &'static [OptionSpec] {
+    &OPTIONS[DNSMASQ_OPTIONS..]
+}
 
 /// Long names dnsmasq accepts but does not list: (alias, canonical name, argument shape).
 pub static ALIASES: &[(&str, &str, Arg)] = &[

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 /// dnsmasq's default pid file.
 pub const DEFAULT_PID_FILE: &str = "/var/run/dnsmasq.pid";
+/// Most DNS shards `--shards` may ask for.
+const MAX_SHARDS: u64 = 1024;
 /// Snapshots waiting for one shard; a shard that is behind only needs the newest.
 const SNAPSHOT_QUEUE: usize = 4;
 /// Cached answers from other shards waiting for one shard; beyond this they are dropped
@@ -51,9 +53,17 @@ pub fn run(config: &Config) -> ! {
 
 fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infallible, ConfigError> {
     let port = config.uint_or("port", 53) as u16;
-    let shards = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let shards = match config.last("shards") {
+        Some(Value::Uint(n)) if *n <= MAX_SHARDS => *n as usize,
+        Some(_) => {
+            return Err(ConfigError::bad(format!(
+                "bad value for --shards: at most {MAX_SHARDS}"
+            )))
+        }
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
     let snapshot = Arc::new(build_snapshot(config));
     let shard_config = shard_config(config, shards);
 
