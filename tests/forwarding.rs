@@ -151,10 +151,11 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
     let mut qdcount_two = query(2, "ready.lan.");
     qdcount_two[5] = 2;
     let junk: [&[u8]; 3] = [&[0u8; 5000], &[1, 2, 3], &qdcount_two];
-    // More queries than one receive batch takes, with bad datagrams among them.
+    // More queries than one receive batch takes, with bad datagrams among them; few
+    // enough that the burst fits the default socket buffers even before the server reads.
     let mut valid = std::collections::HashSet::new();
-    for i in 0..300u16 {
-        if i % 50 == 0 {
+    for i in 0..150u16 {
+        if i % 60 == 0 {
             for j in junk {
                 sock.send_to(j, ("127.0.0.1", port)).unwrap();
             }
@@ -179,5 +180,5 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
             break;
         }
     }
-    assert_eq!(answered, 300, "every valid query in the burst is answered");
+    assert_eq!(answered, 150, "every valid query in the burst is answered");
 }

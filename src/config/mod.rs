@@ -39,6 +39,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// A configuration from config-file text alone (no default file, no command line).
+    pub fn from_text(text: &str) -> Result<Config, ConfigError> {
+        let mut loader = Loader::new();
+        loader.read_text("<text>", text)?;
+        Ok(loader.config)
+    }
+
     /// Every value given for an option, in the order given.
     pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Value> + 'a {
         let id = options::id(name);

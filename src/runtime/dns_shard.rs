@@ -3,7 +3,8 @@
 //! queries leave from a fresh socket (a random source port) with a random ID; only the
 //! queried server's reply with that ID and question is accepted.
 
-use super::udp_batch::{Received, Replies};
+use super::interfaces::{Gate, IfAddr};
+use super::udp_batch::{self, Destination, RawAddr, Received, Replies};
 use crate::dns::answer::{self, Action, Engine, Options};
 use crate::dns::cache::{Policy, Stored};
 use crate::dns::local::LocalData;
@@ -79,6 +80,10 @@ pub struct ShardStats {
 pub enum Control {
     /// Answer from this snapshot from now on; clear the cache if asked.
     Snapshot(Arc<LocalData>, bool),
+    /// The host's interface addresses changed.
+    Interfaces(Vec<IfAddr>),
+    /// Serve these sockets too (`--bind-dynamic` found new addresses).
+    Listen(ShardSockets),
 }
 
 /// A non-blocking UDP socket bound with SO_REUSEPORT, so every shard can bind the address.
@@ -100,6 +105,27 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
+    if ty == Type::DGRAM && addr.ip().is_unspecified() {
+        // A wildcard socket learns each query's destination, to answer from it.
+        let (level, name) = match addr {
+            SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+            SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+        };
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option value.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                level,
+                name,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     Ok(s)
@@ -108,6 +134,10 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
 /// The state the tasks of one shard share (single-threaded, so RefCell and Cell).
 struct Shard {
     engine: RefCell<Engine>,
+    /// Which queries are served, by interface, destination and client.
+    gate: RefCell<Gate>,
+    /// Whether the gate has anything to check (false: every query is served).
+    gated: bool,
     control: Receiver<Control>,
     links: CacheLinks,
     config: ShardConfig,
@@ -165,15 +195,38 @@ impl Shard {
         out
     }
 
-    /// Take any snapshot the control thread has sent.
-    fn take_updates(&self) {
-        while let Ok(Control::Snapshot(snapshot, clear)) = self.control.try_recv() {
-            let mut e = self.engine.borrow_mut();
-            e.local = snapshot;
-            if clear {
-                e.cache.clear();
+    /// Take whatever the control thread has sent.
+    fn take_updates(self: &Rc<Self>) {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::Snapshot(snapshot, clear) => {
+                    let mut e = self.engine.borrow_mut();
+                    e.local = snapshot;
+                    if clear {
+                        e.cache.clear();
+                    }
+                }
+                Control::Interfaces(host) => self.gate.borrow_mut().update(host),
+                Control::Listen(sockets) => {
+                    for task in serve(sockets, self) {
+                        task.detach();
+                    }
+                }
             }
         }
+    }
+
+    /// Whether a UDP query is served (always, unless interface rules or
+    /// --local-service apply).
+    fn admits(&self, client: SocketAddr, dst: Option<Destination>) -> bool {
+        if !self.gated {
+            return true;
+        }
+        let (dst, ifindex) = match dst {
+            Some(d) => (d.addr, d.ifindex),
+            None => (client.ip(), 0),
+        };
+        self.gate.borrow_mut().admits(client.ip(), dst, ifindex)
     }
 
     /// Copy the engine's counters to the shared statistics.
@@ -218,9 +271,11 @@ enum Step {
 }
 
 /// Start shard `index` on its own pinned executor thread.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     index: usize,
     sockets: ShardSockets,
+    gate: Gate,
     snapshot: Arc<LocalData>,
     control: Receiver<Control>,
     links: CacheLinks,
@@ -236,6 +291,8 @@ pub fn spawn(
             let engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
             let shard = Rc::new(Shard {
                 engine: RefCell::new(engine),
+                gated: gate.checks_anything(),
+                gate: RefCell::new(gate),
                 control,
                 links,
                 config,
@@ -243,17 +300,7 @@ pub fn spawn(
                 in_flight: Cell::new(0),
                 tcp_connections: Cell::new(0),
             });
-            let mut tasks = Vec::new();
-            for std_socket in sockets.udp {
-                // SAFETY: the fd comes from a socket we own and hand over entirely.
-                let socket = Rc::new(unsafe { UdpSocket::from_raw_fd(std_socket.into_raw_fd()) });
-                tasks.push(glommio::spawn_local(serve_udp(socket, shard.clone())));
-            }
-            for std_listener in sockets.tcp {
-                // SAFETY: as above.
-                let listener = unsafe { TcpListener::from_raw_fd(std_listener.into_raw_fd()) };
-                tasks.push(glommio::spawn_local(serve_tcp(listener, shard.clone())));
-            }
+            let tasks = serve(sockets, &shard);
             let ticker = shard.clone();
             glommio::spawn_local(async move {
                 loop {
@@ -270,9 +317,34 @@ pub fn spawn(
         .map(|_| ())
 }
 
-async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
+/// Start serving tasks for these sockets.
+fn serve(sockets: ShardSockets, shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
+    let mut tasks = Vec::new();
+    for std_socket in sockets.udp {
+        let wildcard = std_socket
+            .local_addr()
+            .is_ok_and(|a| a.ip().is_unspecified());
+        // SAFETY: the fd comes from a socket we own and hand over entirely.
+        let socket = Rc::new(unsafe { UdpSocket::from_raw_fd(std_socket.into_raw_fd()) });
+        tasks.push(glommio::spawn_local(serve_udp(
+            socket,
+            wildcard,
+            shard.clone(),
+        )));
+    }
+    for std_listener in sockets.tcp {
+        // SAFETY: as above.
+        let listener = unsafe { TcpListener::from_raw_fd(std_listener.into_raw_fd()) };
+        tasks.push(glommio::spawn_local(serve_tcp(listener, shard.clone())));
+    }
+    tasks
+}
+
+/// Serve one UDP socket. On a wildcard socket each query's destination is read, checked
+/// against the listening rules, and the reply leaves from it.
+async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
     let fd = socket.as_raw_fd();
-    let mut received = Received::new(MAX_UDP_BYTES);
+    let mut received = Received::new(MAX_UDP_BYTES, wildcard);
     let mut replies = Replies::default();
     let mut blocked = Vec::new();
     loop {
@@ -293,11 +365,20 @@ async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
             let Some(client) = from.to_socket_addr() else {
                 continue;
             };
+            let dst = received.destination(i);
+            if !shard.admits(client, dst) {
+                continue;
+            }
             match shard.answer(query, client, false, replies.next_buf()) {
-                Step::Reply => replies.push(from),
+                Step::Reply => replies.push(from, dst),
                 Step::Drop => {}
                 Step::Forward(servers) => {
-                    spawn_forward(query.to_vec(), servers, client, &socket, &shard)
+                    let to = Client {
+                        addr: client,
+                        raw: *from,
+                        dst,
+                    };
+                    spawn_forward(query.to_vec(), servers, to, &socket, &shard)
                 }
             }
         }
@@ -315,11 +396,18 @@ async fn serve_udp(socket: Rc<UdpSocket>, shard: Rc<Shard>) {
     }
 }
 
+/// Who a forwarded query's answer goes back to, and from which address.
+struct Client {
+    addr: SocketAddr,
+    raw: RawAddr,
+    dst: Option<Destination>,
+}
+
 /// Forward one UDP query in its own task and send the answer back from `socket`.
 fn spawn_forward(
     query: Vec<u8>,
     servers: Arc<[SocketAddr]>,
-    client: SocketAddr,
+    client: Client,
     socket: &Rc<UdpSocket>,
     shard: &Rc<Shard>,
 ) {
@@ -328,7 +416,11 @@ fn spawn_forward(
     glommio::spawn_local(async move {
         if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
             if let Some(out) = shard.finish_forward(&query, &reply) {
-                let _ = socket.send_to(&out, client).await;
+                let sent = udp_batch::send_one(socket.as_raw_fd(), &out, &client.raw, client.dst);
+                if sent.is_err() {
+                    // Send buffer full: wait for room (from the socket's own address).
+                    let _ = socket.send_to(&out, client.addr).await;
+                }
             }
         }
         shard.in_flight.set(shard.in_flight.get() - 1);
@@ -344,6 +436,17 @@ async fn serve_tcp(listener: TcpListener, shard: Rc<Shard>) {
         if shard.tcp_connections.get() >= shard.config.max_tcp_connections {
             drop(stream);
             continue;
+        }
+        if shard.gated {
+            let admitted = match (stream.peer_addr(), stream.local_addr()) {
+                (Ok(peer), Ok(local)) => {
+                    shard.gate.borrow_mut().admits_stream(peer.ip(), local.ip())
+                }
+                _ => false,
+            };
+            if !admitted {
+                continue;
+            }
         }
         shard.tcp_connections.set(shard.tcp_connections.get() + 1);
         let shard = shard.clone();

@@ -2,6 +2,7 @@
 //! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
 
 pub mod dns_shard;
+pub mod interfaces;
 mod udp_batch;
 
 use crate::config::error::{ConfigError, ExitCode};
@@ -11,7 +12,7 @@ use crate::daemon::{self, Readiness};
 use crate::dns::{hosts, local};
 use crate::log;
 use crossbeam::channel::Sender;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// dnsmasq's default pid file.
@@ -67,10 +68,28 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     let snapshot = Arc::new(build_snapshot(config));
     let shard_config = shard_config(config, shards);
 
+    let listening = interfaces::Listening::from_config(config);
+    let host = interfaces::host_addresses();
+    let addrs = if port == 0 {
+        Vec::new()
+    } else {
+        for name in listening.missing_interfaces(&host) {
+            log::warn(format!(
+                "warning: interface {name} does not currently exist"
+            ));
+        }
+        listening.bind_addrs(&host, port)
+    };
     let sockets = if port == 0 {
         Vec::new()
     } else {
-        bind_all(config, port, shards)?
+        bind_all(&addrs, shards)?
+    };
+    let mut watch = Watch {
+        listening: listening.clone(),
+        port,
+        host: host.clone(),
+        bound: addrs,
     };
     let pid_file = match config.text("pid-file") {
         Some(Some(p)) => p,
@@ -112,6 +131,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         dns_shard::spawn(
             shard,
             shard_sockets,
+            interfaces::Gate::new(listening.clone(), host.clone()),
             snapshot.clone(),
             rx,
             links,
@@ -143,42 +163,22 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         ));
     }
     ready.ready();
-    control_loop(config, &pid_file, &feeds, &stats)
+    control_loop(config, &pid_file, &feeds, &stats, &mut watch)
 }
 
-/// Addresses to listen on: `--listen-address`, else every address (wildcard).
-fn listen_addrs(config: &Config, port: u16) -> Vec<SocketAddr> {
-    let mut addrs: Vec<SocketAddr> = config
-        .values("listen-address")
-        .filter_map(|v| match v {
-            Value::Addresses(a) => Some(a.clone()),
-            _ => None,
-        })
-        .flatten()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect();
-    if addrs.is_empty() {
-        addrs.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
-        addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
-    }
-    addrs.dedup();
-    addrs
-}
-
-/// One SO_REUSEPORT UDP socket and TCP listener per listen address per shard.
+/// Bind every address the listening rules give: one SO_REUSEPORT UDP socket and TCP
+/// listener per address per shard.
 fn bind_all(
-    config: &Config,
-    port: u16,
+    addrs: &[SocketAddr],
     shards: usize,
 ) -> Result<Vec<dns_shard::ShardSockets>, ConfigError> {
-    let addrs = listen_addrs(config, port);
     let mut out = Vec::with_capacity(shards);
     for _ in 0..shards {
         let mut set = dns_shard::ShardSockets {
             udp: Vec::new(),
             tcp: Vec::new(),
         };
-        for addr in &addrs {
+        for addr in addrs {
             let bound =
                 dns_shard::bind_udp(*addr).and_then(|u| Ok((u, dns_shard::bind_tcp(*addr)?)));
             match bound {
@@ -190,7 +190,8 @@ fn bind_all(
                 Err(_) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {}
                 Err(e) => {
                     return Err(ConfigError::bad(format!(
-                        "failed to create listening socket for {addr}: {}",
+                        "failed to create listening socket for {}: {}",
+                        addr.ip(),
                         crate::config::io_reason(&e)
                     ))
                     .with_exit(ExitCode::Network))
@@ -200,6 +201,50 @@ fn bind_all(
         out.push(set);
     }
     Ok(out)
+}
+
+/// What the control loop keeps to follow interface changes.
+struct Watch {
+    listening: interfaces::Listening,
+    port: u16,
+    host: Vec<interfaces::IfAddr>,
+    /// Addresses bound so far (for `--bind-dynamic`).
+    bound: Vec<SocketAddr>,
+}
+
+impl Watch {
+    /// Look at the host's addresses again: tell the shards if they changed, and with
+    /// `--bind-dynamic` start serving new permitted addresses.
+    fn rescan(&mut self, feeds: &[Sender<dns_shard::Control>]) {
+        let host = interfaces::host_addresses();
+        if host == self.host {
+            return;
+        }
+        if self.listening.mode == interfaces::Mode::Dynamic && self.port != 0 {
+            let new: Vec<SocketAddr> = self
+                .listening
+                .bind_addrs(&host, self.port)
+                .into_iter()
+                .filter(|a| !self.bound.contains(a))
+                .collect();
+            for addr in new {
+                match bind_all(&[addr], feeds.len()) {
+                    Ok(sockets) => {
+                        for (f, s) in feeds.iter().zip(sockets) {
+                            let _ = f.send(dns_shard::Control::Listen(s));
+                        }
+                        self.bound.push(addr);
+                    }
+                    // It may be tentative (IPv6 DAD): the next scan tries again.
+                    Err(e) => log::warn(e.to_string()),
+                }
+            }
+        }
+        for f in feeds {
+            let _ = f.send(dns_shard::Control::Interfaces(host.clone()));
+        }
+        self.host = host;
+    }
 }
 
 /// Read hosts and resolv files into a new snapshot, logging what each gave.
@@ -405,12 +450,19 @@ fn control_loop(
     pid_file: &str,
     feeds: &[Sender<dns_shard::Control>],
     stats: &[Arc<dns_shard::ShardStats>],
+    watch: &mut Watch,
 ) -> ! {
     let set = signal_set();
+    let tick = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
     loop {
-        let mut sig: libc::c_int = 0;
         // SAFETY: set is valid and the signals are blocked in every thread.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &tick) };
+        if sig < 0 {
+            // A second passed with no signal: look for interface changes.
+            watch.rescan(feeds);
             continue;
         }
         match sig {

@@ -1,0 +1,502 @@
+//! Which addresses DNS is served on, by dnsmasq's rules: `--interface` (a trailing `*` is
+//! a wildcard; loopback is added when any is given), `--except-interface`,
+//! `--listen-address`, `--local-service`, and the binding mode (`--bind-interfaces`,
+//! `--bind-dynamic`, or the default: wildcard sockets that check each query's interface
+//! and destination, and answer from the address it came to).
+
+use crate::config::parse::Value;
+use crate::config::Config;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+
+/// One address of one interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    pub name: String,
+    pub index: u32,
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+/// Every address of every interface that is up, as `getifaddrs` reports them.
+pub fn host_addresses() -> Vec<IfAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills head with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_UP as u32 == 0 {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: ifa_name is valid for if_nametoindex.
+        let index = unsafe { libc::if_nametoindex(ifa.ifa_name) };
+        // SAFETY: ifa_addr and ifa_netmask point at sockaddrs of the family named.
+        let (addr, prefix) = unsafe {
+            match (*ifa.ifa_addr).sa_family as i32 {
+                libc::AF_INET => {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    let m = mask_v4(ifa.ifa_netmask);
+                    (
+                        IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))),
+                        m,
+                    )
+                }
+                libc::AF_INET6 => {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    let m = mask_v6(ifa.ifa_netmask);
+                    (IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)), m)
+                }
+                _ => continue,
+            }
+        };
+        out.push(IfAddr {
+            name,
+            index,
+            addr,
+            prefix,
+        });
+    }
+    // SAFETY: head came from getifaddrs.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+/// # Safety
+/// `m` is null or points at a sockaddr_in.
+unsafe fn mask_v4(m: *const libc::sockaddr) -> u8 {
+    if m.is_null() {
+        return 32;
+    }
+    let m = &*(m as *const libc::sockaddr_in);
+    u32::from_be(m.sin_addr.s_addr).count_ones() as u8
+}
+
+/// # Safety
+/// `m` is null or points at a sockaddr_in6.
+unsafe fn mask_v6(m: *const libc::sockaddr) -> u8 {
+    if m.is_null() {
+        return 128;
+    }
+    let m = &*(m as *const libc::sockaddr_in6);
+    u128::from_be_bytes(m.sin6_addr.s6_addr).count_ones() as u8
+}
+
+/// dnsmasq's interface-name match: exact, or a prefix when the pattern ends in `*`.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Whether `addr` lies in `net`/`prefix`.
+pub fn in_subnet(addr: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - prefix.min(32) as u32)
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - prefix.min(128) as u32)
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// How listening sockets are bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// dnsmasq's default: 0.0.0.0 and ::, each query checked against the rules.
+    Wildcard,
+    /// `--bind-interfaces`: one socket per permitted address, found at start.
+    Bind,
+    /// `--bind-dynamic`: as `Bind`, following addresses that appear later.
+    Dynamic,
+}
+
+/// `--local-service`: which clients are answered when no interface option is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalService {
+    /// Clients on a directly connected subnet.
+    Net,
+    /// Only this host, over loopback.
+    Host,
+}
+
+/// The listening rules from the configuration.
+#[derive(Clone, Debug)]
+pub struct Listening {
+    pub mode: Mode,
+    interfaces: Vec<String>,
+    except: Vec<String>,
+    addresses: Vec<IpAddr>,
+    pub local_service: Option<LocalService>,
+}
+
+impl Listening {
+    pub fn from_config(config: &Config) -> Self {
+        let names = |opt: &str| -> Vec<String> {
+            config
+                .values(opt)
+                .filter_map(|v| match v {
+                    Value::TextList(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        };
+        let mut interfaces = names("interface");
+        let except = names("except-interface");
+        let addresses: Vec<IpAddr> = config
+            .values("listen-address")
+            .filter_map(|v| match v {
+                Value::Addresses(a) => Some(a.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // dnsmasq adds loopback whenever an interface is named.
+        if !interfaces.is_empty() {
+            interfaces.push("lo".to_string());
+        }
+        let mode = if config.has("bind-dynamic") {
+            Mode::Dynamic
+        } else if config.has("bind-interfaces") {
+            Mode::Bind
+        } else {
+            Mode::Wildcard
+        };
+        // --local-service only applies to an installation with no interface options.
+        let unconfigured = interfaces.is_empty()
+            && except.is_empty()
+            && addresses.is_empty()
+            && !config.has("auth-server");
+        let local_service = match config.last("local-service") {
+            Some(Value::Text(Some(h))) if h == "host" && unconfigured => Some(LocalService::Host),
+            Some(Value::Text(_)) if unconfigured => Some(LocalService::Net),
+            _ => None,
+        };
+        let mut l = Listening {
+            mode,
+            interfaces,
+            except,
+            addresses,
+            local_service,
+        };
+        if l.local_service == Some(LocalService::Host) {
+            // Listen on the loopback addresses alone.
+            l.addresses = vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+        }
+        l
+    }
+
+    /// Whether every query may be answered whatever interface or address it came to.
+    pub fn accepts_all(&self) -> bool {
+        self.interfaces.is_empty() && self.except.is_empty() && self.addresses.is_empty()
+    }
+
+    /// dnsmasq's check of a query's interface and destination address: named by
+    /// `--interface` or `--listen-address` (all, when neither is given), and not by
+    /// `--except-interface` unless its address was listed explicitly.
+    pub fn accepts(&self, iface: &str, dst: IpAddr) -> bool {
+        let mut ok = self.interfaces.is_empty() && self.addresses.is_empty();
+        if self.interfaces.iter().any(|p| wildcard_match(p, iface)) {
+            ok = true;
+        }
+        let listed = self.addresses.contains(&dst);
+        if listed {
+            return true;
+        }
+        if self.except.iter().any(|p| wildcard_match(p, iface)) {
+            ok = false;
+        }
+        ok
+    }
+
+    /// The addresses to bind on `port`: wildcards in the default mode, otherwise each
+    /// permitted interface address plus any `--listen-address` no interface has (which
+    /// then fails to bind, as in dnsmasq).
+    pub fn bind_addrs(&self, host: &[IfAddr], port: u16) -> Vec<SocketAddr> {
+        if self.mode == Mode::Wildcard {
+            return vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            ];
+        }
+        let mut out: Vec<SocketAddr> = host
+            .iter()
+            .filter(|a| self.accepts(&a.name, a.addr))
+            .map(|a| socket_addr(a, port))
+            .collect();
+        for addr in &self.addresses {
+            if !host.iter().any(|a| a.addr == *addr) {
+                out.push(SocketAddr::new(*addr, port));
+            }
+        }
+        out.dedup();
+        out
+    }
+
+    /// Interface names given that no interface has, for dnsmasq's start-up warning.
+    pub fn missing_interfaces(&self, host: &[IfAddr]) -> Vec<String> {
+        self.interfaces
+            .iter()
+            .filter(|p| !host.iter().any(|a| wildcard_match(p, &a.name)))
+            .cloned()
+            .collect()
+    }
+}
+
+fn socket_addr(a: &IfAddr, port: u16) -> SocketAddr {
+    match a.addr {
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            SocketAddr::V6(SocketAddrV6::new(v6, port, 0, a.index))
+        }
+        ip => SocketAddr::new(ip, port),
+    }
+}
+
+/// A shard's per-query check in wildcard mode and for `--local-service`, with answers
+/// for (interface, destination) pairs remembered (a bounded table).
+pub struct Gate {
+    rules: Listening,
+    host: Vec<IfAddr>,
+    seen: HashMap<(u32, IpAddr), bool>,
+}
+
+/// Remembered (interface, destination) decisions before the table starts afresh.
+const GATE_MEMORY: usize = 1024;
+
+impl Gate {
+    pub fn new(rules: Listening, host: Vec<IfAddr>) -> Self {
+        Gate {
+            rules,
+            host,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Take a fresh list of the host's addresses.
+    pub fn update(&mut self, host: Vec<IfAddr>) {
+        self.host = host;
+        self.seen.clear();
+    }
+
+    /// Whether a UDP query from `src` that arrived on interface `ifindex` for `dst` is
+    /// answered. `ifindex` 0 means the socket was bound to one address (already checked).
+    pub fn admits(&mut self, src: IpAddr, dst: IpAddr, ifindex: u32) -> bool {
+        if ifindex != 0 && !self.rules.accepts_all() {
+            let ok = match self.seen.get(&(ifindex, dst)) {
+                Some(ok) => *ok,
+                None => {
+                    let name = self
+                        .host
+                        .iter()
+                        .find(|a| a.index == ifindex)
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default();
+                    let ok = self.rules.accepts(&name, dst);
+                    if self.seen.len() >= GATE_MEMORY {
+                        self.seen.clear();
+                    }
+                    self.seen.insert((ifindex, dst), ok);
+                    ok
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        self.local_client(src)
+    }
+
+    /// Whether a TCP connection to `local` from `src` is served.
+    pub fn admits_stream(&mut self, src: IpAddr, local: IpAddr) -> bool {
+        if self.rules.mode == Mode::Wildcard && !self.rules.accepts_all() {
+            let name = self
+                .host
+                .iter()
+                .find(|a| a.addr == local)
+                .map(|a| a.name.as_str())
+                .unwrap_or("");
+            if !self.rules.accepts(name, local) {
+                return false;
+            }
+        }
+        self.local_client(src)
+    }
+
+    /// `--local-service`: the client is on a connected subnet (or is this host).
+    fn local_client(&self, src: IpAddr) -> bool {
+        match self.rules.local_service {
+            None => true,
+            Some(LocalService::Host) => src.is_loopback(),
+            Some(LocalService::Net) => {
+                src.is_loopback() || self.host.iter().any(|a| in_subnet(src, a.addr, a.prefix))
+            }
+        }
+    }
+
+    /// Whether anything needs checking per query.
+    pub fn checks_anything(&self) -> bool {
+        !self.rules.accepts_all() || self.rules.local_service.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(conf: &str) -> Listening {
+        let config = crate::config::Config::from_text(conf).unwrap();
+        Listening::from_config(&config)
+    }
+
+    fn host() -> Vec<IfAddr> {
+        let a = |name: &str, index, addr: &str, prefix| IfAddr {
+            name: name.into(),
+            index,
+            addr: addr.parse().unwrap(),
+            prefix,
+        };
+        vec![
+            a("lo", 1, "127.0.0.1", 8),
+            a("eth0", 2, "192.168.1.1", 24),
+            a("eth1", 3, "10.0.0.1", 16),
+            a("eth1", 3, "fe80::1", 64),
+            a("wg0", 4, "172.16.0.1", 24),
+        ]
+    }
+
+    #[test]
+    fn wildcards_match_prefixes() {
+        assert!(wildcard_match("eth*", "eth10"));
+        assert!(wildcard_match("eth0", "eth0"));
+        assert!(!wildcard_match("eth0", "eth01"));
+        assert!(!wildcard_match("wg*", "eth0"));
+    }
+
+    #[test]
+    fn interface_names_add_loopback_and_except_overrides() {
+        let r = rules("interface=eth*\nexcept-interface=eth1\n");
+        assert!(r.accepts("eth0", "192.168.1.1".parse().unwrap()));
+        assert!(r.accepts("lo", "127.0.0.1".parse().unwrap()));
+        assert!(!r.accepts("eth1", "10.0.0.1".parse().unwrap()));
+        assert!(!r.accepts("wg0", "172.16.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn listen_address_alone_excludes_loopback_and_other_addresses() {
+        let r = rules("listen-address=192.168.1.1\nbind-interfaces\n");
+        assert!(!r.accepts("lo", "127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            r.bind_addrs(&host(), 53),
+            vec!["192.168.1.1:53".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn bind_interfaces_binds_each_permitted_address_with_link_local_scope() {
+        let r = rules("interface=eth1\nbind-interfaces\n");
+        let got = r.bind_addrs(&host(), 53);
+        assert!(got.contains(&"10.0.0.1:53".parse().unwrap()));
+        assert!(got.contains(&"127.0.0.1:53".parse().unwrap()));
+        assert!(got.contains(&"[fe80::1%3]:53".parse().unwrap()));
+        assert_eq!(got.len(), 3);
+        assert_eq!(rules("interface=eth1\n").bind_addrs(&host(), 53).len(), 2);
+    }
+
+    #[test]
+    fn local_service_net_admits_connected_subnets_only() {
+        let mut g = Gate::new(rules("local-service\n"), host());
+        assert!(g.checks_anything());
+        assert!(g.admits(
+            "192.168.1.77".parse().unwrap(),
+            "192.168.1.1".parse().unwrap(),
+            2
+        ));
+        assert!(g.admits(
+            "10.0.200.3".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            3
+        ));
+        assert!(!g.admits(
+            "8.8.8.8".parse().unwrap(),
+            "192.168.1.1".parse().unwrap(),
+            2
+        ));
+        // Any interface option turns --local-service off.
+        let mut g = Gate::new(rules("local-service\ninterface=eth0\n"), host());
+        assert!(g.admits(
+            "8.8.8.8".parse().unwrap(),
+            "192.168.1.1".parse().unwrap(),
+            2
+        ));
+    }
+
+    #[test]
+    fn local_service_host_listens_on_loopback_for_this_host() {
+        let mut g = Gate::new(rules("local-service=host\n"), host());
+        assert!(g.admits(
+            "127.0.0.1".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            1
+        ));
+        assert!(!g.admits(
+            "192.168.1.7".parse().unwrap(),
+            "192.168.1.1".parse().unwrap(),
+            2
+        ));
+    }
+
+    #[test]
+    fn gate_checks_the_arrival_interface_in_wildcard_mode() {
+        let mut g = Gate::new(rules("interface=eth0\n"), host());
+        let src: IpAddr = "192.168.1.9".parse().unwrap();
+        assert!(g.admits(src, "192.168.1.1".parse().unwrap(), 2));
+        assert!(!g.admits(src, "10.0.0.1".parse().unwrap(), 3));
+        assert!(!g.admits(src, "10.0.0.1".parse().unwrap(), 3));
+        assert!(!g.admits(src, "10.0.0.1".parse().unwrap(), 99));
+        assert!(!Gate::new(rules(""), host()).checks_anything());
+    }
+
+    #[test]
+    fn subnets() {
+        assert!(in_subnet(
+            "10.1.2.3".parse().unwrap(),
+            "10.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(!in_subnet(
+            "11.1.2.3".parse().unwrap(),
+            "10.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(in_subnet(
+            "1.2.3.4".parse().unwrap(),
+            "9.9.9.9".parse().unwrap(),
+            0
+        ));
+        assert!(in_subnet(
+            "fe80::9".parse().unwrap(),
+            "fe80::1".parse().unwrap(),
+            64
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! Which queries are answered under dnsmasq's listening options (`--listen-address`,
+//! `--interface`, `--except-interface`, `--bind-interfaces`, `--bind-dynamic`,
+//! `--local-service`), on loopback addresses: the real dnsmasq 2.90 and ringmasq run
+//! on the same configuration and must answer the same destinations, each reply coming
+//! from the address the query went to (a connected client socket sees nothing else).
+//! Every case also states what it expects, so the test cannot pass with both silent.
+//! The dnsmasq half is skipped where dnsmasq is not installed. No root.
+
+mod common;
+
+use common::{free_port, Running};
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
+
+/// Query destinations: the loopback interface holds all of 127.0.0.0/8, but only
+/// 127.0.0.1 is its listed address.
+const DESTINATIONS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "::1"];
+
+fn start(program: &str, dir: &Path, name: &str, port: u16, extra: &str) -> Running {
+    let log = dir.join(format!("{name}.log"));
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "port={port}\nno-resolv\nno-hosts\naddress=/probe.test/10.1.2.3\npid-file=\n\
+             user=root\nkeep-in-foreground\nlog-facility={}\n{extra}",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(program)
+        .arg("-C")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = common::wait_until(|| {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started, version"))
+    });
+    assert!(started, "{program} did not start with {extra:?}");
+    Running(child)
+}
+
+/// Whether a query to `dst` is answered, on a socket connected to `dst` (so a reply
+/// from any other address is not seen).
+fn answered(dst: &str, port: u16) -> bool {
+    let ip: IpAddr = dst.parse().unwrap();
+    let bind: SocketAddr = if ip.is_ipv4() {
+        "127.0.0.1:0".parse().unwrap()
+    } else {
+        "[::1]:0".parse().unwrap()
+    };
+    let Ok(sock) = UdpSocket::bind(bind) else {
+        return false;
+    };
+    sock.connect(SocketAddr::new(ip, port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut m = Message::new();
+    m.set_id(77).set_recursion_desired(true);
+    m.add_query(Query::query(
+        Name::from_ascii("probe.test.").unwrap(),
+        RecordType::A,
+    ));
+    let q = m.to_vec().unwrap();
+    let mut buf = [0u8; 512];
+    for _ in 0..3 {
+        let _ = sock.send(&q);
+        if let Ok(n) = sock.recv(&mut buf) {
+            return Message::from_vec(&buf[..n]).is_ok_and(|r| r.id() == 77);
+        }
+    }
+    false
+}
+
+fn answered_set(port: u16) -> Vec<&'static str> {
+    DESTINATIONS
+        .into_iter()
+        .filter(|d| answered(d, port))
+        .collect()
+}
+
+fn dnsmasq_installed() -> bool {
+    Command::new("dnsmasq").arg("--version").output().is_ok()
+}
+
+/// Run one configuration on both servers; ringmasq must answer exactly `expected` and,
+/// where dnsmasq is installed, the same as dnsmasq.
+fn case(name: &str, extra: &str, expected: &[&str]) {
+    let dir = common::scratch_dir(&format!("listen-{name}"));
+    let ipv6 = UdpSocket::bind("[::1]:0").is_ok();
+    let expected: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|d| ipv6 || !d.contains(':'))
+        .collect();
+    let port = free_port();
+    let ours = {
+        let _r = start(RINGMASQ, &dir, "ringmasq", port, extra);
+        answered_set(port)
+    };
+    assert_eq!(ours, expected, "ringmasq with {extra:?}");
+    if dnsmasq_installed() {
+        let port = free_port();
+        let _d = start("dnsmasq", &dir, "dnsmasq", port, extra);
+        assert_eq!(
+            answered_set(port),
+            ours,
+            "dnsmasq and ringmasq differ on {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn default_mode_answers_every_address_from_the_address_asked() {
+    case("default", "", &DESTINATIONS);
+}
+
+#[test]
+fn listen_address_in_default_mode_answers_only_that_address() {
+    case("la", "listen-address=127.0.0.2\n", &["127.0.0.2"]);
+}
+
+#[test]
+fn interface_wildcard_names_loopback() {
+    case("iface", "interface=l*\n", &DESTINATIONS);
+    case("iface-other", "interface=eth-none0\n", &DESTINATIONS);
+}
+
+#[test]
+fn except_interface_silences_it_unless_an_address_is_listed() {
+    case("except", "except-interface=lo\n", &[]);
+    case(
+        "except-la",
+        "except-interface=lo\nlisten-address=127.0.0.2\n",
+        &["127.0.0.2"],
+    );
+}
+
+#[test]
+fn bind_interfaces_binds_only_the_interface_addresses() {
+    case(
+        "bind",
+        "interface=lo\nbind-interfaces\n",
+        &["127.0.0.1", "::1"],
+    );
+    case(
+        "bind-la",
+        "listen-address=127.0.0.2\nbind-interfaces\n",
+        &["127.0.0.2"],
+    );
+    case(
+        "dynamic",
+        "interface=lo\nbind-dynamic\n",
+        &["127.0.0.1", "::1"],
+    );
+}
+
+#[test]
+fn local_service_answers_this_host() {
+    case("ls-net", "local-service\n", &DESTINATIONS);
+    case("ls-host", "local-service=host\n", &["127.0.0.1", "::1"]);
+}
