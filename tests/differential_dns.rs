@@ -29,6 +29,8 @@ server=127.0.0.1#{upstream}
 server=/fwd.example/127.0.0.1#{upstream}
 server=/home.example/
 server=/use-default.ads.test/#
+rev-server=10.9.0.0/20,127.0.0.1#{upstream}
+rev-server=192.168.77.0/24
 domain=lan
 expand-hosts
 local-ttl=30
@@ -145,6 +147,10 @@ fn cases() -> Vec<Case> {
         "6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
         "5.5.168.192.in-addr.arpa",
         "9.2.0.192.in-addr.arpa",
+        "3.15.9.10.in-addr.arpa",
+        "3.16.9.10.in-addr.arpa",
+        "15.9.10.in-addr.arpa",
+        "4.77.168.192.in-addr.arpa",
     ] {
         add(rev, RecordType::PTR, false, true, false);
     }

@@ -218,7 +218,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("resolv-file", Some('r'), Optional, Many, "<path>", Text, W, "Upstream servers from this file (default /etc/resolv.conf)."),
     opt!("servers-file", None, Required, Once, "<path>", ServersFile, W, "Read server= and rev-server= lines from this file."),
     opt!("server", Some('S'), Required, Many, "/<domain>/<ipaddr>", Server, W, "Upstream server, optionally for some domains only."),
-    opt!("rev-server", None, Required, Many, "<addr>/<prefix>,<ipaddr>", RevServer, DNS, "Upstream server for reverse lookups in a subnet."),
+    opt!("rev-server", None, Required, Many, "<addr>/<prefix>,<ipaddr>", RevServer, W, "Upstream server for reverse lookups in a subnet."),
     opt!("local", None, Required, Many, "/<domain>/", Server, W, "Answer these domains locally only; never forward."),
     opt!("domain", Some('s'), Required, Many, "<domain>[,<range>]", Domain, DNS, "Local domain, optionally for a subnet or range."),
     opt!("mx-target", Some('t'), Required, Once, "<host_name>", MxTarget, W, "Default target of MX records."),

@@ -150,7 +150,9 @@ impl Engine {
                 client.ip()
             ));
         }
-        if let Some(outcome) = name.and_then(|n| local_answer(&self.local, n, q.qtype)) {
+        let bogus_priv = self.options.bogus_priv;
+        if let Some(outcome) = name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
+        {
             return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
         if query[2] & flag::RD != 0
@@ -375,12 +377,26 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
         RecordType::AAAA => "NODATA-IPv6",
         _ => "NODATA",
     };
+    // dnsmasq shows reverse lookups by address, and their NODATA by family.
+    let shown = |n: &Name| -> String {
+        let text = n.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        match reverse_address(&text) {
+            Some(ip) if q.query_type() == RecordType::PTR => ip.to_string(),
+            _ => n.to_ascii().trim_end_matches('.').to_string(),
+        }
+    };
+    let nodata = |t: RecordType, n: &Name| match t {
+        RecordType::PTR => {
+            match reverse_address(&n.to_ascii().trim_end_matches('.').to_ascii_lowercase()) {
+                Some(IpAddr::V4(_)) => "NODATA-IPv4",
+                Some(IpAddr::V6(_)) => "NODATA-IPv6",
+                None => "NODATA",
+            }
+        }
+        other => nodata(other),
+    };
     for r in m.answers() {
-        crate::log::info(format!(
-            "{kind} {} is {}",
-            r.name().to_ascii().trim_end_matches('.'),
-            log_data(r)
-        ));
+        crate::log::info(format!("{kind} {} is {}", shown(r.name()), log_data(r)));
     }
     // An answer that ends in a CNAME (or is empty) says what the last name lacks.
     let last = match m.answers().last() {
@@ -394,12 +410,9 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
         let what = if u16::from(m.response_code()) as u8 == rcode::NXDOMAIN {
             "NXDOMAIN"
         } else {
-            nodata(q.query_type())
+            nodata(q.query_type(), &n)
         };
-        crate::log::info(format!(
-            "{kind} {} is {what}",
-            n.to_ascii().trim_end_matches('.')
-        ));
+        crate::log::info(format!("{kind} {} is {what}", shown(&n)));
     }
 }
 
@@ -478,7 +491,7 @@ fn address_records(
 }
 
 /// The local answer for `name` and `qtype`, if local data or a domain rule decides it.
-fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
+fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> Option<Outcome> {
     let source_name = |s: Option<Source>| match s {
         Some(Source::Hosts(i)) => local
             .files
@@ -625,7 +638,11 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
             } else {
                 rcode::NXDOMAIN
             };
-            Some(Outcome::negative(code, "config"))
+            let mut outcome = Outcome::negative(code, "config");
+            // A private reverse name with no upstream of its own is --bogus-priv's, which
+            // answers authoritatively.
+            outcome.authoritative = bogus_priv && is_private_reverse(name);
+            Some(outcome)
         }
         _ => None,
     }
@@ -656,11 +673,12 @@ pub fn reverse_address(name: &str) -> Option<IpAddr> {
             parts[n] = p.parse().ok()?;
             n += 1;
         }
-        if n != 4 {
+        if n == 0 {
             return None;
         }
-        let [d, c, b, a] = parts;
-        return Some(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
+        // As dnsmasq: missing low-order octets are zero (`2.1.in-addr.arpa` is 1.2.0.0).
+        parts[..n].reverse();
+        return Some(IpAddr::V4(Ipv4Addr::from(parts)));
     }
     let v6 = name.strip_suffix(".ip6.arpa")?;
     let mut value = 0u128;

@@ -348,8 +348,40 @@ pub fn resolv_servers(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Domain rules and plain upstream servers from `server=`, `local=` and `address=`
-/// options, plus `extra` values (from a servers-file). Returns the rules by domain, the
+/// The reverse-lookup zones covering `addr/prefix`, as dnsmasq makes them for
+/// `--rev-server`: the prefix is rounded up to a whole label (8 bits for IPv4, a 4-bit
+/// nibble for IPv6) and every zone of that length inside the subnet is listed.
+pub fn reverse_zones(addr: IpAddr, prefix: u8) -> Vec<String> {
+    let (bits, step, total, suffix) = match addr {
+        IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 8u32, 32u32, "in-addr.arpa"),
+        IpAddr::V6(a) => (u128::from(a), 4, 128, "ip6.arpa"),
+    };
+    let prefix = u32::from(prefix).min(total);
+    let label_bits = prefix.div_ceil(step) * step;
+    let network = bits & u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+    let count = 1u128 << (label_bits - prefix);
+    (0..count)
+        .map(|k| {
+            let zone = network | k.checked_shl(128 - label_bits).unwrap_or(0);
+            let mut labels: Vec<String> = (0..label_bits / step)
+                .map(|i| {
+                    let v = (zone >> (128 - step * (i + 1))) & ((1 << step) - 1);
+                    if step == 8 {
+                        v.to_string()
+                    } else {
+                        format!("{v:x}")
+                    }
+                })
+                .collect();
+            labels.reverse();
+            labels.push(suffix.to_string());
+            labels.join(".")
+        })
+        .collect()
+}
+
+/// Domain rules and plain upstream servers from `server=`, `rev-server=`, `local=` and
+/// `address=` options, plus `extra` values (from a servers-file). Returns the rules by domain, the
 /// rule for dotless names, and the plain upstreams.
 pub fn server_rules<'a>(
     config: &'a Config,
@@ -362,12 +394,33 @@ pub fn server_rules<'a>(
     let mut rules: HashMap<String, DomainRule> = HashMap::new();
     let mut dotless: Option<DomainRule> = None;
     let mut upstreams = Vec::new();
-    let values = config
+    // --rev-server is --server for the reverse zones of a subnet.
+    let reverse: Vec<Value> = config
+        .values("rev-server")
+        .filter_map(|v| match v {
+            Value::RevServer {
+                addr,
+                prefix_len,
+                target,
+            } => Some(Value::Server {
+                domains: Some(
+                    reverse_zones(*addr, *prefix_len)
+                        .into_iter()
+                        .map(Some)
+                        .collect(),
+                ),
+                target: target.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let values: Vec<&Value> = config
         .values("server")
         .chain(config.values("local"))
         .chain(config.values("address"))
-        .chain(extra);
-    for v in values {
+        .chain(extra)
+        .collect();
+    for v in values.into_iter().chain(&reverse) {
         let domains = match v {
             Value::Server {
                 domains: None,
@@ -421,6 +474,27 @@ fn apply_rule(rule: &mut DomainRule, v: &Value) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reverse_zones_round_up_to_whole_labels() {
+        let z = |a: &str, p| super::reverse_zones(a.parse().unwrap(), p);
+        assert_eq!(z("192.168.7.9", 16), ["168.192.in-addr.arpa"]);
+        let twenty = z("10.0.0.0", 20);
+        assert_eq!(twenty.len(), 16);
+        assert_eq!(twenty[0], "0.0.10.in-addr.arpa");
+        assert_eq!(twenty[15], "15.0.10.in-addr.arpa");
+        assert_eq!(z("1.2.3.4", 32), ["4.3.2.1.in-addr.arpa"]);
+        assert_eq!(z("1.2.3.4", 0), ["in-addr.arpa"]);
+        assert_eq!(
+            z("fd00::", 14),
+            [
+                "0.0.d.f.ip6.arpa",
+                "1.0.d.f.ip6.arpa",
+                "2.0.d.f.ip6.arpa",
+                "3.0.d.f.ip6.arpa"
+            ]
+        );
+    }
+
     use super::*;
 
     fn rule(target: RuleTarget) -> DomainRule {
