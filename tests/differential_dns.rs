@@ -359,14 +359,15 @@ fn ringmasq_answers_as_dnsmasq_does() {
     // REFUSED once more to the same server and logs that second `forwarded` line;
     // ringmasq does not retry a server that answered, so `forwarded` lines are compared
     // only where both logged them.
+    let logged = assert_logs_agree(&dir);
+    assert!(logged > cases.len(), "dnsmasq logged {logged} query lines");
+}
+
+/// The two servers' --log-queries lines must match line for line; returns how many.
+fn assert_logs_agree(dir: &Path) -> usize {
     let (a, b) = (
         query_log(&dir.join("dnsmasq.log")),
         query_log(&dir.join("ringmasq.log")),
-    );
-    assert!(
-        a.len() > cases.len(),
-        "dnsmasq logged {} query lines",
-        a.len()
     );
     let differing: Vec<String> = a
         .iter()
@@ -382,6 +383,7 @@ fn ringmasq_answers_as_dnsmasq_does() {
         b.len(),
         differing.join("\n")
     );
+    a.len()
 }
 
 /// The query-log lines of a log file, without timestamps, start-up lines, upstream ports
@@ -397,4 +399,77 @@ fn query_log(path: &Path) -> Vec<String> {
         })
         .map(|l| l.to_string())
         .collect()
+}
+
+/// The reply filters, on a configuration of their own: --ignore-address and
+/// --filterwin2k. Answers and query logs must agree with dnsmasq's.
+#[test]
+fn ignore_address_and_filterwin2k_act_as_dnsmasq_does() {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        eprintln!("skipped: dnsmasq-base is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = common::scratch_dir("differential-filters");
+    let up = upstream::start();
+    let (theirs, ours) = (free_port(), free_port());
+    let conf = |port: u16, log: &str| {
+        format!(
+            "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n\
+             server=127.0.0.1#{up}\nhost-record=hr.lan,10.0.0.6\n\
+             ignore-address=192.0.2.3\nfilterwin2k\n\
+             pid-file=\nuser=root\nkeep-in-foreground\nlog-queries\nlog-facility={}/{log}\n",
+            dir.display(),
+            up = up.port
+        )
+    };
+    std::fs::write(dir.join("dnsmasq.conf"), conf(theirs, "dnsmasq.log")).unwrap();
+    std::fs::write(dir.join("ringmasq.conf"), conf(ours, "ringmasq.log")).unwrap();
+    let _dnsmasq = start("dnsmasq", &dir.join("dnsmasq.conf"));
+    let _ringmasq = start(RINGMASQ, &dir.join("ringmasq.conf"));
+    assert!(wait_ready(theirs), "dnsmasq did not start");
+    assert!(wait_ready(ours), "ringmasq did not start");
+    let names = [
+        ("multi1.test", RecordType::A),
+        ("srv.test", RecordType::SRV),
+        ("a1.test", RecordType::A),
+        ("a1.test", RecordType::AAAA),
+        ("t1.test", RecordType::TXT),
+        ("cn1.test", RecordType::A),
+        ("nx1.test", RecordType::A),
+        ("mx1.test", RecordType::MX),
+        ("hr.lan", RecordType::AAAA),
+        ("_ldap._tcp.dc.test", RecordType::SRV),
+        ("zone.test", RecordType::SOA),
+        ("_any.test", RecordType::ANY),
+        ("plain.test", RecordType::ANY),
+    ];
+    let mut differences = Vec::new();
+    let mut id = 0x3000;
+    for (name, qtype) in names {
+        for edns in [false, true] {
+            let c = Case {
+                name: name.to_string(),
+                qtype,
+                edns,
+                rd: true,
+                tcp: false,
+            };
+            id += 1;
+            let q = bytes_of(&c, id);
+            let a = seen(ask_udp(theirs, &q, WAIT));
+            let b = seen(ask_udp(ours, &q, WAIT));
+            if !agree(&a, &b) {
+                differences.push(format!(
+                    "{name} {qtype} edns={edns}:\n  dnsmasq:  {a:?}\n  ringmasq: {b:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} queries differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert_logs_agree(&dir);
 }

@@ -26,6 +26,10 @@ pub struct Options {
     pub bogus_priv: bool,
     /// `--log-queries`.
     pub log_queries: bool,
+    /// `--filterwin2k`: SOA, SRV and underscore ANY queries are not forwarded.
+    pub filterwin2k: bool,
+    /// `--ignore-address`: upstream replies with these addresses are not believed.
+    pub ignore_addresses: Vec<(IpAddr, u8)>,
 }
 
 /// What to do with one query.
@@ -166,6 +170,11 @@ impl Engine {
             }
             return Action::Reply(&self.out);
         }
+        if self.options.filterwin2k && win2k_noise(name.unwrap_or(""), q.qtype) {
+            let mut outcome = Outcome::negative(rcode::NOERROR, "config");
+            outcome.authoritative = true;
+            return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
+        }
         let rule = name.and_then(|n| self.local.rule_for(n));
         let dotless = q.name.label_count() == 1;
         let servers = match rule.and_then(|r| r.target.as_ref()) {
@@ -242,6 +251,56 @@ impl Engine {
             log_answers("reply", &out);
         }
         Some(out)
+    }
+}
+
+/// Queries Windows hosts make that the public DNS has no use for (`--filterwin2k`).
+fn win2k_noise(name: &str, qtype: u16) -> bool {
+    qtype == rtype::SOA || qtype == rtype::SRV || (qtype == rtype::ANY && name.contains('_'))
+}
+
+/// Whether an upstream reply holds an A or AAAA answer in one of `subnets`
+/// (`--ignore-address`): such a reply is not believed, as if it never came.
+pub fn holds_address(reply: &[u8], subnets: &[(IpAddr, u8)]) -> bool {
+    if subnets.is_empty() {
+        return false;
+    }
+    let Ok(q) = wire::question(reply) else {
+        return false;
+    };
+    let Ok(records) = wire::records(reply, q.end) else {
+        return false;
+    };
+    records
+        .iter()
+        .filter(|(section, _)| *section == 1)
+        .filter_map(|(_, r)| {
+            let d = &reply[r.data_at..r.end()];
+            match r.rtype {
+                rtype::A => Some(IpAddr::from(<[u8; 4]>::try_from(d).ok()?)),
+                rtype::AAAA => Some(IpAddr::from(<[u8; 16]>::try_from(d).ok()?)),
+                _ => None,
+            }
+        })
+        .any(|ip| subnets.iter().any(|(net, len)| in_subnet(ip, *net, *len)))
+}
+
+/// Whether `addr` lies in `net`/`prefix`.
+pub fn in_subnet(addr: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - prefix.min(32) as u32)
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - prefix.min(128) as u32)
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
     }
 }
 
@@ -398,8 +457,10 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
     for r in m.answers() {
         crate::log::info(format!("{kind} {} is {}", shown(r.name()), log_data(r)));
     }
-    // An answer that ends in a CNAME (or is empty) says what the last name lacks.
+    // An answer that ends in a CNAME (or is empty) says what the last name lacks; dnsmasq
+    // says nothing of an empty answer to ANY.
     let last = match m.answers().last() {
+        None if q.query_type() == RecordType::ANY => None,
         None => Some(q.name().clone()),
         Some(r) => match r.data() {
             Some(RData::CNAME(c)) if q.query_type() != RecordType::CNAME => Some(c.0.clone()),
@@ -607,8 +668,16 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
         });
     }
     if let Some(d) = data {
-        let has_family = matches!(qtype, rtype::A | rtype::AAAA) && !d.addrs.is_empty();
-        if d.claims_name || has_family {
+        // As dnsmasq: a hosts-file name has no other address family (NODATA), but a
+        // --host-record with one family leaves the other to the upstream servers; other
+        // types are NODATA only for names the configuration defines records for.
+        let known = if matches!(qtype, rtype::A | rtype::AAAA) {
+            d.addrs.iter().any(|a| matches!(a.source, Source::Hosts(_)))
+                || (d.claims_name && d.addrs.is_empty())
+        } else {
+            d.claims_name
+        };
+        if known {
             let src = source_name(d.addrs.first().map(|a| a.source));
             return Some(Outcome::negative(rcode::NOERROR, &src));
         }
@@ -923,6 +992,35 @@ mod tests {
         other_reply[2] |= 0x80;
         assert!(!reply_matches(&q, &other_reply));
         assert!(!reply_matches(&q, &q), "a query is not a reply");
+    }
+
+    #[test]
+    fn ignored_addresses_are_found_in_answers_only() {
+        let mut m = Message::new();
+        m.set_id(1).set_message_type(MessageType::Response);
+        m.add_query(hickory_proto::op::Query::query(
+            Name::from_ascii("x.test.").unwrap(),
+            RecordType::A,
+        ));
+        m.add_answer(Record::from_rdata(
+            Name::from_ascii("x.test.").unwrap(),
+            60,
+            RData::A(A::new(192, 0, 2, 3)),
+        ));
+        m.add_additional(Record::from_rdata(
+            Name::from_ascii("ns.test.").unwrap(),
+            60,
+            RData::A(A::new(203, 0, 113, 9)),
+        ));
+        let reply = m.to_vec().unwrap();
+        let net = |a: &str, l| vec![(a.parse().unwrap(), l)];
+        assert!(holds_address(&reply, &net("192.0.2.3", 32)));
+        assert!(holds_address(&reply, &net("192.0.2.0", 24)));
+        assert!(!holds_address(&reply, &net("203.0.113.9", 32)));
+        assert!(!holds_address(&reply, &[]));
+        assert!(win2k_noise("_ldap._tcp.dc.test", rtype::SRV));
+        assert!(win2k_noise("_x.test", rtype::ANY));
+        assert!(!win2k_noise("x.test", rtype::ANY));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use glommio::net::{TcpListener, TcpStream, UdpSocket};
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -414,7 +414,8 @@ fn spawn_forward(
     let socket = socket.clone();
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        if let Some(reply) = forward_udp(&query, &servers, &shard.stats).await {
+        let ignore = &shard.config.options.ignore_addresses;
+        if let Some(reply) = forward_udp(&query, &servers, ignore, &shard.stats).await {
             if let Some(out) = shard.finish_forward(&query, &reply) {
                 let sent = udp_batch::send_one(socket.as_raw_fd(), &out, &client.raw, client.dst);
                 if sent.is_err() {
@@ -491,7 +492,13 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
             Step::Forward(servers) => servers,
         };
         let query = buf[..n].to_vec();
-        let reply = forward_tcp(&query, &servers, &shard.stats).await;
+        let reply = forward_tcp(
+            &query,
+            &servers,
+            &shard.config.options.ignore_addresses,
+            &shard.stats,
+        )
+        .await;
         shard.in_flight.set(shard.in_flight.get() - 1);
         let Some(reply) = reply else {
             return Ok(());
@@ -519,7 +526,12 @@ fn wildcard_for(server: &SocketAddr) -> SocketAddr {
 
 /// Send `query` to each server in turn until one answers over UDP; returns the reply with
 /// our random ID still in it (the engine restores the client's).
-async fn forward_udp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -> Option<Vec<u8>> {
+async fn forward_udp(
+    query: &[u8],
+    servers: &[SocketAddr],
+    ignore: &[(IpAddr, u8)],
+    stats: &ShardStats,
+) -> Option<Vec<u8>> {
     let mut q = query.to_vec();
     let mut buf = vec![0u8; MAX_UDP_BYTES];
     for server in servers {
@@ -533,8 +545,12 @@ async fn forward_udp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -
         let got = glommio::timer::timeout(UPSTREAM_TIMEOUT, async {
             loop {
                 let (n, from) = sock.recv_from(&mut buf).await?;
-                // Only the queried server, with our ID and the same question, is believed.
-                if from == *server && answer::reply_matches(&q, &buf[..n]) {
+                // Only the queried server, with our ID and the same question, is believed;
+                // and not even it when the answer holds an --ignore-address.
+                if from == *server
+                    && answer::reply_matches(&q, &buf[..n])
+                    && !answer::holds_address(&buf[..n], ignore)
+                {
                     return Ok(n);
                 }
                 stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
@@ -552,7 +568,12 @@ async fn forward_udp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -
 }
 
 /// As `forward_udp`, over TCP (for clients that asked over TCP).
-async fn forward_tcp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -> Option<Vec<u8>> {
+async fn forward_tcp(
+    query: &[u8],
+    servers: &[SocketAddr],
+    ignore: &[(IpAddr, u8)],
+    stats: &ShardStats,
+) -> Option<Vec<u8>> {
     let mut q = query.to_vec();
     for server in servers {
         q[..2].copy_from_slice(&random_id());
@@ -568,7 +589,11 @@ async fn forward_tcp(query: &[u8], servers: &[SocketAddr], stats: &ShardStats) -
         })
         .await;
         match attempt {
-            Ok(reply) if answer::reply_matches(&q, &reply) => return Some(reply),
+            Ok(reply)
+                if answer::reply_matches(&q, &reply) && !answer::holds_address(&reply, ignore) =>
+            {
+                return Some(reply)
+            }
             Ok(_) => {
                 stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
             }

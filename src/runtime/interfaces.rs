@@ -6,6 +6,7 @@
 
 use crate::config::parse::Value;
 use crate::config::Config;
+use crate::dns::answer::in_subnet;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -97,25 +98,6 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,
-    }
-}
-
-/// Whether `addr` lies in `net`/`prefix`.
-pub fn in_subnet(addr: IpAddr, net: IpAddr, prefix: u8) -> bool {
-    match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - prefix.min(32) as u32)
-                .unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - prefix.min(128) as u32)
-                .unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 

@@ -391,6 +391,14 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
             domain_needed: config.has("domain-needed"),
             bogus_priv: config.has("bogus-priv"),
             log_queries: config.has("log-queries"),
+            filterwin2k: config.has("filterwin2k"),
+            ignore_addresses: config
+                .values("ignore-address")
+                .filter_map(|v| match v {
+                    Value::AddrPrefix { addr, prefix_len } => Some((*addr, *prefix_len)),
+                    _ => None,
+                })
+                .collect(),
         },
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
         max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
