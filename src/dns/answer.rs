@@ -259,6 +259,12 @@ fn win2k_noise(name: &str, qtype: u16) -> bool {
     qtype == rtype::SOA || qtype == rtype::SRV || (qtype == rtype::ANY && name.contains('_'))
 }
 
+/// Whether an upstream reply is taken as the answer to `query` (as sent, with our ID):
+/// it matches the query and holds no `--ignore-address`.
+pub fn believable(query: &[u8], reply: &[u8], ignore: &[(IpAddr, u8)]) -> bool {
+    reply_matches(query, reply) && !holds_address(reply, ignore)
+}
+
 /// Whether an upstream reply holds an A or AAAA answer in one of `subnets`
 /// (`--ignore-address`): such a reply is not believed, as if it never came.
 pub fn holds_address(reply: &[u8], subnets: &[(IpAddr, u8)]) -> bool {

@@ -547,10 +547,7 @@ async fn forward_udp(
                 let (n, from) = sock.recv_from(&mut buf).await?;
                 // Only the queried server, with our ID and the same question, is believed;
                 // and not even it when the answer holds an --ignore-address.
-                if from == *server
-                    && answer::reply_matches(&q, &buf[..n])
-                    && !answer::holds_address(&buf[..n], ignore)
-                {
+                if from == *server && answer::believable(&q, &buf[..n], ignore) {
                     return Ok(n);
                 }
                 stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
@@ -589,11 +586,7 @@ async fn forward_tcp(
         })
         .await;
         match attempt {
-            Ok(reply)
-                if answer::reply_matches(&q, &reply) && !answer::holds_address(&reply, ignore) =>
-            {
-                return Some(reply)
-            }
+            Ok(reply) if answer::believable(&q, &reply, ignore) => return Some(reply),
             Ok(_) => {
                 stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
             }
