@@ -1543,7 +1543,7 @@ fn parse_dhcp_option(a: &str, matching: bool) -> Result<DhcpOption, ConfigError>
         }
     }
     if let Some(v) = value {
-        o.data = encode_option_value(v, value_type, &o, matching).map_err(|m| err(m))?;
+        o.data = encode_option_value(v, value_type, &o, matching).map_err(&err)?;
     }
     let limit = if o.vi_encap.is_some() {
         250

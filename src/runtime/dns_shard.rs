@@ -14,7 +14,7 @@ use glommio::net::{TcpListener, TcpStream, UdpSocket};
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -414,8 +414,7 @@ fn spawn_forward(
     let socket = socket.clone();
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        let ignore = &shard.config.options.ignore_addresses;
-        if let Some(reply) = forward_udp(&query, &servers, ignore, &shard.stats).await {
+        if let Some(reply) = forward_udp(&query, &servers, &shard).await {
             if let Some(out) = shard.finish_forward(&query, &reply) {
                 let sent = udp_batch::send_one(socket.as_raw_fd(), &out, &client.raw, client.dst);
                 if sent.is_err() {
@@ -492,13 +491,7 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
             Step::Forward(servers) => servers,
         };
         let query = buf[..n].to_vec();
-        let reply = forward_tcp(
-            &query,
-            &servers,
-            &shard.config.options.ignore_addresses,
-            &shard.stats,
-        )
-        .await;
+        let reply = forward_tcp(&query, &servers, shard).await;
         shard.in_flight.set(shard.in_flight.get() - 1);
         let Some(reply) = reply else {
             return Ok(());
@@ -526,12 +519,8 @@ fn wildcard_for(server: &SocketAddr) -> SocketAddr {
 
 /// Send `query` to each server in turn until one answers over UDP; returns the reply with
 /// our random ID still in it (the engine restores the client's).
-async fn forward_udp(
-    query: &[u8],
-    servers: &[SocketAddr],
-    ignore: &[(IpAddr, u8)],
-    stats: &ShardStats,
-) -> Option<Vec<u8>> {
+async fn forward_udp(query: &[u8], servers: &[SocketAddr], shard: &Shard) -> Option<Vec<u8>> {
+    let (ignore, stats) = (&shard.config.options.ignore_addresses, &shard.stats);
     let mut q = query.to_vec();
     let mut buf = vec![0u8; MAX_UDP_BYTES];
     for server in servers {
@@ -565,12 +554,8 @@ async fn forward_udp(
 }
 
 /// As `forward_udp`, over TCP (for clients that asked over TCP).
-async fn forward_tcp(
-    query: &[u8],
-    servers: &[SocketAddr],
-    ignore: &[(IpAddr, u8)],
-    stats: &ShardStats,
-) -> Option<Vec<u8>> {
+async fn forward_tcp(query: &[u8], servers: &[SocketAddr], shard: &Shard) -> Option<Vec<u8>> {
+    let (ignore, stats) = (&shard.config.options.ignore_addresses, &shard.stats);
     let mut q = query.to_vec();
     for server in servers {
         q[..2].copy_from_slice(&random_id());

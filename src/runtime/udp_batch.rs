@@ -26,25 +26,6 @@ impl RawAddr {
     }
 }
 
-impl From<SocketAddr> for RawAddr {
-    fn from(addr: SocketAddr) -> Self {
-        let a = socket2::SockAddr::from(addr);
-        // SAFETY: sockaddr_storage is plain data; a's bytes fit in it by construction.
-        let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                a.as_ptr().cast::<u8>(),
-                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-                a.len() as usize,
-            )
-        };
-        RawAddr {
-            storage,
-            len: a.len(),
-        }
-    }
-}
-
 /// Receive side: `BATCH` buffers of `size` bytes each.
 pub struct Received {
     size: usize,
