@@ -8,7 +8,6 @@ use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::{Ipv4Addr, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,7 +54,7 @@ impl Drop for Server {
     }
 }
 
-fn start(conf: &str, dir: &PathBuf) -> Server {
+fn start(conf: &str, dir: &std::path::Path) -> Server {
     let path = dir.join("ringmasq.conf");
     std::fs::write(&path, conf).unwrap();
     let child = Command::new(RINGMASQ)

@@ -3,7 +3,8 @@
 //! the cache, then the upstream servers. The cache-hit path reads the question in place
 //! and copies stored bytes; only local answers and forwarding decode or allocate.
 
-use super::cache::{Cache, Policy};
+use super::cache::{BareNegative, Cache, Origin, Policy};
+use super::filter::{ReplyFilters, Verdict};
 use super::local::{DomainRule, LocalData, NameData, RuleTarget, Source};
 use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
@@ -30,6 +31,8 @@ pub struct Options {
     pub filterwin2k: bool,
     /// `--ignore-address`: upstream replies with these addresses are not believed.
     pub ignore_addresses: Vec<(IpAddr, u8)>,
+    /// `--alias`, `--bogus-nxdomain`, `--stop-dns-rebind`, `--filter-rr` and kin.
+    pub filters: ReplyFilters,
 }
 
 /// What to do with one query.
@@ -159,14 +162,20 @@ impl Engine {
         {
             return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
-        if query[2] & flag::RD != 0
-            && self
+        let hit = match query[2] & flag::RD {
+            0 => None,
+            _ => self
                 .cache
-                .answer(query, &q, edns, now_secs, limit, &mut self.out)
-        {
+                .answer(query, &q, edns, now_secs, limit, &mut self.out),
+        };
+        if let Some(origin) = hit {
             self.counters.cached += 1;
             if self.options.log_queries {
-                log_answers("cached", &self.out);
+                let kind = match origin {
+                    Origin::Upstream => "cached",
+                    Origin::Filter => "config",
+                };
+                log_answers(kind, &self.out);
             }
             return Action::Reply(&self.out);
         }
@@ -241,14 +250,38 @@ impl Engine {
             let class_at = wire::skip_name(&out, e.at).ok()? + 2;
             out[class_at..class_at + 2].copy_from_slice(&size);
         }
-        if let Some(stored) = self
-            .cache
-            .insert(&q, query[2] & flag::RD != 0, &out, now_secs)
-        {
+        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        let name = dotted(&q, &mut text).unwrap_or("").to_ascii_lowercase();
+        let log = self.options.log_queries;
+        // dnsmasq logs an answer to ANY as it came, before --filter-rr=ANY.
+        if log && q.qtype == rtype::ANY {
+            log_answers("reply", &out);
+        }
+        let (bare, logged_as) = match self.options.filters.apply(&name, q.qtype, &mut out, log) {
+            Verdict::Pass => (None, "reply"),
+            Verdict::Bogus { ttl } => (
+                Some(BareNegative {
+                    ttl,
+                    origin: Origin::Upstream,
+                }),
+                "",
+            ),
+            Verdict::Filtered { ttl } => (
+                Some(BareNegative {
+                    ttl,
+                    origin: Origin::Filter,
+                }),
+                "config",
+            ),
+            // dnsmasq logs nothing of an answer it refused as a rebind attack.
+            Verdict::Rebind => (None, ""),
+        };
+        let rd = query[2] & flag::RD != 0;
+        if let Some(stored) = self.cache.insert(&q, rd, &out, now_secs, bare) {
             self.fills.push(stored);
         }
-        if self.options.log_queries {
-            log_answers("reply", &out);
+        if log && q.qtype != rtype::ANY && !logged_as.is_empty() {
+            log_answers(logged_as, &out);
         }
         Some(out)
     }
@@ -328,6 +361,10 @@ pub fn is_private(addr: IpAddr, include_localhost: bool) -> bool {
                 || a.is_broadcast()
                 || [[192, 0, 2], [198, 51, 100], [203, 0, 113]].contains(&[o1, o2, o3])
         }
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => is_private(
+            IpAddr::V4(a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+            include_localhost,
+        ),
         IpAddr::V6(a) => {
             let s = a.segments();
             (include_localhost && a.is_loopback())
@@ -461,7 +498,12 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
         other => nodata(other),
     };
     for r in m.answers() {
-        crate::log::info(format!("{kind} {} is {}", shown(r.name()), log_data(r)));
+        // dnsmasq shows no data at all in answers to ANY.
+        let data = match q.query_type() {
+            RecordType::ANY => format!("<{}>", r.record_type()),
+            _ => log_data(r),
+        };
+        crate::log::info(format!("{kind} {} is {data}", shown(r.name())));
     }
     // An answer that ends in a CNAME (or is empty) says what the last name lacks; dnsmasq
     // says nothing of an empty answer to ANY.

@@ -35,6 +35,8 @@ pub struct Policy {
     pub extra_types: Vec<u16>,
     /// UDP size advertised in the OPT record of replies to EDNS queries.
     pub edns_packet_max: u16,
+    /// Rotate the addresses of cached answers on every hit (off: `--no-round-robin`).
+    pub round_robin: bool,
 }
 
 impl Default for Policy {
@@ -48,6 +50,7 @@ impl Default for Policy {
             max_cache_ttl_secs: u32::MAX,
             extra_types: Vec::new(),
             edns_packet_max: 1232,
+            round_robin: true,
         }
     }
 }
@@ -96,18 +99,84 @@ impl Hasher for KeyHasher {
 #[derive(Debug)]
 pub struct Stored {
     key: Box<[u8]>,
+    origin: Origin,
     /// The reply with ID 0 and the question as first seen.
     wire: Vec<u8>,
     /// Offsets of TTL fields in `wire`, with the TTL each had when stored.
     ttls: Vec<(u16, u32)>,
     stored_at_secs: u64,
     expires_at_secs: u64,
+    /// Where a run of same-sized address records of one name lies in `wire`, which
+    /// answers from the cache rotate as dnsmasq's round robin does.
+    rotating: Option<Run>,
+}
+
+/// A reply as stored (ID 0), its TTL fields (offset, TTL) and its lifetime in seconds.
+type CacheableForm = (Vec<u8>, Vec<(u16, u32)>, u32);
+
+/// `count` records of `stride` bytes each from offset `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    start: u16,
+    stride: u16,
+    count: u16,
+}
+
+impl Run {
+    /// The first run of at least two consecutive A (or AAAA) answers with the same owner
+    /// name bytes and length in `msg`.
+    fn find(msg: &[u8], question_end: usize) -> Option<Run> {
+        let records = wire::records(msg, question_end).ok()?;
+        let answers: Vec<_> = records
+            .iter()
+            .filter(|(s, _)| *s == 1)
+            .map(|(_, r)| r)
+            .collect();
+        let same = |a: &wire::RecordAt, b: &wire::RecordAt| {
+            a.rtype == b.rtype
+                && a.data_len == b.data_len
+                && msg[a.start..a.ttl_at] == msg[b.start..b.ttl_at]
+        };
+        let mut i = 0;
+        while i < answers.len() {
+            let first = answers[i];
+            let run = answers[i..].iter().take_while(|r| same(first, r)).count();
+            if run >= 2 && matches!(first.rtype, rtype::A | rtype::AAAA) {
+                return Some(Run {
+                    start: first.start as u16,
+                    stride: (first.end() - first.start) as u16,
+                    count: run as u16,
+                });
+            }
+            i += run;
+        }
+        None
+    }
+}
+
+/// Where a cached answer came from, which decides how a hit on it is logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// An upstream reply (logged `cached`).
+    #[default]
+    Upstream,
+    /// A NODATA the record-type filters made (logged `config`, as dnsmasq does).
+    Filter,
+}
+
+/// How to keep a negative reply that has no SOA to take a lifetime from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BareNegative {
+    pub ttl: u32,
+    pub origin: Origin,
 }
 
 struct Entry {
     stored: Arc<Stored>,
     /// Set on every hit; the eviction clock passes over referenced entries once.
     referenced: bool,
+    /// Hits so far, for the round robin.
+    hits: u32,
 }
 
 /// A shard's cache.
@@ -184,11 +253,9 @@ impl Cache {
         now_secs: u64,
         max_bytes: usize,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Option<Origin> {
         let key = Key::of(q);
-        let Some(&slot) = self.index.get(key.as_slice()) else {
-            return false;
-        };
+        let &slot = self.index.get(key.as_slice())?;
         let entry = &mut self.entries[slot as usize];
         let e = &entry.stored;
         let opt_bytes = if edns.is_some() {
@@ -197,9 +264,11 @@ impl Cache {
             0
         };
         if e.expires_at_secs <= now_secs || e.wire.len() + opt_bytes > max_bytes {
-            return false;
+            return None;
         }
         entry.referenced = true;
+        let turn = entry.hits;
+        entry.hits = entry.hits.wrapping_add(1);
         out.clear();
         out.extend_from_slice(&e.wire);
         out[..2].copy_from_slice(&query[..2]);
@@ -213,11 +282,16 @@ impl Cache {
             let left = ttl.saturating_sub(elapsed).min(self.policy.max_ttl_secs);
             out[at as usize..at as usize + 4].copy_from_slice(&left.to_be_bytes());
         }
+        if let Some(run) = e.rotating {
+            let (start, stride) = (run.start as usize, run.stride as usize);
+            let by = (turn % u32::from(run.count)) as usize * stride;
+            out[start..start + stride * run.count as usize].rotate_right(by);
+        }
         if edns.is_some() {
             out.extend_from_slice(&wire::opt_record(self.policy.edns_packet_max));
             out[10..12].copy_from_slice(&1u16.to_be_bytes());
         }
-        true
+        Some(e.origin)
     }
 
     /// The cacheable form of an upstream `reply` to the query whose question is `q`, if
@@ -228,16 +302,23 @@ impl Cache {
         query_rd: bool,
         reply: &[u8],
         now_secs: u64,
+        bare: Option<BareNegative>,
     ) -> Option<Arc<Stored>> {
         if self.policy.capacity == 0 || !query_rd || !self.policy.caches_type(q.qtype) {
             return None;
         }
-        let (wire, ttls, lifetime) = self.cacheable_form(q, reply)?;
+        let (wire, ttls, lifetime) = self.cacheable_form(q, reply, bare.map(|b| b.ttl))?;
         if lifetime == 0 || wire.len() > MAX_ENTRY_BYTES {
             return None;
         }
+        let rotating = match self.policy.round_robin {
+            true => Run::find(&wire, q.end),
+            false => None,
+        };
         Some(Arc::new(Stored {
             key: Key::of(q).as_slice().into(),
+            origin: bare.map(|b| b.origin).unwrap_or_default(),
+            rotating,
             wire,
             ttls,
             stored_at_secs: now_secs,
@@ -254,6 +335,7 @@ impl Cache {
         let entry = Entry {
             stored,
             referenced: false,
+            hits: 0,
         };
         if let Some(&slot) = self.index.get(&entry.stored.key[..]) {
             self.entries[slot as usize] = entry;
@@ -271,15 +353,17 @@ impl Cache {
         self.index.insert(key, slot as u32);
     }
 
-    /// Prepare and store in one step; returns what was stored.
+    /// Prepare and store in one step; returns what was stored. A negative reply without
+    /// an SOA is kept as `bare` says if given (else for `--neg-ttl`).
     pub fn insert(
         &mut self,
         q: &Question,
         query_rd: bool,
         reply: &[u8],
         now_secs: u64,
+        bare: Option<BareNegative>,
     ) -> Option<Arc<Stored>> {
-        let stored = self.prepare(q, query_rd, reply, now_secs)?;
+        let stored = self.prepare(q, query_rd, reply, now_secs, bare)?;
         self.store(stored.clone(), now_secs);
         Some(stored)
     }
@@ -309,7 +393,8 @@ impl Cache {
         &self,
         q: &Question,
         reply: &[u8],
-    ) -> Option<(Vec<u8>, Vec<(u16, u32)>, u32)> {
+        bare_negative_ttl: Option<u32>,
+    ) -> Option<CacheableForm> {
         use hickory_proto::op::Message;
         use hickory_proto::rr::RecordType;
         if reply.len() < wire::HEADER_BYTES || reply[2] & flag::TC != 0 {
@@ -365,6 +450,12 @@ impl Cache {
                     let mut r = r.clone();
                     r.set_ttl(r.ttl().min(self.policy.max_cache_ttl_secs));
                     out.add_name_server(r);
+                }
+                None if bare_negative_ttl.is_some() => {
+                    lifetime = bare_negative_ttl.unwrap_or_default().clamp(
+                        self.policy.min_cache_ttl_secs,
+                        self.policy.max_cache_ttl_secs,
+                    )
                 }
                 None if self.policy.neg_ttl_secs > 0 => lifetime = self.policy.neg_ttl_secs,
                 None => return None,
@@ -435,11 +526,11 @@ mod tests {
         let edns = wire::edns(q, question.end).unwrap();
         let mut out = Vec::new();
         c.answer(q, &question, edns, now, 4096, &mut out)
-            .then(|| Message::from_vec(&out).unwrap())
+            .map(|_| Message::from_vec(&out).unwrap())
     }
 
     fn store(c: &mut Cache, q: &[u8], reply: &[u8], now: u64) -> bool {
-        c.insert(&wire::question(q).unwrap(), true, reply, now)
+        c.insert(&wire::question(q).unwrap(), true, reply, now, None)
             .is_some()
     }
 
@@ -537,7 +628,7 @@ mod tests {
         let q = query("x.test.", RecordType::A);
         let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
         assert!(c
-            .insert(&wire::question(&q).unwrap(), false, &r, 0)
+            .insert(&wire::question(&q).unwrap(), false, &r, 0, None)
             .is_none());
         let servfail = reply_to(&q, vec![], vec![], 2);
         assert!(!store(&mut c, &q, &servfail, 0));
@@ -550,7 +641,7 @@ mod tests {
         let q = query("shared.test.", RecordType::A);
         let r = reply_to(&q, vec![a("shared.test.", 60, [1, 2, 3, 4])], vec![], 0);
         let stored = fetcher
-            .insert(&wire::question(&q).unwrap(), true, &r, 10)
+            .insert(&wire::question(&q).unwrap(), true, &r, 10, None)
             .unwrap();
         peer.store(stored, 11);
         assert_eq!(hit(&mut peer, &q, 12).unwrap().answers()[0].ttl(), 58);
@@ -605,5 +696,49 @@ mod tests {
         let q = query("x.test.", RecordType::A);
         let r = reply_to(&q, vec![a("x.test.", 60, [1, 2, 3, 4])], vec![], 0);
         assert!(!store(disabled, &q, &r, 0));
+    }
+
+    #[test]
+    fn hits_rotate_address_records_unless_round_robin_is_off() {
+        use hickory_proto::op::Message;
+        use hickory_proto::rr::{rdata::A, Name, RData, Record};
+        let q = crate::dns::answer::test_query("rr.test", hickory_proto::rr::RecordType::A);
+        let mut m = Message::from_vec(&q).unwrap();
+        m.set_message_type(hickory_proto::op::MessageType::Response);
+        for i in 1..=3 {
+            let owner = Name::from_ascii("rr.test.").unwrap();
+            m.add_answer(Record::from_rdata(
+                owner,
+                60,
+                RData::A(A::new(192, 0, 2, i)),
+            ));
+        }
+        let reply = m.to_vec().unwrap();
+        let order = |round_robin: bool| -> Vec<Vec<String>> {
+            let mut c = Cache::new(Policy {
+                round_robin,
+                ..Policy::default()
+            });
+            let question = wire::question(&q).unwrap();
+            c.insert(&question, true, &reply, 0, None).unwrap();
+            let mut out = Vec::new();
+            (0..4)
+                .map(|_| {
+                    c.answer(&q, &question, None, 1, 512, &mut out).unwrap();
+                    let m = Message::from_vec(&out).unwrap();
+                    m.answers()
+                        .iter()
+                        .map(|r| r.data().unwrap().to_string())
+                        .collect()
+                })
+                .collect()
+        };
+        let first = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+        let rotated = order(true);
+        assert_eq!(rotated[0], first);
+        assert_eq!(rotated[1], ["192.0.2.3", "192.0.2.1", "192.0.2.2"]);
+        assert_eq!(rotated[2], ["192.0.2.2", "192.0.2.3", "192.0.2.1"]);
+        assert_eq!(rotated[3], first);
+        assert!(order(false).iter().all(|o| o == &first));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod cache;
+pub mod filter;
 pub mod hosts;
 pub mod local;
 pub mod wire;

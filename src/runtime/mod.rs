@@ -362,14 +362,7 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
     let total_cache = config.uint_or("cache-size", 150) as usize;
     let per_shard = |total: usize| total.div_ceil(shards).max(1);
     let defaults = cache::Policy::default();
-    let extra_types = config
-        .values("cache-rr")
-        .filter_map(|v| match v {
-            Value::RrTypes(t) => Some(t.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let extra_types = rr_types(config, "cache-rr");
     dns_shard::ShardConfig {
         policy: cache::Policy {
             capacity: if total_cache == 0 {
@@ -386,23 +379,88 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
                 as u32,
             extra_types,
             edns_packet_max: config.uint_or("edns-packet-max", 1232).clamp(512, 65535) as u16,
+            round_robin: !config.has("no-round-robin"),
         },
         options: answer::Options {
             domain_needed: config.has("domain-needed"),
             bogus_priv: config.has("bogus-priv"),
             log_queries: config.has("log-queries"),
             filterwin2k: config.has("filterwin2k"),
-            ignore_addresses: config
-                .values("ignore-address")
-                .filter_map(|v| match v {
-                    Value::AddrPrefix { addr, prefix_len } => Some((*addr, *prefix_len)),
-                    _ => None,
-                })
-                .collect(),
+            ignore_addresses: subnets(config, "ignore-address"),
+            filters: reply_filters(config),
         },
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
         max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
         epoch: std::time::Instant::now(),
+    }
+}
+
+/// The record types listed by option `name`, all its occurrences together.
+fn rr_types(config: &Config, name: &str) -> Vec<u16> {
+    config
+        .values(name)
+        .filter_map(|v| match v {
+            Value::RrTypes(t) => Some(t.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// The `addr[/prefix]` values of option `name`.
+fn subnets(config: &Config, name: &str) -> Vec<(std::net::IpAddr, u8)> {
+    config
+        .values(name)
+        .filter_map(|v| match v {
+            Value::AddrPrefix { addr, prefix_len } => Some((*addr, *prefix_len)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What is done to upstream replies: `--alias`, `--bogus-nxdomain`, rebind protection and
+/// the record-type filters.
+fn reply_filters(config: &Config) -> crate::dns::filter::ReplyFilters {
+    use crate::dns::filter::{Alias, ReplyFilters};
+    use crate::dns::wire::rtype;
+    let removed_types = rr_types(config, "filter-rr");
+    let removed_addresses = [("filter-A", rtype::A), ("filter-AAAA", rtype::AAAA)]
+        .into_iter()
+        .filter(|(option, _)| config.has(option))
+        .map(|(_, t)| t)
+        .collect();
+    ReplyFilters {
+        aliases: config
+            .values("alias")
+            .filter_map(|v| match v {
+                Value::Alias {
+                    from,
+                    from_end,
+                    to,
+                    mask,
+                } => Some(Alias {
+                    from: *from,
+                    end: *from_end,
+                    to: *to,
+                    mask: *mask,
+                }),
+                _ => None,
+            })
+            .collect(),
+        bogus_nxdomain: subnets(config, "bogus-nxdomain"),
+        stop_rebind: config.has("stop-dns-rebind"),
+        rebind_localhost_ok: config.has("rebind-localhost-ok"),
+        rebind_ok: config
+            .values("rebind-domain-ok")
+            .filter_map(|v| match v {
+                Value::RebindOk(domains) => Some(domains.clone()),
+                _ => None,
+            })
+            .flatten()
+            .map(|d| d.map_or_else(|| ".".to_string(), |d| d.to_ascii_lowercase()))
+            .collect(),
+        removed_types,
+        removed_addresses,
     }
 }
 

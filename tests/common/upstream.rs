@@ -108,6 +108,35 @@ pub fn reply_for(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
         for i in 1..=3 {
             r.add_answer(a([192, 0, 2, i], 300));
         }
+    } else if p("priv6") && qtype == RecordType::AAAA {
+        r.add_answer(Record::from_rdata(
+            qname.clone(),
+            300,
+            RData::AAAA(AAAA("fd00::5".parse().unwrap())),
+        ));
+    } else if p("mapped") && qtype == RecordType::AAAA {
+        r.add_answer(Record::from_rdata(
+            qname.clone(),
+            300,
+            RData::AAAA(AAAA("::ffff:192.168.1.1".parse().unwrap())),
+        ));
+    } else if p("all") && qtype == RecordType::ANY {
+        r.add_answer(a([192, 0, 2, 9], 300));
+        r.add_answer(Record::from_rdata(
+            qname.clone(),
+            300,
+            RData::AAAA(AAAA("2001:db8::9".parse().unwrap())),
+        ));
+        r.add_answer(Record::from_rdata(
+            qname.clone(),
+            300,
+            RData::TXT(TXT::new(vec!["any".into()])),
+        ));
+        r.add_answer(Record::from_rdata(
+            qname.clone(),
+            300,
+            RData::MX(MX::new(5, name("mail.test."))),
+        ));
     } else if p("priv") && qtype == RecordType::A {
         r.add_answer(a([192, 168, 1, 1], 300));
     } else if p("lo") && qtype == RecordType::A {
