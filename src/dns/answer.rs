@@ -65,6 +65,8 @@ pub struct Engine {
     /// Answers this engine fetched and cached, for the runtime to offer the other shards.
     pub fills: Vec<Arc<super::cache::Stored>>,
     out: Vec<u8>,
+    /// Local answers given with round robin on, to rotate their address sets.
+    local_turn: usize,
 }
 
 /// A reply with only a header and the question (if any), with this response code.
@@ -108,6 +110,7 @@ impl Engine {
             options,
             counters: Counters::default(),
             fills: Vec::new(),
+            local_turn: 0,
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -158,8 +161,13 @@ impl Engine {
             ));
         }
         let bogus_priv = self.options.bogus_priv;
-        if let Some(outcome) = name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
+        if let Some(mut outcome) =
+            name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
         {
+            if self.cache.policy().round_robin {
+                self.local_turn = self.local_turn.wrapping_add(1);
+                rotate_address_runs(&mut outcome.answers, self.local_turn);
+            }
             return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
         let hit = match query[2] & flag::RD {
@@ -284,6 +292,23 @@ impl Engine {
             log_answers(logged_as, &out);
         }
         Some(out)
+    }
+}
+
+/// Rotate each run of address records of one name by `turn`: local answers take turns
+/// at which address comes first, as dnsmasq's round robin does.
+fn rotate_address_runs(records: &mut [Record], turn: usize) {
+    let mut i = 0;
+    while i < records.len() {
+        let (name, rtype) = (records[i].name().clone(), records[i].record_type());
+        let run = records[i..]
+            .iter()
+            .take_while(|r| r.record_type() == rtype && *r.name() == name)
+            .count();
+        if run > 1 && rtype.is_ip_addr() {
+            records[i..i + run].rotate_right(turn % run);
+        }
+        i += run;
     }
 }
 
@@ -867,6 +892,32 @@ mod tests {
             Some(&RData::A(A(Ipv4Addr::LOCALHOST)))
         );
         assert_eq!(m.queries()[0].name().to_ascii(), "LocalHost.", "case kept");
+    }
+
+    #[test]
+    fn local_address_sets_take_turns_unless_round_robin_is_off() {
+        let mut d = local();
+        d.add_hosts(
+            &hosts::parse("10.9.0.1 rr.lan\n10.9.0.2 rr.lan\n10.9.0.3 rr.lan\n").lines,
+            0,
+        );
+        let d = Arc::new(d);
+        let firsts = |round_robin: bool| {
+            let policy = Policy {
+                round_robin,
+                ..Policy::default()
+            };
+            let mut e = Engine::new(d.clone(), policy, Options::default());
+            (0..3)
+                .map(|_| {
+                    let m = ask(&mut e, "rr.lan", RecordType::A);
+                    assert_eq!(m.answers().len(), 3);
+                    m.answers()[0].data().unwrap().to_string()
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(firsts(true).len(), 3);
+        assert_eq!(firsts(false).len(), 1);
     }
 
     #[test]
