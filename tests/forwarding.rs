@@ -24,6 +24,11 @@ fn query(id: u16, name: &str) -> Vec<u8> {
 
 /// Start ringmasq forwarding to `servers` (in order); returns it and its port.
 fn start(name: &str, servers: &[u16]) -> (Running, u16) {
+    start_with(name, servers, "")
+}
+
+/// As `start`, with more configuration lines.
+fn start_with(name: &str, servers: &[u16], extra: &str) -> (Running, u16) {
     let dir = common::scratch_dir(name);
     let port = free_port();
     let mut conf = format!(
@@ -34,6 +39,7 @@ fn start(name: &str, servers: &[u16]) -> (Running, u16) {
     for s in servers {
         conf.push_str(&format!("server=127.0.0.1#{s}\n"));
     }
+    conf.push_str(extra);
     std::fs::write(dir.join("conf"), conf).unwrap();
     let child = Command::new(RINGMASQ)
         .arg("-C")
@@ -181,4 +187,123 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
         }
     }
     assert_eq!(answered, 150, "every valid query in the burst is answered");
+}
+
+#[test]
+fn a_servfail_is_passed_over_for_another_servers_answer() {
+    let broken = upstream::start_answering(upstream::servfail);
+    let up = upstream::start();
+    let (_server, port) = start_with("fwd-servfail", &[broken.port, up.port], "strict-order\n");
+    let reply = ask_udp(port, &query(3, "s1.test."), Duration::from_secs(5)).expect("answered");
+    assert_eq!(first_a(&reply), Some("192.0.2.7".parse().unwrap()));
+    assert_eq!(broken.queries.load(Ordering::Relaxed), 1);
+    // With no other server left, the SERVFAIL itself is the answer.
+    let (_alone, port) = start("fwd-servfail-alone", &[broken.port]);
+    let reply = ask_udp(port, &query(4, "s2.test."), Duration::from_secs(5)).expect("answered");
+    assert_eq!(
+        Message::from_vec(&reply).unwrap().response_code(),
+        ResponseCode::ServFail
+    );
+}
+
+#[test]
+fn all_servers_asks_every_server() {
+    let (a, b) = (upstream::start(), upstream::start());
+    let (_server, port) = start_with("fwd-all", &[a.port, b.port], "all-servers\n");
+    for i in 0..5 {
+        let name = format!("all{i}.test.");
+        assert!(ask_udp(port, &query(i, &name), Duration::from_secs(3)).is_some());
+    }
+    assert!(common::wait_until(|| b.queries.load(Ordering::Relaxed) >= 5));
+    assert_eq!(a.queries.load(Ordering::Relaxed), 5);
+    assert_eq!(b.queries.load(Ordering::Relaxed), 5);
+}
+
+/// Without --strict-order a server that stayed silent is asked after the others; with
+/// it, every query waits on the first server again.
+#[test]
+fn a_silent_server_moves_back_unless_order_is_strict() {
+    for (strict, expected_silent_queries) in [(false, 1), (true, 3)] {
+        let silent = upstream::start_answering(|_| None);
+        let up = upstream::start();
+        let extra = if strict { "strict-order\n" } else { "" };
+        let (_server, port) = start_with("fwd-order", &[silent.port, up.port], extra);
+        for i in 0..3 {
+            // One query at a time from one client socket: the same shard each time.
+            let name = format!("order{i}.test.");
+            let reply = ask_udp(port, &query(i, &name), Duration::from_secs(8));
+            assert!(reply.is_some(), "strict={strict}: query {i} answered");
+        }
+        // Three queries may reach different shards, each of which learns on its own;
+        // without strict order the silent server is asked at most once per shard.
+        let asked = silent.queries.load(Ordering::Relaxed);
+        if strict {
+            assert_eq!(
+                asked, expected_silent_queries,
+                "strict order asks it every time"
+            );
+        } else {
+            assert!(asked < 3, "asked the silent server {asked} times");
+        }
+    }
+}
+
+#[test]
+fn fast_dns_retry_resends_a_lost_query() {
+    let up = upstream::start();
+    let (_server, port) = start_with("fwd-fast-retry", &[up.port], "fast-dns-retry=200,3000\n");
+    let reply = ask_udp(port, &query(5, "once1.test."), Duration::from_secs(4))
+        .expect("the resent query is answered");
+    assert_eq!(first_a(&reply), Some("192.0.2.7".parse().unwrap()));
+    assert_eq!(up.queries.load(Ordering::Relaxed), 2);
+    // Without it the lost query stays lost (the client retries in its own time).
+    let (_plain, port) = start("fwd-no-fast-retry", &[up.port]);
+    assert!(ask_udp(port, &query(6, "once2.test."), Duration::from_millis(1500)).is_none());
+}
+
+#[test]
+fn sigusr1_reports_each_server() {
+    let up = upstream::start();
+    let (server, port) = start("fwd-stats", &[up.port]);
+    for i in 0..3 {
+        let name = if i == 2 {
+            "nx-stats.test.".to_string()
+        } else {
+            format!("st{i}.test.")
+        };
+        assert!(ask_udp(port, &query(i, &name), Duration::from_secs(3)).is_some());
+    }
+    let pid = server.0.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let log = common::scratch_dir("fwd-stats").join("log");
+    let expected = format!(
+        "server 127.0.0.1#{}: queries sent 3, retried 0, failed 0, nxdomain replies 1, avg. latency",
+        up.port
+    );
+    let found =
+        common::wait_until(|| std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&expected)));
+    assert!(found, "no line like {expected:?} in the log");
+}
+
+/// `server=ip#port@source` sends from that address; `@interface` through that interface.
+#[test]
+fn queries_leave_from_the_servers_source_address_or_interface() {
+    for (binding, expected_source) in [("@127.0.0.2", "127.0.0.2"), ("@lo", "127.0.0.1")] {
+        let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let up_port = up.local_addr().unwrap().port();
+        let extra = format!("server=127.0.0.1#{up_port}{binding}\n");
+        let (_server, port) = start_with("fwd-source", &[], &extra);
+        let asker = std::thread::spawn(move || {
+            ask_udp(port, &query(8, "src.test."), Duration::from_secs(5))
+        });
+        let mut buf = [0u8; 512];
+        let (n, from) = up.recv_from(&mut buf).expect("the query arrives");
+        assert_eq!(from.ip().to_string(), expected_source, "{binding}");
+        let reply = upstream::reply_for(&buf[..n], false).unwrap();
+        up.send_to(&reply, from).unwrap();
+        let answer = asker.join().unwrap().expect("answered");
+        assert_eq!(first_a(&answer), Some("192.0.2.7".parse().unwrap()));
+    }
 }

@@ -80,6 +80,9 @@ pub struct LocalData {
     /// Rule for names without a dot (`server=//ip`).
     pub dotless_rule: Option<DomainRule>,
     pub upstreams: Arc<[SocketAddr]>,
+    /// Where queries to a server leave from (`server=ip@source` or `ip@interface`); the
+    /// first binding given for an address holds.
+    pub send_from: HashMap<SocketAddr, SendFrom>,
     /// Hosts files read, for log lines.
     pub files: Vec<String>,
     pub local_ttl_secs: u32,
@@ -378,6 +381,40 @@ pub fn reverse_zones(addr: IpAddr, prefix: u8) -> Vec<String> {
             labels.join(".")
         })
         .collect()
+}
+
+/// Where queries to one upstream server leave from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendFrom {
+    /// Source address, and port if not 0.
+    pub source: Option<SocketAddr>,
+    /// Interface (SO_BINDTODEVICE).
+    pub interface: Option<String>,
+}
+
+/// The `@source` and `@interface` bindings of the servers in `values`.
+pub fn send_from<'a>(values: impl IntoIterator<Item = &'a Value>) -> HashMap<SocketAddr, SendFrom> {
+    let mut out = HashMap::new();
+    for v in values {
+        if let Value::Server {
+            target:
+                ServerTarget::Upstream {
+                    addr,
+                    source,
+                    interface,
+                },
+            ..
+        } = v
+        {
+            if source.is_some() || interface.is_some() {
+                out.entry(*addr).or_insert_with(|| SendFrom {
+                    source: *source,
+                    interface: interface.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Domain rules and plain upstream servers from `server=`, `rev-server=`, `local=` and

@@ -6,4 +6,5 @@ pub mod cache;
 pub mod filter;
 pub mod hosts;
 pub mod local;
+pub mod upstream;
 pub mod wire;

@@ -1,32 +1,33 @@
 //! One DNS shard: a pinned glommio executor owning its SO_REUSEPORT UDP and TCP sockets,
-//! its answer engine (local snapshot and cache) and its upstream sockets. Forwarded
-//! queries leave from a fresh socket (a random source port) with a random ID; only the
-//! queried server's reply with that ID and question is accepted.
+//! its answer engine (local snapshot and cache) and its upstream sockets (see `forward`).
 
+use super::forward::{forward_tcp, forward_udp};
 use super::interfaces::{Gate, IfAddr};
 use super::udp_batch::{self, Destination, RawAddr, Received, Replies};
-use crate::dns::answer::{self, Action, Engine, Options};
+use crate::dns::answer::{Action, Engine, Options};
 use crate::dns::cache::{Policy, Stored};
-use crate::dns::local::LocalData;
+use crate::dns::local::{LocalData, SendFrom};
+use crate::dns::upstream::{Board, ForwardPolicy, Tally};
 use crossbeam::channel::{Receiver, Sender};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream, UdpSocket};
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Servers whose records SIGUSR1 reports, per shard.
+const MAX_TALLIED_SERVERS: usize = 4096;
 /// Largest UDP DNS message handled.
 pub const MAX_UDP_BYTES: usize = 4096;
 /// Largest DNS message over TCP.
-const MAX_TCP_BYTES: usize = 65535;
-/// How long one upstream gets to answer before the next is tried.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+pub const MAX_TCP_BYTES: usize = 65535;
 /// How long a client's TCP connection may sit idle between queries.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pending connections the kernel holds per TCP listener.
@@ -43,6 +44,7 @@ pub struct ShardSockets {
 pub struct ShardConfig {
     pub policy: Policy,
     pub options: Options,
+    pub forward: ForwardPolicy,
     /// `--dns-forward-max`, shared out over the shards.
     pub max_forwards: usize,
     /// `--max-tcp-connections`, shared out over the shards.
@@ -74,6 +76,9 @@ pub struct ShardStats {
     pub replies_rejected: AtomicU64,
     /// Cached answers not passed to a peer shard because its queue was full.
     pub fills_dropped: AtomicU64,
+    /// Each upstream server's record. Written by this shard on the forward path only, read
+    /// on SIGUSR1, so the lock is never contended in practice.
+    pub servers: Mutex<HashMap<SocketAddr, Tally>>,
 }
 
 /// Messages from the control thread.
@@ -132,7 +137,7 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
 }
 
 /// The state the tasks of one shard share (single-threaded, so RefCell and Cell).
-struct Shard {
+pub struct Shard {
     engine: RefCell<Engine>,
     /// Which queries are served, by interface, destination and client.
     gate: RefCell<Gate>,
@@ -140,13 +145,30 @@ struct Shard {
     gated: bool,
     control: Receiver<Control>,
     links: CacheLinks,
-    config: ShardConfig,
-    stats: Arc<ShardStats>,
+    pub config: ShardConfig,
+    pub stats: Arc<ShardStats>,
+    /// How the upstream servers have done, to choose among them.
+    pub board: RefCell<Board>,
     in_flight: Cell<usize>,
     tcp_connections: Cell<usize>,
 }
 
 impl Shard {
+    /// Update `server`'s record (a new one only while fewer than the limit are kept).
+    pub fn tally(&self, server: SocketAddr, f: impl FnOnce(&mut Tally)) {
+        let Ok(mut servers) = self.stats.servers.lock() else {
+            return;
+        };
+        if servers.len() < MAX_TALLIED_SERVERS || servers.contains_key(&server) {
+            f(servers.entry(server).or_default());
+        }
+    }
+
+    /// Where queries to `server` leave from, if it has a binding.
+    pub fn send_from(&self, server: &SocketAddr) -> Option<SendFrom> {
+        self.engine.borrow().local.send_from.get(server).cloned()
+    }
+
     fn now_secs(&self) -> u64 {
         self.config.epoch.elapsed().as_secs()
     }
@@ -298,6 +320,7 @@ pub fn spawn(
                 config,
                 stats,
                 in_flight: Cell::new(0),
+                board: RefCell::new(Board::default()),
                 tcp_connections: Cell::new(0),
             });
             let tasks = serve(sockets, &shard);
@@ -459,7 +482,7 @@ async fn serve_tcp(listener: TcpListener, shard: Rc<Shard>) {
 }
 
 /// Read one length-prefixed DNS message into `buf`, returning its length.
-async fn read_framed(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+pub async fn read_framed(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut len = [0u8; 2];
     stream.read_exact(&mut len).await?;
     let n = u16::from_be_bytes(len) as usize;
@@ -467,7 +490,7 @@ async fn read_framed(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<
     Ok(n)
 }
 
-async fn write_framed(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+pub async fn write_framed(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     let mut framed = Vec::with_capacity(msg.len() + 2);
     framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
     framed.extend_from_slice(msg);
@@ -500,85 +523,4 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
             write_framed(&mut stream, &out).await?;
         }
     }
-}
-
-fn random_id() -> [u8; 2] {
-    let mut b = [0u8; 2];
-    // SAFETY: b is a valid 2-byte buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    b
-}
-
-fn wildcard_for(server: &SocketAddr) -> SocketAddr {
-    if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    }
-}
-
-/// Send `query` to each server in turn until one answers over UDP; returns the reply with
-/// our random ID still in it (the engine restores the client's).
-async fn forward_udp(query: &[u8], servers: &[SocketAddr], shard: &Shard) -> Option<Vec<u8>> {
-    let (ignore, stats) = (&shard.config.options.ignore_addresses, &shard.stats);
-    let mut q = query.to_vec();
-    let mut buf = vec![0u8; MAX_UDP_BYTES];
-    for server in servers {
-        let Ok(sock) = UdpSocket::bind(wildcard_for(server)) else {
-            continue;
-        };
-        q[..2].copy_from_slice(&random_id());
-        if sock.send_to(&q, server).await.is_err() {
-            continue;
-        }
-        let got = glommio::timer::timeout(UPSTREAM_TIMEOUT, async {
-            loop {
-                let (n, from) = sock.recv_from(&mut buf).await?;
-                // Only the queried server, with our ID and the same question, is believed;
-                // and not even it when the answer holds an --ignore-address.
-                if from == *server && answer::believable(&q, &buf[..n], ignore) {
-                    return Ok(n);
-                }
-                stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-        .await;
-        match got {
-            Ok(n) => return Some(buf[..n].to_vec()),
-            Err(_) => {
-                stats.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    None
-}
-
-/// As `forward_udp`, over TCP (for clients that asked over TCP).
-async fn forward_tcp(query: &[u8], servers: &[SocketAddr], shard: &Shard) -> Option<Vec<u8>> {
-    let (ignore, stats) = (&shard.config.options.ignore_addresses, &shard.stats);
-    let mut q = query.to_vec();
-    for server in servers {
-        q[..2].copy_from_slice(&random_id());
-        let attempt = glommio::timer::timeout(UPSTREAM_TIMEOUT, async {
-            let mut s = TcpStream::connect(server)
-                .await
-                .map_err(std::io::Error::from)?;
-            write_framed(&mut s, &q).await?;
-            let mut buf = vec![0u8; MAX_TCP_BYTES];
-            let n = read_framed(&mut s, &mut buf).await?;
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .await;
-        match attempt {
-            Ok(reply) if answer::believable(&q, &reply, ignore) => return Some(reply),
-            Ok(_) => {
-                stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                stats.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    None
 }

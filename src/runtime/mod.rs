@@ -2,6 +2,7 @@
 //! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
 
 pub mod dns_shard;
+mod forward;
 pub mod interfaces;
 mod udp_batch;
 
@@ -313,6 +314,11 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         local::server_rules(config, from_file.iter().map(|e| &e.value));
     data.rules = rules;
     data.dotless_rule = dotless;
+    data.send_from = local::send_from(
+        config
+            .values("server")
+            .chain(from_file.iter().map(|e| &e.value)),
+    );
     if !config.has("no-resolv") {
         let mut resolv: Vec<String> = config
             .values("resolv-file")
@@ -389,9 +395,35 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
             ignore_addresses: subnets(config, "ignore-address"),
             filters: reply_filters(config),
         },
+        forward: forward_policy(config),
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
         max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
         epoch: std::time::Instant::now(),
+    }
+}
+
+/// How queries go upstream: `--strict-order`, `--all-servers`, `--fast-dns-retry`,
+/// `--min-port` and `--max-port`.
+fn forward_policy(config: &Config) -> crate::dns::upstream::ForwardPolicy {
+    use crate::dns::upstream::{FastRetry, ForwardPolicy};
+    let defaults = ForwardPolicy::default();
+    let fast_retry = match config.last("fast-dns-retry") {
+        Some(Value::Numbers(n)) => Some(FastRetry {
+            first: std::time::Duration::from_millis(n.first().copied().unwrap_or(1000).max(1)),
+            total: std::time::Duration::from_millis(n.get(1).copied().unwrap_or(10_000)),
+        }),
+        _ => None,
+    };
+    let port = |name: &str, default: u16| config.uint_or(name, u64::from(default)) as u16;
+    ForwardPolicy {
+        strict_order: config.has("strict-order"),
+        all_servers: config.has("all-servers"),
+        fast_retry,
+        ports: (
+            port("min-port", defaults.ports.0),
+            port("max-port", defaults.ports.1),
+        ),
+        ..defaults
     }
 }
 
@@ -575,6 +607,9 @@ fn log_statistics(config: &Config, stats: &[Arc<dns_shard::ShardStats>]) {
         sum(|s| &s.forwarded),
         sum(|s| &s.local) + sum(|s| &s.cached)
     ));
+    for (server, tally) in forward::tallies(stats) {
+        log::info(tally.line(server));
+    }
     log::info(format!(
         "queries answered from cache {}, malformed queries {}, forwards dropped at the limit {}, upstream timeouts {}, upstream replies rejected {}, cached answers not shared (peer queue full) {}",
         sum(|s| &s.cached),

@@ -196,6 +196,7 @@ pub fn start() -> Upstream {
     std::thread::spawn(move || {
         let udp = Arc::new(udp);
         let mut buf = [0u8; 4096];
+        let mut seen_once = std::collections::HashSet::new();
         while let Ok((n, from)) = udp.recv_from(&mut buf) {
             count.fetch_add(1, Ordering::Relaxed);
             let query = buf[..n].to_vec();
@@ -210,6 +211,10 @@ pub fn start() -> Upstream {
             let Some(reply) = reply_for(&query, false) else {
                 continue;
             };
+            // "once" names are lost the first time they are asked.
+            if first.starts_with("once") && seen_once.insert(first.clone()) {
+                continue;
+            }
             if first.starts_with("wrongid") {
                 let mut wrong = reply.clone();
                 wrong[0] ^= 0xff;
@@ -284,4 +289,29 @@ pub fn ask_tcp(port: u16, queries: &[Vec<u8>], wait: Duration) -> Option<Vec<Vec
         out.push(r);
     }
     Some(out)
+}
+
+/// An upstream on UDP only that answers every query with `answer` (None: never answers).
+pub fn start_answering(answer: fn(&[u8]) -> Option<Vec<u8>>) -> Upstream {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let queries = Arc::new(AtomicU64::new(0));
+    let count = queries.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            count.fetch_add(1, Ordering::Relaxed);
+            if let Some(reply) = answer(&buf[..n]) {
+                let _ = udp.send_to(&reply, from);
+            }
+        }
+    });
+    Upstream { port, queries }
+}
+
+/// A SERVFAIL for `query`.
+pub fn servfail(query: &[u8]) -> Option<Vec<u8>> {
+    let mut r = query.to_vec();
+    r.get_mut(2..4)?.copy_from_slice(&[0x81, 0x82]);
+    Some(r)
 }
