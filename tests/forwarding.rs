@@ -307,3 +307,64 @@ fn queries_leave_from_the_servers_source_address_or_interface() {
         assert_eq!(first_a(&answer), Some("192.0.2.7".parse().unwrap()));
     }
 }
+
+/// A scripted upstream on `addr` (UDP only), when it can be bound (port 53 needs root).
+fn upstream_at(addr: &str) -> Option<std::net::SocketAddr> {
+    let sock = std::net::UdpSocket::bind(addr).ok()?;
+    let at = sock.local_addr().ok()?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if let Some(reply) = upstream::reply_for(&buf[..n], false) {
+                let _ = sock.send_to(&reply, from);
+            }
+        }
+    });
+    Some(at)
+}
+
+/// The resolv file is polled: a new nameserver in it is used within seconds, unless
+/// --no-poll.
+#[test]
+fn a_changed_resolv_file_is_read_again_unless_no_poll() {
+    let Some(_up) = upstream_at("127.0.0.77:53") else {
+        eprintln!("skipped: cannot bind 127.0.0.77:53 (needs root; .ci/run is root)");
+        return;
+    };
+    for no_poll in [false, true] {
+        let dir = common::scratch_dir(&format!("fwd-resolv-{no_poll}"));
+        let resolv = dir.join("resolv.conf");
+        // Nothing answers on 127.0.0.78.
+        std::fs::write(&resolv, "nameserver 127.0.0.78\n").unwrap();
+        let port = free_port();
+        let conf = format!(
+            "port={port}\nlisten-address=127.0.0.1\nno-hosts\npid-file=\nuser=root\n\
+             keep-in-foreground\nlog-facility={}/log\nresolv-file={}\n{}",
+            dir.display(),
+            resolv.display(),
+            if no_poll { "no-poll\n" } else { "" }
+        );
+        std::fs::write(dir.join("conf"), conf).unwrap();
+        let _server = Running(
+            Command::new(RINGMASQ)
+                .arg("-C")
+                .arg(dir.join("conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let log = dir.join("log");
+        assert!(common::wait_until(|| std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("using nameserver 127.0.0.78#53"))));
+        // A different size and a later time, whatever the file system's clock grain.
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::write(&resolv, "# moved\nnameserver 127.0.0.77\n").unwrap();
+        let answered = common::wait_until(|| {
+            ask_udp(port, &query(11, "moved.test."), Duration::from_millis(500)).is_some()
+        });
+        assert_eq!(answered, !no_poll, "no_poll={no_poll}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.contains("using nameserver 127.0.0.77#53"), !no_poll);
+    }
+}

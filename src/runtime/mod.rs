@@ -164,7 +164,8 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         ));
     }
     ready.ready();
-    control_loop(config, &pid_file, &feeds, &stats, &mut watch)
+    let mut resolv = ResolvWatch::from_config(config);
+    control_loop(config, &pid_file, &feeds, &stats, &mut watch, &mut resolv)
 }
 
 /// Bind every address the listening rules give: one SO_REUSEPORT UDP socket and TCP
@@ -320,17 +321,8 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             .chain(from_file.iter().map(|e| &e.value)),
     );
     if !config.has("no-resolv") {
-        let mut resolv: Vec<String> = config
-            .values("resolv-file")
-            .filter_map(|v| match v {
-                Value::Text(t) => t.clone(),
-                _ => None,
-            })
-            .collect();
-        if resolv.is_empty() {
-            resolv.push(DEFAULT_RESOLV_FILE.into());
-        }
-        for f in resolv {
+        for f in resolv_files(config) {
+            log::info(format!("reading {f}"));
             match std::fs::read_to_string(&f) {
                 Ok(text) => upstreams.extend(local::resolv_servers(&text)),
                 Err(e) => log::error(format!(
@@ -342,10 +334,65 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     }
     upstreams.dedup();
     for u in &upstreams {
-        log::info(format!("using nameserver {u}"));
+        log::info(format!("using nameserver {}#{}", u.ip(), u.port()));
     }
     data.upstreams = upstreams.into();
     data
+}
+
+/// The resolv files upstream servers are read from (`--resolv-file`, repeatable; by
+/// default /etc/resolv.conf).
+fn resolv_files(config: &Config) -> Vec<String> {
+    let mut files: Vec<String> = config
+        .values("resolv-file")
+        .filter_map(|v| match v {
+            Value::Text(t) => t.clone(),
+            _ => None,
+        })
+        .collect();
+    if files.is_empty() {
+        files.push(DEFAULT_RESOLV_FILE.into());
+    }
+    files
+}
+
+/// The resolv files polled for changes, with the modification time each had when last
+/// read (dnsmasq polls them unless --no-poll or --no-resolv).
+struct ResolvWatch {
+    files: Vec<(String, Option<std::time::SystemTime>)>,
+}
+
+impl ResolvWatch {
+    fn from_config(config: &Config) -> ResolvWatch {
+        let polled = !config.has("no-resolv") && !config.has("no-poll");
+        let files = match polled {
+            true => resolv_files(config),
+            false => Vec::new(),
+        };
+        ResolvWatch {
+            files: files
+                .into_iter()
+                .map(|f| (f.clone(), modified(&f)))
+                .collect(),
+        }
+    }
+
+    /// Whether any file's modification time moved since the last call.
+    fn changed(&mut self) -> bool {
+        let mut changed = false;
+        for (path, seen) in &mut self.files {
+            let now = modified(path);
+            if now != *seen {
+                *seen = now;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+fn modified(path: &str) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// This machine's host name, the default MX target.
@@ -549,6 +596,7 @@ fn control_loop(
     feeds: &[Sender<dns_shard::Control>],
     stats: &[Arc<dns_shard::ShardStats>],
     watch: &mut Watch,
+    resolv: &mut ResolvWatch,
 ) -> ! {
     let set = signal_set();
     let tick = libc::timespec {
@@ -559,8 +607,15 @@ fn control_loop(
         // SAFETY: set is valid and the signals are blocked in every thread.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &tick) };
         if sig < 0 {
-            // A second passed with no signal: look for interface changes.
+            // A second passed with no signal: look for interface and resolv-file changes.
             watch.rescan(feeds);
+            if resolv.changed() {
+                let snapshot = Arc::new(build_snapshot(config));
+                let clear = config.has("clear-on-reload");
+                for f in feeds {
+                    let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), clear));
+                }
+            }
             continue;
         }
         match sig {
