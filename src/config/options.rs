@@ -347,7 +347,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("umbrella", None, Optional, Once, "[=<optspec>]", Umbrella, EDNS, "Send Cisco Umbrella identifiers upstream."),
     opt!("quiet-tftp", None, None, Flag, "", Flag, TFTP, "Do not log routine TFTP."),
     opt!("no-round-robin", None, None, Flag, "", Flag, W, "Keep record order instead of rotating it."),
-    opt!("no-ident", None, None, Flag, "", Flag, DNS, "Do not answer CHAOS TXT version and statistics queries."),
+    opt!("no-ident", None, None, Flag, "", Flag, W, "Do not answer CHAOS TXT version and statistics queries."),
     opt!("cache-rr", None, Required, Many, "<RR-type>", RrType, W, "Also cache records of these types."),
     opt!("max-tcp-connections", None, Required, Once, "<integer>", PositiveUint, W, "Most concurrent DNS TCP connections."),
     // ringmasq's own options follow dnsmasq's.

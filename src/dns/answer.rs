@@ -4,11 +4,12 @@
 //! and copies stored bytes; only local answers and forwarding decode or allocate.
 
 use super::cache::{BareNegative, Cache, Origin, Policy};
+use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
 use super::local::{DomainRule, LocalData, NameData, RuleTarget, Source};
 use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, TXT};
 use hickory_proto::rr::{Name, RData, Record};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct Options {
     pub ignore_addresses: Vec<(IpAddr, u8)>,
     /// `--alias`, `--bogus-nxdomain`, `--stop-dns-rebind`, `--filter-rr` and kin.
     pub filters: ReplyFilters,
+    /// CHAOS TXT queries in `bind.` are answered (off: `--no-ident`).
+    pub ident: bool,
+    /// `--cache-size`, the total over shards, for `cachesize.bind`.
+    pub cache_size: u64,
 }
 
 /// What to do with one query.
@@ -160,6 +165,9 @@ impl Engine {
                 client.ip()
             ));
         }
+        if q.qclass == chaos::CLASS_CHAOS {
+            return self.chaos_reply(query, &q, name, edns.is_some(), limit);
+        }
         let bogus_priv = self.options.bogus_priv;
         if let Some(mut outcome) =
             name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
@@ -227,6 +235,39 @@ impl Engine {
             }
         }
         Action::Forward(servers)
+    }
+
+    /// The answer to a CHAOS-class query: TXT in `bind.` as dnsmasq gives it, else NOTIMP.
+    fn chaos_reply(
+        &mut self,
+        query: &[u8],
+        q: &Question,
+        name: Option<&str>,
+        edns: bool,
+        limit: usize,
+    ) -> Action<'_> {
+        let figures = chaos::Figures {
+            cache_size: self.options.cache_size,
+            insertions: self.cache.stats.insertions,
+            evictions: self.cache.stats.evictions,
+            misses: self.counters.forwarded,
+            hits: self.counters.cached + self.counters.local,
+        };
+        let text = name
+            .filter(|_| self.options.ident && q.qtype == rtype::TXT)
+            .and_then(|n| chaos::text(&n.to_ascii_lowercase(), &figures));
+        let (Some(text), Some(owner)) = (text, name.and_then(fqdn)) else {
+            let outcome = Outcome::negative(rcode::NOTIMP, "config");
+            let edns_size = edns.then_some(self.cache.policy().edns_packet_max);
+            build_reply(&mut self.out, query, q.end, &outcome, edns_size, limit);
+            return Action::Reply(&self.out);
+        };
+        let mut record = Record::from_rdata(owner, 0, RData::TXT(TXT::new(vec![text])));
+        record.set_dns_class(hickory_proto::rr::DNSClass::CH);
+        let mut outcome = Outcome::negative(rcode::NOERROR, "config");
+        outcome.authoritative = true;
+        outcome.answers.push(record);
+        self.local_reply(query, q, edns, limit, &outcome)
     }
 
     /// Count, log and put in wire form an answer decided locally.
@@ -870,7 +911,11 @@ mod tests {
     }
 
     fn engine(d: LocalData) -> Engine {
-        Engine::new(Arc::new(d), Policy::default(), Options::default())
+        let options = Options {
+            ident: true,
+            ..Options::default()
+        };
+        Engine::new(Arc::new(d), Policy::default(), options)
     }
 
     fn ask(e: &mut Engine, name: &str, t: RecordType) -> Message {
@@ -918,6 +963,31 @@ mod tests {
         };
         assert_eq!(firsts(true).len(), 3);
         assert_eq!(firsts(false).len(), 1);
+    }
+
+    #[test]
+    fn chaos_txt_in_bind_is_answered_unless_no_ident() {
+        let chaos = |e: &mut Engine, name: &str| {
+            let mut q = test_query(name, RecordType::TXT);
+            let n = q.len();
+            q[n - 2..].copy_from_slice(&chaos::CLASS_CHAOS.to_be_bytes());
+            match e.query(&q, "127.0.0.1:5353".parse().unwrap(), 0, false) {
+                Action::Reply(r) => Message::from_vec(r).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut e = engine(local());
+        let m = chaos(&mut e, "version.bind");
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.authoritative());
+        let txt = m.answers()[0].data().unwrap().to_string();
+        assert!(txt.starts_with("ringmasq-"), "{txt}");
+        assert_eq!(m.answers()[0].dns_class(), hickory_proto::rr::DNSClass::CH);
+        let m = chaos(&mut e, "hostname.bind");
+        assert_eq!(m.response_code(), ResponseCode::NotImp);
+        e.options.ident = false;
+        let m = chaos(&mut e, "version.bind");
+        assert_eq!(m.response_code(), ResponseCode::NotImp);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod cache;
+pub mod chaos;
 pub mod filter;
 pub mod hosts;
 pub mod local;

@@ -441,6 +441,8 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
             filterwin2k: config.has("filterwin2k"),
             ignore_addresses: subnets(config, "ignore-address"),
             filters: reply_filters(config),
+            ident: !config.has("no-ident"),
+            cache_size: config.uint_or("cache-size", 150),
         },
         forward: forward_policy(config),
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
