@@ -565,3 +565,37 @@ fn rebind_protection_acts_as_dnsmasq_does() {
         ],
     );
 }
+
+/// --selfmx and --localmx (with and without --mx-target): hosts-file names get an MX.
+#[test]
+fn selfmx_and_localmx_act_as_dnsmasq_does() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let hosts_dir = common::scratch_dir("differential-mx-hosts");
+    let hosts = hosts_dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        "10.1.0.9 alpha alpha.lan\n10.1.0.10 own\nfd00::9 six\n",
+    )
+    .unwrap();
+    let names = [
+        ("alpha", RecordType::MX),
+        ("alpha.lan", RecordType::MX),
+        ("alpha", RecordType::A),
+        ("own", RecordType::MX),
+        ("six", RecordType::MX),
+        ("hr.lan", RecordType::MX),
+        ("mx4.test", RecordType::MX),
+    ];
+    for (test, options) in [
+        ("differential-selfmx", "selfmx"),
+        ("differential-localmx", "localmx\nmx-target=mail.lan"),
+    ] {
+        let options = format!(
+            "{options}\naddn-hosts={}\nmx-host=own,relay.lan,5",
+            hosts.display()
+        );
+        agree_on(test, &options, &names);
+    }
+}

@@ -6,7 +6,7 @@
 use super::cache::{BareNegative, Cache, Origin, Policy};
 use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
-use super::local::{DomainRule, LocalData, NameData, RuleTarget, Source};
+use super::local::{DomainRule, LocalData, LocalMx, NameData, RuleTarget, Source};
 use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, TXT};
@@ -756,6 +756,22 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
                     }
                 }
             }
+        }
+        // --selfmx / --localmx: a local machine without an MX of its own gets one
+        // (preference 1, no additional records, as dnsmasq).
+        let has_mx = d.records.iter().any(|(t, _)| *t == rtype::MX);
+        if let (rtype::MX, Some(mx), false, false) =
+            (qtype, &local.local_mx, d.addrs.is_empty(), has_mx)
+        {
+            let target = match mx {
+                LocalMx::ToItself => owner.clone(),
+                LocalMx::To(t) => fqdn(t)?,
+            };
+            answers.push(Record::from_rdata(
+                owner.clone(),
+                local.local_ttl_secs,
+                RData::MX(hickory_proto::rr::rdata::MX::new(1, target)),
+            ));
         }
     }
     if qtype == rtype::PTR {

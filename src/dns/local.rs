@@ -83,6 +83,8 @@ pub struct LocalData {
     /// Where queries to a server leave from (`server=ip@source` or `ip@interface`); the
     /// first binding given for an address holds.
     pub send_from: HashMap<SocketAddr, SendFrom>,
+    /// `--selfmx` or `--localmx`.
+    pub local_mx: Option<LocalMx>,
     /// Hosts files read, for log lines.
     pub files: Vec<String>,
     pub local_ttl_secs: u32,
@@ -328,6 +330,15 @@ impl LocalData {
                 add(name, *rr_type, Some(rdata), false);
             }
         }
+        // --selfmx / --localmx: answered for every name with addresses from hosts files
+        // or --host-record that has no MX of its own (see `local_mx`).
+        self.local_mx = if config.has("selfmx") {
+            Some(LocalMx::ToItself)
+        } else if config.has("localmx") {
+            Some(LocalMx::To(mx_target.clone()))
+        } else {
+            None
+        };
     }
 }
 
@@ -381,6 +392,15 @@ pub fn reverse_zones(addr: IpAddr, prefix: u8) -> Vec<String> {
             labels.join(".")
         })
         .collect()
+}
+
+/// The MX every local machine gets (`--selfmx`, `--localmx`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalMx {
+    /// To the machine itself.
+    ToItself,
+    /// To this host (`--mx-target`, else this machine's name).
+    To(String),
 }
 
 /// Where queries to one upstream server leave from.
