@@ -300,7 +300,10 @@ impl Engine {
             out[class_at..class_at + 2].copy_from_slice(&size);
         }
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
-        let name = dotted(&q, &mut text).unwrap_or("").to_ascii_lowercase();
+        let name = match self.options.filters.is_empty() {
+            true => String::new(),
+            false => dotted(&q, &mut text).unwrap_or("").to_ascii_lowercase(),
+        };
         let log = self.options.log_queries;
         // dnsmasq logs an answer to ANY as it came, before --filter-rr=ANY.
         if log && q.qtype == rtype::ANY {
