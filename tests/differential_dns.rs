@@ -599,3 +599,32 @@ fn selfmx_and_localmx_act_as_dnsmasq_does() {
         agree_on(test, &options, &names);
     }
 }
+
+/// --synth-domain: dashed and sequential names, IPv4 and IPv6, forward and reverse.
+#[test]
+fn synth_domain_acts_as_dnsmasq_does() {
+    if !have_dnsmasq() {
+        return;
+    }
+    agree_on(
+        "differential-synth",
+        "synth-domain=syn.lan,192.168.7.0/24,host-\n\
+         synth-domain=seq.lan,10.5.0.10,10.5.0.20,n-*\n\
+         synth-domain=six.lan,fd00::/120",
+        &[
+            ("host-192-168-7-56.syn.lan", RecordType::A),
+            ("HOST-192-168-7-57.syn.lan", RecordType::A),
+            ("host-192-168-7-56.syn.lan", RecordType::AAAA),
+            ("host-192-168-8-1.syn.lan", RecordType::A),
+            ("n-3.seq.lan", RecordType::A),
+            ("n-11.seq.lan", RecordType::A),
+            ("fd00--5.six.lan", RecordType::AAAA),
+            ("56.7.168.192.in-addr.arpa", RecordType::PTR),
+            ("13.0.5.10.in-addr.arpa", RecordType::PTR),
+            (
+                "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
+                RecordType::PTR,
+            ),
+        ],
+    );
+}

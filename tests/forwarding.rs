@@ -214,7 +214,18 @@ fn all_servers_asks_every_server() {
         let name = format!("all{i}.test.");
         assert!(ask_udp(port, &query(i, &name), Duration::from_secs(3)).is_some());
     }
-    assert!(common::wait_until(|| b.queries.load(Ordering::Relaxed) >= 5));
+    // Each server's thread counts in its own time: wait for both before comparing.
+    let seen = || {
+        (
+            a.queries.load(Ordering::Relaxed),
+            b.queries.load(Ordering::Relaxed),
+        )
+    };
+    assert!(
+        common::wait_until(|| seen().0 >= 5 && seen().1 >= 5),
+        "{:?}",
+        seen()
+    );
     assert_eq!(a.queries.load(Ordering::Relaxed), 5);
     assert_eq!(b.queries.load(Ordering::Relaxed), 5);
 }

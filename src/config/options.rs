@@ -322,7 +322,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("nftset", None, Required, Many, "/<domain>[/<domain>...]/<nftset>...", IpSet, SETS, "Add answers for these domains to nftables sets."),
     opt!("connmark-allowlist-enable", None, Optional, Once, "[=<mask>]", ConnmarkMask, Status::NotPlanned("needs netfilter conntrack marks, not in scope"), "Filter queries by conntrack mark."),
     opt!("connmark-allowlist", None, Required, Many, "<connmark>[/<mask>][,<pattern>[/<pattern>...]]", ConnmarkAllowlist, Status::NotPlanned("needs netfilter conntrack marks, not in scope"), "Names allowed for a conntrack mark."),
-    opt!("synth-domain", None, Required, Many, "<domain>,<range>,[<prefix>]", SynthDomain, DNS, "Synthesise names for addresses in a range."),
+    opt!("synth-domain", None, Required, Many, "<domain>,<range>,[<prefix>]", SynthDomain, W, "Synthesise names for addresses in a range."),
     opt!("dnssec", None, None, Flag, "", Flag, DNSSEC, "Validate DNSSEC."),
     opt!("trust-anchor", None, Required, Many, "<domain>,[<class>],...", TrustAnchor, DNSSEC, "DNSSEC trust anchor (DS record)."),
     opt!("dnssec-debug", None, None, Flag, "", Flag, DNSSEC, "Set CD on upstream queries and pass answers unchecked."),

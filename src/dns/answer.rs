@@ -648,6 +648,27 @@ fn fqdn(name: &str) -> Option<Name> {
     Name::from_ascii(format!("{name}.")).ok()
 }
 
+/// The `--synth-domain` answer for `name`, if it is a synthesized name and `qtype` its
+/// address family (other types go upstream, as dnsmasq).
+fn synthesized(local: &LocalData, name: &str, qtype: u16) -> Option<Outcome> {
+    if local.synth.is_empty() || !matches!(qtype, rtype::A | rtype::AAAA) {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let addr = local.synth.iter().find_map(|s| s.address(&lower))?;
+    let data = match addr {
+        IpAddr::V4(a) if qtype == rtype::A => RData::A(A(a)),
+        IpAddr::V6(a) if qtype == rtype::AAAA => RData::AAAA(AAAA(a)),
+        _ => return None,
+    };
+    let mut outcome = Outcome::negative(rcode::NOERROR, "config");
+    outcome.authoritative = true;
+    outcome
+        .answers
+        .push(Record::from_rdata(fqdn(name)?, local.local_ttl_secs, data));
+    Some(outcome)
+}
+
 /// Address records of `data` matching `qtype`.
 fn address_records(
     owner: &Name,
@@ -682,7 +703,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
     let rule = local.rule_for(name);
     if data.is_none() && rule.is_none() && qtype != rtype::PTR {
         // The common case for forwarded and cached names: nothing local, nothing built.
-        return None;
+        return synthesized(local, name, qtype);
     }
     let owner = fqdn(name)?;
     let mut answers = Vec::new();
@@ -788,6 +809,15 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
             ));
             reverse = true;
             source = Some(*from);
+        } else if let Some(target) =
+            reverse_address(name).and_then(|ip| local.synth.iter().find_map(|s| s.name(ip)))
+        {
+            answers.push(Record::from_rdata(
+                owner.clone(),
+                local.local_ttl_secs,
+                RData::PTR(PTR(fqdn(&target)?)),
+            ));
+            reverse = true;
         }
     }
     if !answers.is_empty() {

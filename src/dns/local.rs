@@ -85,6 +85,8 @@ pub struct LocalData {
     pub send_from: HashMap<SocketAddr, SendFrom>,
     /// `--selfmx` or `--localmx`.
     pub local_mx: Option<LocalMx>,
+    /// `--synth-domain` ranges.
+    pub synth: Vec<super::synth::Synth>,
     /// Hosts files read, for log lines.
     pub files: Vec<String>,
     pub local_ttl_secs: u32,
@@ -330,6 +332,23 @@ impl LocalData {
                 add(name, *rr_type, Some(rdata), false);
             }
         }
+        self.synth = config
+            .values("synth-domain")
+            .filter_map(|v| match v {
+                Value::SynthDomain {
+                    name,
+                    start,
+                    end,
+                    prefix,
+                } => Some(super::synth::Synth::new(
+                    name,
+                    *start,
+                    *end,
+                    prefix.as_deref(),
+                )),
+                _ => None,
+            })
+            .collect();
         // --selfmx / --localmx: answered for every name with addresses from hosts files
         // or --host-record that has no MX of its own (see `local_mx`).
         self.local_mx = if config.has("selfmx") {

@@ -7,5 +7,6 @@ pub mod chaos;
 pub mod filter;
 pub mod hosts;
 pub mod local;
+pub mod synth;
 pub mod upstream;
 pub mod wire;
