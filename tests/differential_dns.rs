@@ -628,3 +628,29 @@ fn synth_domain_acts_as_dnsmasq_does() {
         ],
     );
 }
+
+/// --interface-name on the loopback interface: its addresses, a family limit, a missing
+/// interface, and the reverse names.
+#[test]
+fn interface_name_acts_as_dnsmasq_does() {
+    if !have_dnsmasq() {
+        return;
+    }
+    agree_on(
+        "differential-interface-name",
+        "interface-name=me.lan,lo\ninterface-name=me4.lan,lo/4\ninterface-name=gone.lan,nosuch0",
+        &[
+            ("me.lan", RecordType::A),
+            ("me.lan", RecordType::AAAA),
+            ("me4.lan", RecordType::A),
+            ("me4.lan", RecordType::AAAA),
+            ("gone.lan", RecordType::A),
+            ("me.lan", RecordType::MX),
+            ("1.0.0.127.in-addr.arpa", RecordType::PTR),
+            (
+                "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+                RecordType::PTR,
+            ),
+        ],
+    );
+}

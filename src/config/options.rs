@@ -239,7 +239,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("localise-queries", Some('y'), None, Flag, "", Flag, DNS, "Prefer hosts addresses on the interface a query came in on."),
     opt!("txt-record", Some('Y'), Required, Many, "<name>,<txt>[,<txt]", TxtRecord, W, "Add a TXT record."),
     opt!("ptr-record", None, Required, Many, "<name>,<target>", PtrRecord, W, "Add a PTR record."),
-    opt!("interface-name", None, Required, Many, "<name>,<interface>", InterfaceName, DNS, "Name resolving to an interface's addresses."),
+    opt!("interface-name", None, Required, Many, "<name>,<interface>", InterfaceName, W, "Name resolving to an interface's addresses."),
     opt!("bind-interfaces", Some('z'), None, Flag, "", Flag, W, "Bind only the addresses of the interfaces in use."),
     opt!("read-ethers", Some('Z'), None, Flag, "", Flag, DHCP, "Read fixed DHCP hosts from /etc/ethers."),
     opt!("enable-dbus", Some('1'), Optional, Once, "[=<busname>]", Text, Status::NotPlanned("D-Bus control is out of scope; configure by file and SIGHUP"), "D-Bus control interface."),

@@ -72,6 +72,9 @@ pub struct Engine {
     out: Vec<u8>,
     /// Local answers given with round robin on, to rotate their address sets.
     local_turn: usize,
+    /// The host's addresses by interface, for `--interface-name`; kept current by the
+    /// runtime.
+    pub interface_addrs: Vec<(String, IpAddr)>,
 }
 
 /// A reply with only a header and the question (if any), with this response code.
@@ -116,6 +119,7 @@ impl Engine {
             counters: Counters::default(),
             fills: Vec::new(),
             local_turn: 0,
+            interface_addrs: Vec::new(),
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -168,6 +172,23 @@ impl Engine {
         if q.qclass == chaos::CLASS_CHAOS {
             return self.chaos_reply(query, &q, name, edns.is_some(), limit);
         }
+        // dnsmasq neither caches nor answers from its cache an --interface-name name
+        // whose interface lacks the asked family.
+        let mut uncached = false;
+        if !self.local.interface_names.is_empty() {
+            let found =
+                name.and_then(|n| interface_answer(&self.local, &self.interface_addrs, n, q.qtype));
+            if let Some(outcome) = found {
+                if !outcome.answers.is_empty() {
+                    return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
+                }
+                // dnsmasq logs that the interface has no such address, then goes on.
+                uncached = true;
+                if self.options.log_queries {
+                    outcome.log(&wire::question_text(query, &q), q.qtype);
+                }
+            }
+        }
         let bogus_priv = self.options.bogus_priv;
         if let Some(mut outcome) =
             name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
@@ -180,6 +201,7 @@ impl Engine {
         }
         let hit = match query[2] & flag::RD {
             0 => None,
+            _ if uncached => None,
             _ => self
                 .cache
                 .answer(query, &q, edns, now_secs, limit, &mut self.out),
@@ -235,6 +257,19 @@ impl Engine {
             }
         }
         Action::Forward(servers)
+    }
+
+    /// Whether the question is for an `--interface-name` name.
+    fn is_interface_name(&self, q: &Question) -> bool {
+        if self.local.interface_names.is_empty() {
+            return false;
+        }
+        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        let name = dotted(q, &mut text).unwrap_or("").to_ascii_lowercase();
+        self.local
+            .interface_names
+            .iter()
+            .any(|(n, _, _)| *n == name)
     }
 
     /// The answer to a CHAOS-class query: TXT in `bind.` as dnsmasq gives it, else NOTIMP.
@@ -328,7 +363,7 @@ impl Engine {
             // dnsmasq logs nothing of an answer it refused as a rebind attack.
             Verdict::Rebind => (None, ""),
         };
-        let rd = query[2] & flag::RD != 0;
+        let rd = query[2] & flag::RD != 0 && !self.is_interface_name(&q);
         if let Some(stored) = self.cache.insert(&q, rd, &out, now_secs, bare) {
             self.fills.push(stored);
         }
@@ -646,6 +681,63 @@ fn build_reply(
 
 fn fqdn(name: &str) -> Option<Name> {
     Name::from_ascii(format!("{name}.")).ok()
+}
+
+/// The `--interface-name` answer for `name`: the addresses of its interface (none: an
+/// empty outcome, which dnsmasq logs and then forwards), or for a reverse name of one of
+/// those addresses, the first name given for it. Link-local IPv6 addresses are left out.
+fn interface_answer(
+    local: &LocalData,
+    addrs: &[(String, IpAddr)],
+    name: &str,
+    qtype: u16,
+) -> Option<Outcome> {
+    fn usable<'a>(
+        addrs: &'a [(String, IpAddr)],
+        iface: &'a str,
+        family: Option<u8>,
+    ) -> impl Iterator<Item = &'a (String, IpAddr)> + 'a {
+        addrs.iter().filter(move |(i, a)| {
+            let fam = if a.is_ipv4() { 4 } else { 6 };
+            let link_local = matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+            i == iface && family.is_none_or(|f| f == fam) && !link_local
+        })
+    }
+    let mut outcome = Outcome::negative(rcode::NOERROR, "config");
+    outcome.authoritative = true;
+    if qtype == rtype::PTR {
+        let ip = reverse_address(name)?;
+        let (owner, _, _) = local
+            .interface_names
+            .iter()
+            .find(|(_, iface, fam)| usable(addrs, iface, *fam).any(|(_, a)| *a == ip))?;
+        outcome.answers.push(Record::from_rdata(
+            fqdn(name)?,
+            local.local_ttl_secs,
+            RData::PTR(PTR(fqdn(owner)?)),
+        ));
+        outcome.reverse = true;
+        return Some(outcome);
+    }
+    if !matches!(qtype, rtype::A | rtype::AAAA) {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let mut matched = false;
+    for (_, iface, fam) in local.interface_names.iter().filter(|(n, _, _)| *n == lower) {
+        matched = true;
+        for (_, a) in usable(addrs, iface, *fam) {
+            let data = match a {
+                IpAddr::V4(v) if qtype == rtype::A => RData::A(A(*v)),
+                IpAddr::V6(v) if qtype == rtype::AAAA => RData::AAAA(AAAA(*v)),
+                _ => continue,
+            };
+            outcome
+                .answers
+                .push(Record::from_rdata(fqdn(name)?, local.local_ttl_secs, data));
+        }
+    }
+    matched.then_some(outcome)
 }
 
 /// The `--synth-domain` answer for `name`, if it is a synthesized name and `qtype` its

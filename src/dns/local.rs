@@ -87,6 +87,8 @@ pub struct LocalData {
     pub local_mx: Option<LocalMx>,
     /// `--synth-domain` ranges.
     pub synth: Vec<super::synth::Synth>,
+    /// `--interface-name`: name (lower case), interface, and family (4 or 6) if limited.
+    pub interface_names: Vec<(String, String, Option<u8>)>,
     /// Hosts files read, for log lines.
     pub files: Vec<String>,
     pub local_ttl_secs: u32,
@@ -332,6 +334,17 @@ impl LocalData {
                 add(name, *rr_type, Some(rdata), false);
             }
         }
+        self.interface_names = config
+            .values("interface-name")
+            .filter_map(|v| match v {
+                Value::InterfaceName {
+                    name,
+                    interface,
+                    family,
+                } => Some((name.to_ascii_lowercase(), interface.clone(), *family)),
+                _ => None,
+            })
+            .collect();
         self.synth = config
             .values("synth-domain")
             .filter_map(|v| match v {

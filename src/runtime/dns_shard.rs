@@ -228,7 +228,10 @@ impl Shard {
                         e.cache.clear();
                     }
                 }
-                Control::Interfaces(host) => self.gate.borrow_mut().update(host),
+                Control::Interfaces(host) => {
+                    self.engine.borrow_mut().interface_addrs = super::interfaces::named(&host);
+                    self.gate.borrow_mut().update(host)
+                }
                 Control::Listen(sockets) => {
                     for task in serve(sockets, self) {
                         task.detach();
@@ -310,7 +313,8 @@ pub fn spawn(
     LocalExecutorBuilder::new(Placement::Fixed(index % cpus))
         .name(&format!("dns-{index}"))
         .spawn(move || async move {
-            let engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
+            let mut engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
+            engine.interface_addrs = gate.named_addresses();
             let shard = Rc::new(Shard {
                 engine: RefCell::new(engine),
                 gated: gate.checks_anything(),

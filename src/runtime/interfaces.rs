@@ -262,6 +262,11 @@ pub struct Gate {
     seen: HashMap<(u32, IpAddr), bool>,
 }
 
+/// Addresses by interface name.
+pub fn named(host: &[IfAddr]) -> Vec<(String, IpAddr)> {
+    host.iter().map(|a| (a.name.clone(), a.addr)).collect()
+}
+
 /// Remembered (interface, destination) decisions before the table starts afresh.
 const GATE_MEMORY: usize = 1024;
 
@@ -275,6 +280,11 @@ impl Gate {
     }
 
     /// Take a fresh list of the host's addresses.
+    /// The host's addresses by interface name, for `--interface-name`.
+    pub fn named_addresses(&self) -> Vec<(String, IpAddr)> {
+        named(&self.host)
+    }
+
     pub fn update(&mut self, host: Vec<IfAddr>) {
         self.host = host;
         self.seen.clear();
