@@ -263,3 +263,39 @@ fn servers_file_supplies_upstreams_and_bad_lines_are_logged_not_fatal() {
         "{text}"
     );
 }
+
+/// --hostsdir is watched: a file added there is read, a changed one read again, and the
+/// names of a deleted one forgotten, within seconds and without a signal.
+#[test]
+fn hostsdir_changes_are_picked_up_without_a_signal() {
+    let dir = scratch("hostsdir-watch");
+    let hosts = dir.join("hosts.d");
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(hosts.join("a"), "10.7.0.1 one.lan\n").unwrap();
+    let port = free_udp_port();
+    let conf = format!(
+        "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n\
+         pid-file=\nuser=root\nkeep-in-foreground\nhostsdir={}\n",
+        hosts.display()
+    );
+    let _server = start(&conf, &dir);
+    let first_a = |name: &str| {
+        let m = ask(port, 7, name, RecordType::A);
+        m.answers().iter().find_map(|r| match r.data() {
+            Some(RData::A(a)) => Some(a.0),
+            _ => None,
+        })
+    };
+    assert_eq!(first_a("one.lan."), Some(Ipv4Addr::new(10, 7, 0, 1)));
+    std::fs::write(hosts.join("b"), "10.7.0.2 two.lan\n").unwrap();
+    assert!(wait_until(
+        || first_a("two.lan.") == Some(Ipv4Addr::new(10, 7, 0, 2))
+    ));
+    std::fs::write(hosts.join("a"), "10.7.0.9 one.lan\n").unwrap();
+    assert!(wait_until(
+        || first_a("one.lan.") == Some(Ipv4Addr::new(10, 7, 0, 9))
+    ));
+    std::fs::remove_file(hosts.join("b")).unwrap();
+    assert!(wait_until(|| first_a("two.lan.").is_none()));
+    assert_eq!(first_a("one.lan."), Some(Ipv4Addr::new(10, 7, 0, 9)));
+}

@@ -134,7 +134,6 @@ pub struct OptionSpec {
 }
 
 const DNS: Status = Status::NotYet("DNS engine (issue 3)");
-const SCALE: Status = Status::NotYet("large hosts files and rule lists (issue 5)");
 const DHCP: Status = Status::NotYet("DHCPv4 server (issue 6)");
 const DHCP6: Status = Status::NotYet("DHCPv6 and router advertisement");
 const TFTP: Status = Status::NotYet("TFTP and PXE");
@@ -187,7 +186,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("tag-if", None, Required, Many, "tag-expression", TagIf, DHCP, "Set tags when a tag expression holds."),
     opt!("no-hosts", Some('h'), None, Flag, "", Flag, W, "Do not read /etc/hosts."),
     opt!("addn-hosts", Some('H'), Required, Many, "<path>", Text, W, "Read this hosts file (or directory) as well as /etc/hosts."),
-    opt!("hostsdir", None, Required, Many, "<path>", Text, SCALE, "Read hosts files from this watched directory."),
+    opt!("hostsdir", None, Required, Many, "<path>", Text, W, "Read hosts files from this watched directory."),
     opt!("interface", Some('i'), Required, Many, "<interface>", TextList, W, "Listen on these interfaces."),
     opt!("except-interface", Some('I'), Required, Many, "<interface>", TextList, W, "Do not listen on these interfaces."),
     opt!("dhcp-userclass", Some('j'), Required, Many, "set:<tag>,<class>", DhcpClassMatch, DHCP, "Tag clients by DHCP user class."),

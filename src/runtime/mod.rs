@@ -2,6 +2,7 @@
 //! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
 
 pub mod dns_shard;
+mod file_watch;
 mod forward;
 pub mod interfaces;
 mod udp_batch;
@@ -164,8 +165,8 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         ));
     }
     ready.ready();
-    let mut resolv = ResolvWatch::from_config(config);
-    control_loop(config, &pid_file, &feeds, &stats, &mut watch, &mut resolv)
+    let mut files = file_watch::Files::from_config(config, &resolv_files(config));
+    control_loop(config, &pid_file, &feeds, &stats, &mut watch, &mut files)
 }
 
 /// Bind every address the listening rules give: one SO_REUSEPORT UDP socket and TCP
@@ -270,7 +271,7 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     if !config.has("no-hosts") {
         files.push("/etc/hosts".into());
     }
-    for v in config.values("addn-hosts") {
+    for v in config.values("addn-hosts").chain(config.values("hostsdir")) {
         if let Value::Text(Some(p)) = v {
             files.extend(expand_dir(p));
         }
@@ -354,45 +355,6 @@ fn resolv_files(config: &Config) -> Vec<String> {
         files.push(DEFAULT_RESOLV_FILE.into());
     }
     files
-}
-
-/// The resolv files polled for changes, with the modification time each had when last
-/// read (dnsmasq polls them unless --no-poll or --no-resolv).
-struct ResolvWatch {
-    files: Vec<(String, Option<std::time::SystemTime>)>,
-}
-
-impl ResolvWatch {
-    fn from_config(config: &Config) -> ResolvWatch {
-        let polled = !config.has("no-resolv") && !config.has("no-poll");
-        let files = match polled {
-            true => resolv_files(config),
-            false => Vec::new(),
-        };
-        ResolvWatch {
-            files: files
-                .into_iter()
-                .map(|f| (f.clone(), modified(&f)))
-                .collect(),
-        }
-    }
-
-    /// Whether any file's modification time moved since the last call.
-    fn changed(&mut self) -> bool {
-        let mut changed = false;
-        for (path, seen) in &mut self.files {
-            let now = modified(path);
-            if now != *seen {
-                *seen = now;
-                changed = true;
-            }
-        }
-        changed
-    }
-}
-
-fn modified(path: &str) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// This machine's host name, the default MX target.
@@ -598,7 +560,7 @@ fn control_loop(
     feeds: &[Sender<dns_shard::Control>],
     stats: &[Arc<dns_shard::ShardStats>],
     watch: &mut Watch,
-    resolv: &mut ResolvWatch,
+    files: &mut file_watch::Files,
 ) -> ! {
     let set = signal_set();
     let tick = libc::timespec {
@@ -609,11 +571,13 @@ fn control_loop(
         // SAFETY: set is valid and the signals are blocked in every thread.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &tick) };
         if sig < 0 {
-            // A second passed with no signal: look for interface and resolv-file changes.
+            // A second passed with no signal: look for interface and file changes.
             watch.rescan(feeds);
-            if resolv.changed() {
+            let changed = files.changed();
+            if changed.any() {
                 let snapshot = Arc::new(build_snapshot(config));
-                let clear = config.has("clear-on-reload");
+                // dnsmasq clears its cache for new resolv files only under --clear-on-reload.
+                let clear = changed.resolv && config.has("clear-on-reload");
                 for f in feeds {
                     let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), clear));
                 }
