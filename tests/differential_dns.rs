@@ -387,9 +387,10 @@ fn assert_logs_agree(dir: &Path) -> usize {
 }
 
 /// The query-log lines of a log file, without timestamps, start-up lines, upstream ports
-/// or `forwarded` lines. The addresses of one cached answer are sorted: both servers
-/// rotate them on every hit, but ringmasq keeps a rotation per shard, and which shard a
-/// query reaches depends on its source port.
+/// or `forwarded` lines. The addresses of one cached or hosts-file answer are sorted: both
+/// servers rotate them on every hit, but ringmasq keeps a rotation per shard (and which
+/// shard a query reaches depends on its source port) where dnsmasq's order follows its
+/// hash chains.
 fn query_log(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut lines: Vec<String> = text
@@ -403,7 +404,7 @@ fn query_log(path: &Path) -> Vec<String> {
         .map(|l| l.to_string())
         .collect();
     let owner = |l: &str| {
-        l.starts_with("cached ")
+        (l.starts_with("cached ") || l.starts_with('/'))
             .then(|| l.rsplit_once(" is ").map(|(o, _)| o.to_string()))
             .flatten()
     };
@@ -652,5 +653,27 @@ fn interface_name_acts_as_dnsmasq_does() {
                 RecordType::PTR,
             ),
         ],
+    );
+}
+
+/// --localise-queries: of a hosts name's addresses, those on the querying interface's
+/// subnet (here loopback's 127.0.0.0/8) are given, if there are any.
+#[test]
+fn localise_queries_acts_as_dnsmasq_does() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let hosts_dir = common::scratch_dir("differential-localise-hosts");
+    let hosts = hosts_dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.9 multi.lan\n10.99.0.1 multi.lan\n10.99.0.2 away.lan\n10.99.0.3 away.lan\n",
+    )
+    .unwrap();
+    let options = format!("localise-queries\naddn-hosts={}", hosts.display());
+    agree_on(
+        "differential-localise",
+        &options,
+        &[("multi.lan", RecordType::A), ("away.lan", RecordType::A)],
     );
 }

@@ -235,7 +235,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("help", Some('w'), None, Flag, "", Flag, W, "Print this list. --help dhcp and --help dhcp6 list DHCP options."),
     opt!("pid-file", Some('x'), Optional, Once, "<path>", Text, W, "PID file (default /var/run/dnsmasq.pid; empty: none)."),
     opt!("dhcp-lease-max", Some('X'), Required, Once, "<integer>", Uint, DHCP, "Most DHCP leases (default 1000)."),
-    opt!("localise-queries", Some('y'), None, Flag, "", Flag, DNS, "Prefer hosts addresses on the interface a query came in on."),
+    opt!("localise-queries", Some('y'), None, Flag, "", Flag, W, "Prefer hosts addresses on the interface a query came in on."),
     opt!("txt-record", Some('Y'), Required, Many, "<name>,<txt>[,<txt]", TxtRecord, W, "Add a TXT record."),
     opt!("ptr-record", None, Required, Many, "<name>,<target>", PtrRecord, W, "Add a PTR record."),
     opt!("interface-name", None, Required, Many, "<name>,<interface>", InterfaceName, W, "Name resolving to an interface's addresses."),

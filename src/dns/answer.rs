@@ -34,6 +34,8 @@ pub struct Options {
     pub ignore_addresses: Vec<(IpAddr, u8)>,
     /// `--alias`, `--bogus-nxdomain`, `--stop-dns-rebind`, `--filter-rr` and kin.
     pub filters: ReplyFilters,
+    /// `--localise-queries`.
+    pub localise_queries: bool,
     /// CHAOS TXT queries in `bind.` are answered (off: `--no-ident`).
     pub ident: bool,
     /// `--cache-size`, the total over shards, for `cachesize.bind`.
@@ -72,9 +74,9 @@ pub struct Engine {
     out: Vec<u8>,
     /// Local answers given with round robin on, to rotate their address sets.
     local_turn: usize,
-    /// The host's addresses by interface, for `--interface-name`; kept current by the
-    /// runtime.
-    pub interface_addrs: Vec<(String, IpAddr)>,
+    /// The host's addresses by interface, with prefix lengths, for `--interface-name`
+    /// and `--localise-queries`; kept current by the runtime.
+    pub interface_addrs: Vec<(String, IpAddr, u8)>,
 }
 
 /// A reply with only a header and the question (if any), with this response code.
@@ -178,7 +180,10 @@ impl Engine {
         if !self.local.interface_names.is_empty() {
             let found =
                 name.and_then(|n| interface_answer(&self.local, &self.interface_addrs, n, q.qtype));
-            if let Some(outcome) = found {
+            if let Some(mut outcome) = found {
+                if self.options.localise_queries {
+                    localise(&mut outcome.answers, &self.interface_addrs, client.ip());
+                }
                 if !outcome.answers.is_empty() {
                     return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
                 }
@@ -193,6 +198,9 @@ impl Engine {
         if let Some(mut outcome) =
             name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
         {
+            if self.options.localise_queries {
+                localise(&mut outcome.answers, &self.interface_addrs, client.ip());
+            }
             if self.cache.policy().round_robin {
                 self.local_turn = self.local_turn.wrapping_add(1);
                 rotate_address_runs(&mut outcome.answers, self.local_turn);
@@ -371,6 +379,31 @@ impl Engine {
             log_answers(logged_as, &out);
         }
         Some(out)
+    }
+}
+
+/// `--localise-queries`: of a name's several addresses, keep those on the subnet of the
+/// interface the client is on, if any are. The interface is the one whose subnet holds the
+/// client's address, which for the directly attached clients this is meant for is the
+/// interface the query came in on.
+fn localise(records: &mut Vec<Record>, host: &[(String, IpAddr, u8)], client: IpAddr) {
+    if records.len() < 2 {
+        return;
+    }
+    let nets: Vec<(IpAddr, u8)> = host
+        .iter()
+        .filter(|(_, a, p)| in_subnet(client, *a, *p))
+        .map(|(_, a, p)| (*a, *p))
+        .collect();
+    let address = |r: &Record| match r.data() {
+        Some(RData::A(a)) => Some(IpAddr::V4(a.0)),
+        Some(RData::AAAA(a)) => Some(IpAddr::V6(a.0)),
+        _ => None,
+    };
+    let local =
+        |r: &Record| address(r).is_some_and(|ip| nets.iter().any(|(n, p)| in_subnet(ip, *n, *p)));
+    if records.iter().any(local) {
+        records.retain(|r| address(r).is_none() || local(r));
     }
 }
 
@@ -688,16 +721,16 @@ fn fqdn(name: &str) -> Option<Name> {
 /// those addresses, the first name given for it. Link-local IPv6 addresses are left out.
 fn interface_answer(
     local: &LocalData,
-    addrs: &[(String, IpAddr)],
+    addrs: &[(String, IpAddr, u8)],
     name: &str,
     qtype: u16,
 ) -> Option<Outcome> {
     fn usable<'a>(
-        addrs: &'a [(String, IpAddr)],
+        addrs: &'a [(String, IpAddr, u8)],
         iface: &'a str,
         family: Option<u8>,
-    ) -> impl Iterator<Item = &'a (String, IpAddr)> + 'a {
-        addrs.iter().filter(move |(i, a)| {
+    ) -> impl Iterator<Item = &'a (String, IpAddr, u8)> + 'a {
+        addrs.iter().filter(move |(i, a, _)| {
             let fam = if a.is_ipv4() { 4 } else { 6 };
             let link_local = matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
             i == iface && family.is_none_or(|f| f == fam) && !link_local
@@ -710,7 +743,7 @@ fn interface_answer(
         let (owner, _, _) = local
             .interface_names
             .iter()
-            .find(|(_, iface, fam)| usable(addrs, iface, *fam).any(|(_, a)| *a == ip))?;
+            .find(|(_, iface, fam)| usable(addrs, iface, *fam).any(|(_, a, _)| *a == ip))?;
         outcome.answers.push(Record::from_rdata(
             fqdn(name)?,
             local.local_ttl_secs,
@@ -726,7 +759,7 @@ fn interface_answer(
     let mut matched = false;
     for (_, iface, fam) in local.interface_names.iter().filter(|(n, _, _)| *n == lower) {
         matched = true;
-        for (_, a) in usable(addrs, iface, *fam) {
+        for (_, a, _) in usable(addrs, iface, *fam) {
             let data = match a {
                 IpAddr::V4(v) if qtype == rtype::A => RData::A(A(*v)),
                 IpAddr::V6(v) if qtype == rtype::AAAA => RData::AAAA(AAAA(*v)),

@@ -262,9 +262,11 @@ pub struct Gate {
     seen: HashMap<(u32, IpAddr), bool>,
 }
 
-/// Addresses by interface name.
-pub fn named(host: &[IfAddr]) -> Vec<(String, IpAddr)> {
-    host.iter().map(|a| (a.name.clone(), a.addr)).collect()
+/// Addresses (with prefix lengths) by interface name.
+pub fn named(host: &[IfAddr]) -> Vec<(String, IpAddr, u8)> {
+    host.iter()
+        .map(|a| (a.name.clone(), a.addr, a.prefix))
+        .collect()
 }
 
 /// Remembered (interface, destination) decisions before the table starts afresh.
@@ -280,8 +282,9 @@ impl Gate {
     }
 
     /// Take a fresh list of the host's addresses.
-    /// The host's addresses by interface name, for `--interface-name`.
-    pub fn named_addresses(&self) -> Vec<(String, IpAddr)> {
+    /// The host's addresses by interface name, with prefix lengths, for
+    /// `--interface-name` and `--localise-queries`.
+    pub fn named_addresses(&self) -> Vec<(String, IpAddr, u8)> {
         named(&self.host)
     }
 

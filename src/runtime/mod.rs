@@ -404,6 +404,7 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
             ignore_addresses: subnets(config, "ignore-address"),
             filters: reply_filters(config),
             ident: !config.has("no-ident"),
+            localise_queries: config.has("localise-queries"),
             cache_size: config.uint_or("cache-size", 150),
         },
         forward: forward_policy(config),
