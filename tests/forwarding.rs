@@ -379,3 +379,40 @@ fn a_changed_resolv_file_is_read_again_unless_no_poll() {
         assert_eq!(text.contains("using nameserver 127.0.0.77#53"), !no_poll);
     }
 }
+
+/// --use-stale-cache: an expired answer is given at once with TTL 0 while a fresh one is
+/// fetched for the next client.
+#[test]
+fn use_stale_cache_answers_from_expired_entries_and_refreshes_them() {
+    let up = upstream::start();
+    let (_server, port) = start_with("fwd-stale", &[up.port], "use-stale-cache\n");
+    let ttl_of = |reply: &[u8]| Message::from_vec(reply).unwrap().answers()[0].ttl();
+    // One client socket throughout: the same shard, so the same cache.
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let ask = |id: u16| {
+        client
+            .send_to(&query(id, "short1.test."), ("127.0.0.1", port))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, _) = client.recv_from(&mut buf).expect("answered");
+        buf[..n].to_vec()
+    };
+    let first = ask(1);
+    assert_eq!(first_a(&first), Some("192.0.2.8".parse().unwrap()));
+    assert_eq!(up.queries.load(Ordering::Relaxed), 1);
+    // The answer's TTL is 2 s.
+    std::thread::sleep(Duration::from_millis(3300));
+    let stale = ask(2);
+    assert_eq!(first_a(&stale), Some("192.0.2.8".parse().unwrap()));
+    assert_eq!(ttl_of(&stale), 0, "a stale answer has TTL 0");
+    assert!(
+        common::wait_until(|| up.queries.load(Ordering::Relaxed) == 2),
+        "refreshed"
+    );
+    let fresh = ask(3);
+    assert!(ttl_of(&fresh) > 0, "the refreshed answer is in the cache");
+    assert_eq!(up.queries.load(Ordering::Relaxed), 2);
+}

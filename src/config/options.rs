@@ -204,7 +204,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dhcp-boot", Some('M'), Required, Many, "<bootp opts>", DhcpBoot, DHCP, "Boot file name and server for DHCP/BOOTP clients."),
     opt!("no-poll", Some('n'), None, Flag, "", Flag, W, "Reread resolv files only on SIGHUP, never by polling."),
     opt!("no-negcache", Some('N'), None, Flag, "", Flag, W, "Do not cache negative answers."),
-    opt!("use-stale-cache", None, Optional, Once, "[=<max_expired>]", UseStaleCache, DNS, "Answer from expired cache entries while refreshing them."),
+    opt!("use-stale-cache", None, Optional, Once, "[=<max_expired>]", UseStaleCache, W, "Answer from expired cache entries while refreshing them."),
     opt!("strict-order", Some('o'), None, Flag, "", Flag, W, "Try upstream servers strictly in order."),
     opt!("dhcp-option", Some('O'), Required, Many, "<optspec>", DhcpOption, DHCP, "Send this option to DHCP clients."),
     opt!("dhcp-option-force", None, Required, Many, "<optspec>", DhcpOption, DHCP, "Send this DHCP option even when not requested."),

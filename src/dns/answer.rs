@@ -49,6 +49,9 @@ pub enum Action<'a> {
     Reply(&'a [u8]),
     /// Forward the query to these servers.
     Forward(Arc<[SocketAddr]>),
+    /// Send these (expired, `--use-stale-cache`) bytes back, and forward the query to
+    /// these servers to refresh the cache; their answer goes to no client.
+    ReplyAndRefresh(&'a [u8], Arc<[SocketAddr]>),
     /// Not a query we answer (a response, or too short to have an ID): count and drop.
     Drop,
 }
@@ -214,16 +217,22 @@ impl Engine {
                 .cache
                 .answer(query, &q, edns, now_secs, limit, &mut self.out),
         };
-        if let Some(origin) = hit {
+        let mut stale = false;
+        if let Some(hit) = hit {
             self.counters.cached += 1;
             if self.options.log_queries {
-                let kind = match origin {
-                    Origin::Upstream => "cached",
-                    Origin::Filter => "config",
+                let kind = match (hit.origin, hit.stale) {
+                    (Origin::Upstream, false) => "cached",
+                    (Origin::Upstream, true) => "cached-stale",
+                    (Origin::Filter, _) => "config",
                 };
                 log_answers(kind, &self.out);
             }
-            return Action::Reply(&self.out);
+            if !hit.stale {
+                return Action::Reply(&self.out);
+            }
+            // Given now; fetched again below, the reply already in `out`.
+            stale = true;
         }
         if self.options.filterwin2k && win2k_noise(name.unwrap_or(""), q.qtype) {
             let mut outcome = Outcome::negative(rcode::NOERROR, "config");
@@ -247,6 +256,9 @@ impl Engine {
                 return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
             }
             _ if self.local.upstreams.is_empty() => {
+                if stale {
+                    return Action::Reply(&self.out);
+                }
                 self.counters.refused += 1;
                 header_reply(&mut self.out, query, Some(q.end), rcode::REFUSED);
                 return Action::Reply(&self.out);
@@ -254,6 +266,9 @@ impl Engine {
             _ => self.local.upstreams.clone(),
         };
         self.counters.forwarded += 1;
+        if stale {
+            return Action::ReplyAndRefresh(&self.out, servers);
+        }
         if self.options.log_queries {
             if let Some(first) = servers.first() {
                 crate::log::info(format!(

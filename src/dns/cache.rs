@@ -37,6 +37,9 @@ pub struct Policy {
     pub edns_packet_max: u16,
     /// Rotate the addresses of cached answers on every hit (off: `--no-round-robin`).
     pub round_robin: bool,
+    /// `--use-stale-cache`: expired answers are still given (TTL 0) for this many seconds
+    /// past expiry (0: for ever) while a fresh one is fetched.
+    pub stale_secs: Option<u32>,
 }
 
 impl Default for Policy {
@@ -51,6 +54,7 @@ impl Default for Policy {
             extra_types: Vec::new(),
             edns_packet_max: 1232,
             round_robin: true,
+            stale_secs: None,
         }
     }
 }
@@ -164,6 +168,14 @@ pub enum Origin {
     Filter,
 }
 
+/// A cache hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub origin: Origin,
+    /// The answer had expired (`--use-stale-cache`): given with TTL 0, to be refreshed.
+    pub stale: bool,
+}
+
 /// How to keep a negative reply that has no SOA to take a lifetime from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BareNegative {
@@ -253,7 +265,7 @@ impl Cache {
         now_secs: u64,
         max_bytes: usize,
         out: &mut Vec<u8>,
-    ) -> Option<Origin> {
+    ) -> Option<Hit> {
         let key = Key::of(q);
         let &slot = self.index.get(key.as_slice())?;
         let entry = &mut self.entries[slot as usize];
@@ -263,7 +275,13 @@ impl Cache {
         } else {
             0
         };
-        if e.expires_at_secs <= now_secs || e.wire.len() + opt_bytes > max_bytes {
+        let stale = e.expires_at_secs <= now_secs;
+        let stale_ok = match self.policy.stale_secs {
+            None => false,
+            Some(0) => true,
+            Some(max) => now_secs - e.expires_at_secs <= u64::from(max),
+        };
+        if (stale && !stale_ok) || e.wire.len() + opt_bytes > max_bytes {
             return None;
         }
         entry.referenced = true;
@@ -291,7 +309,10 @@ impl Cache {
             out.extend_from_slice(&wire::opt_record(self.policy.edns_packet_max));
             out[10..12].copy_from_slice(&1u16.to_be_bytes());
         }
-        Some(e.origin)
+        Some(Hit {
+            origin: e.origin,
+            stale,
+        })
     }
 
     /// The cacheable form of an upstream `reply` to the query whose question is `q`, if

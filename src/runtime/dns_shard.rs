@@ -206,6 +206,15 @@ impl Shard {
             Action::Drop => Step::Drop,
             Action::Forward(servers) if self.reserve_forward() => Step::Forward(servers),
             Action::Forward(_) => Step::Drop,
+            Action::ReplyAndRefresh(bytes, servers) => {
+                reply.clear();
+                reply.extend_from_slice(bytes);
+                if self.reserve_forward() {
+                    Step::ReplyAndRefresh(servers)
+                } else {
+                    Step::Reply
+                }
+            }
         }
     }
 
@@ -293,6 +302,8 @@ enum Step {
     Drop,
     /// Forward to these servers (an in-flight slot is held).
     Forward(Arc<[SocketAddr]>),
+    /// Send the (stale) reply, and refresh it from these servers (a slot is held).
+    ReplyAndRefresh(Arc<[SocketAddr]>),
 }
 
 /// Start shard `index` on its own pinned executor thread.
@@ -399,6 +410,10 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             match shard.answer(query, client, false, replies.next_buf()) {
                 Step::Reply => replies.push(from, dst),
                 Step::Drop => {}
+                Step::ReplyAndRefresh(servers) => {
+                    replies.push(from, dst);
+                    spawn_refresh(query.to_vec(), servers, &shard, false);
+                }
                 Step::Forward(servers) => {
                     let to = Client {
                         addr: client,
@@ -428,6 +443,23 @@ struct Client {
     addr: SocketAddr,
     raw: RawAddr,
     dst: Option<Destination>,
+}
+
+/// Fetch a fresh answer (over TCP if the client asked that way) for a query just answered
+/// from a stale cache entry; the answer only goes into the cache.
+fn spawn_refresh(query: Vec<u8>, servers: Arc<[SocketAddr]>, shard: &Rc<Shard>, tcp: bool) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let fresh = match tcp {
+            true => forward_tcp(&query, &servers, &shard).await,
+            false => forward_udp(&query, &servers, &shard).await,
+        };
+        if let Some(reply) = fresh {
+            let _ = shard.finish_forward(&query, &reply);
+        }
+        shard.in_flight.set(shard.in_flight.get() - 1);
+    })
+    .detach();
 }
 
 /// Forward one UDP query in its own task and send the answer back from `socket`.
@@ -502,7 +534,7 @@ pub async fn write_framed(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result
 }
 
 /// Serve queries on one client connection until it closes or idles out.
-async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Result<()> {
+async fn serve_tcp_client(mut stream: TcpStream, shard: &Rc<Shard>) -> std::io::Result<()> {
     let client = stream.peer_addr()?;
     stream.set_read_timeout(Some(TCP_IDLE_TIMEOUT))?;
     let mut buf = vec![0u8; MAX_TCP_BYTES];
@@ -515,6 +547,11 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Shard) -> std::io::Resu
                 continue;
             }
             Step::Drop => return Ok(()),
+            Step::ReplyAndRefresh(servers) => {
+                write_framed(&mut stream, &reply).await?;
+                spawn_refresh(buf[..n].to_vec(), servers, shard, true);
+                continue;
+            }
             Step::Forward(servers) => servers,
         };
         let query = buf[..n].to_vec();

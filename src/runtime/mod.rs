@@ -395,6 +395,10 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
             extra_types,
             edns_packet_max: config.uint_or("edns-packet-max", 1232).clamp(512, 65535) as u16,
             round_robin: !config.has("no-round-robin"),
+            stale_secs: match config.last("use-stale-cache") {
+                Some(Value::Uint(max)) => Some(*max as u32),
+                _ => None,
+            },
         },
         options: answer::Options {
             domain_needed: config.has("domain-needed"),

@@ -108,6 +108,8 @@ pub fn reply_for(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
         for i in 1..=3 {
             r.add_answer(a([192, 0, 2, i], 300));
         }
+    } else if p("short") && qtype == RecordType::A {
+        r.add_answer(a([192, 0, 2, 8], 2));
     } else if p("priv6") && qtype == RecordType::AAAA {
         r.add_answer(Record::from_rdata(
             qname.clone(),
