@@ -630,8 +630,8 @@ fn synth_domain_acts_as_dnsmasq_does() {
     );
 }
 
-/// --interface-name on the loopback interface: its addresses, a family limit, a missing
-/// interface, and the reverse names.
+/// --interface-name and --dynamic-host on the loopback interface: its addresses, a family
+/// limit, a missing interface, host parts on its network, and the reverse names.
 #[test]
 fn interface_name_acts_as_dnsmasq_does() {
     if !have_dnsmasq() {
@@ -639,7 +639,8 @@ fn interface_name_acts_as_dnsmasq_does() {
     }
     agree_on(
         "differential-interface-name",
-        "interface-name=me.lan,lo\ninterface-name=me4.lan,lo/4\ninterface-name=gone.lan,nosuch0",
+        "interface-name=me.lan,lo\ninterface-name=me4.lan,lo/4\ninterface-name=gone.lan,nosuch0\n\
+         dynamic-host=dyn.lan,0.0.0.8,::8,lo\ndynamic-host=dyn4.lan,0.0.1.9,lo",
         &[
             ("me.lan", RecordType::A),
             ("me.lan", RecordType::AAAA),
@@ -647,6 +648,12 @@ fn interface_name_acts_as_dnsmasq_does() {
             ("me4.lan", RecordType::AAAA),
             ("gone.lan", RecordType::A),
             ("me.lan", RecordType::MX),
+            ("dyn.lan", RecordType::A),
+            ("dyn.lan", RecordType::AAAA),
+            ("dyn4.lan", RecordType::A),
+            ("dyn4.lan", RecordType::AAAA),
+            ("8.0.0.127.in-addr.arpa", RecordType::PTR),
+            ("9.1.0.127.in-addr.arpa", RecordType::PTR),
             ("1.0.0.127.in-addr.arpa", RecordType::PTR),
             (
                 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",

@@ -307,7 +307,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("enable-ra", None, None, Flag, "", Flag, DHCP6, "Send router advertisements on DHCPv6 interfaces."),
     opt!("dhcp-duid", None, Required, Once, "<enterprise>,<duid>", DhcpDuid, DHCP6, "DHCPv6 server DUID (DUID-EN)."),
     opt!("host-record", None, Required, Many, "<name>,<address>[,<ttl>]", HostRecord, W, "Add A/AAAA and PTR records."),
-    opt!("dynamic-host", None, Required, Many, "<name>,[<IPv4>][,<IPv6>],<interface-name>", DynamicHost, DNS, "Host record inside an interface's subnet."),
+    opt!("dynamic-host", None, Required, Many, "<name>,[<IPv4>][,<IPv6>],<interface-name>", DynamicHost, W, "Host record inside an interface's subnet."),
     opt!("caa-record", None, Required, Many, "<name>,<flags>,<tag>,<value>", CaaRecord, W, "Add a CAA record."),
     opt!("dns-rr", None, Required, Many, "<name>,<RR-number>,[<data>]", DnsRr, W, "Add a record of any type from hex data."),
     opt!("bind-dynamic", None, None, Flag, "", Flag, W, "Bind interfaces in use and follow new ones."),

@@ -180,7 +180,7 @@ impl Engine {
         // dnsmasq neither caches nor answers from its cache an --interface-name name
         // whose interface lacks the asked family.
         let mut uncached = false;
-        if !self.local.interface_names.is_empty() {
+        if !self.local.interface_names.is_empty() || !self.local.dynamic_hosts.is_empty() {
             let found =
                 name.and_then(|n| interface_answer(&self.local, &self.interface_addrs, n, q.qtype));
             if let Some(mut outcome) = found {
@@ -284,7 +284,7 @@ impl Engine {
 
     /// Whether the question is for an `--interface-name` name.
     fn is_interface_name(&self, q: &Question) -> bool {
-        if self.local.interface_names.is_empty() {
+        if self.local.interface_names.is_empty() && self.local.dynamic_hosts.is_empty() {
             return false;
         }
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
@@ -293,6 +293,11 @@ impl Engine {
             .interface_names
             .iter()
             .any(|(n, _, _)| *n == name)
+            || self
+                .local
+                .dynamic_hosts
+                .iter()
+                .any(|(n, _, _, _)| *n == name)
     }
 
     /// The answer to a CHAOS-class query: TXT in `bind.` as dnsmasq gives it, else NOTIMP.
@@ -731,37 +736,73 @@ fn fqdn(name: &str) -> Option<Name> {
     Name::from_ascii(format!("{name}.")).ok()
 }
 
-/// The `--interface-name` answer for `name`: the addresses of its interface (none: an
+/// The names and addresses an interface's current addresses give: `--interface-name`
+/// (the addresses themselves, link-local IPv6 left out, TTL `--local-ttl`) and
+/// `--dynamic-host` (each address's network part with the configured host part, TTL 0).
+/// In configuration order, so the first name for an address is its reverse name.
+fn interface_records<'a>(
+    local: &'a LocalData,
+    addrs: &'a [(String, IpAddr, u8)],
+) -> impl Iterator<Item = (&'a str, IpAddr, u32)> + 'a {
+    let named = local
+        .interface_names
+        .iter()
+        .flat_map(move |(name, iface, family)| {
+            addrs.iter().filter_map(move |(i, a, _)| {
+                let fam = if a.is_ipv4() { 4 } else { 6 };
+                let link_local = matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+                (i == iface && family.is_none_or(|f| f == fam) && !link_local).then_some((
+                    name.as_str(),
+                    *a,
+                    local.local_ttl_secs,
+                ))
+            })
+        });
+    let dynamic = local
+        .dynamic_hosts
+        .iter()
+        .flat_map(move |(name, v4, v6, iface)| {
+            addrs.iter().filter_map(move |(i, a, prefix)| {
+                if i != iface {
+                    return None;
+                }
+                let joined = match a {
+                    IpAddr::V4(a) => {
+                        let mask = u32::MAX
+                            .checked_shl(32 - u32::from(*prefix).min(32))
+                            .unwrap_or(0);
+                        IpAddr::V4(((u32::from(*a) & mask) | (u32::from((*v4)?) & !mask)).into())
+                    }
+                    IpAddr::V6(a) => {
+                        let mask = u128::MAX
+                            .checked_shl(128 - u32::from(*prefix).min(128))
+                            .unwrap_or(0);
+                        IpAddr::V6(((u128::from(*a) & mask) | (u128::from((*v6)?) & !mask)).into())
+                    }
+                };
+                Some((name.as_str(), joined, 0))
+            })
+        });
+    named.chain(dynamic)
+}
+
+/// The `--interface-name` / `--dynamic-host` answer for `name`: its addresses (none: an
 /// empty outcome, which dnsmasq logs and then forwards), or for a reverse name of one of
-/// those addresses, the first name given for it. Link-local IPv6 addresses are left out.
+/// them, the first name given for it.
 fn interface_answer(
     local: &LocalData,
     addrs: &[(String, IpAddr, u8)],
     name: &str,
     qtype: u16,
 ) -> Option<Outcome> {
-    fn usable<'a>(
-        addrs: &'a [(String, IpAddr, u8)],
-        iface: &'a str,
-        family: Option<u8>,
-    ) -> impl Iterator<Item = &'a (String, IpAddr, u8)> + 'a {
-        addrs.iter().filter(move |(i, a, _)| {
-            let fam = if a.is_ipv4() { 4 } else { 6 };
-            let link_local = matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
-            i == iface && family.is_none_or(|f| f == fam) && !link_local
-        })
-    }
     let mut outcome = Outcome::negative(rcode::NOERROR, "config");
     outcome.authoritative = true;
     if qtype == rtype::PTR {
         let ip = reverse_address(name)?;
-        let (owner, _, _) = local
-            .interface_names
-            .iter()
-            .find(|(_, iface, fam)| usable(addrs, iface, *fam).any(|(_, a, _)| *a == ip))?;
+        let (owner, _, ttl) = interface_records(local, addrs).find(|(_, a, _)| *a == ip)?;
         outcome.answers.push(Record::from_rdata(
             fqdn(name)?,
-            local.local_ttl_secs,
+            ttl,
             RData::PTR(PTR(fqdn(owner)?)),
         ));
         outcome.reverse = true;
@@ -771,21 +812,22 @@ fn interface_answer(
         return None;
     }
     let lower = name.to_ascii_lowercase();
-    let mut matched = false;
-    for (_, iface, fam) in local.interface_names.iter().filter(|(n, _, _)| *n == lower) {
-        matched = true;
-        for (_, a, _) in usable(addrs, iface, *fam) {
-            let data = match a {
-                IpAddr::V4(v) if qtype == rtype::A => RData::A(A(*v)),
-                IpAddr::V6(v) if qtype == rtype::AAAA => RData::AAAA(AAAA(*v)),
-                _ => continue,
-            };
-            outcome
-                .answers
-                .push(Record::from_rdata(fqdn(name)?, local.local_ttl_secs, data));
-        }
+    let configured = local.interface_names.iter().any(|(n, _, _)| *n == lower)
+        || local.dynamic_hosts.iter().any(|(n, _, _, _)| *n == lower);
+    if !configured {
+        return None;
     }
-    matched.then_some(outcome)
+    for (_, a, ttl) in interface_records(local, addrs).filter(|(n, _, _)| *n == lower) {
+        let data = match a {
+            IpAddr::V4(v) if qtype == rtype::A => RData::A(A(v)),
+            IpAddr::V6(v) if qtype == rtype::AAAA => RData::AAAA(AAAA(v)),
+            _ => continue,
+        };
+        outcome
+            .answers
+            .push(Record::from_rdata(fqdn(name)?, ttl, data));
+    }
+    Some(outcome)
 }
 
 /// The `--synth-domain` answer for `name`, if it is a synthesized name and `qtype` its

@@ -89,6 +89,8 @@ pub struct LocalData {
     pub synth: Vec<super::synth::Synth>,
     /// `--interface-name`: name (lower case), interface, and family (4 or 6) if limited.
     pub interface_names: Vec<(String, String, Option<u8>)>,
+    /// `--dynamic-host`: name (lower case), host parts, interface.
+    pub dynamic_hosts: Vec<(String, Option<Ipv4Addr>, Option<Ipv6Addr>, String)>,
     /// Hosts files read, for log lines.
     pub files: Vec<String>,
     pub local_ttl_secs: u32,
@@ -342,6 +344,18 @@ impl LocalData {
                     interface,
                     family,
                 } => Some((name.to_ascii_lowercase(), interface.clone(), *family)),
+                _ => None,
+            })
+            .collect();
+        self.dynamic_hosts = config
+            .values("dynamic-host")
+            .filter_map(|v| match v {
+                Value::DynamicHost {
+                    name,
+                    v4,
+                    v6,
+                    interface,
+                } => Some((name.to_ascii_lowercase(), *v4, *v6, interface.clone())),
                 _ => None,
             })
             .collect();
