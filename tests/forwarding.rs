@@ -416,3 +416,64 @@ fn use_stale_cache_answers_from_expired_entries_and_refreshes_them() {
     assert!(ttl_of(&fresh) > 0, "the refreshed answer is in the cache");
     assert_eq!(up.queries.load(Ordering::Relaxed), 2);
 }
+
+/// --query-port: every upstream query leaves from that one port, and every answer finds
+/// its way back to the shard that asked, whichever shard that was.
+#[test]
+fn query_port_sends_from_one_port_and_every_reply_gets_home() {
+    let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ports.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = up.recv_from(&mut buf) {
+            seen.lock().unwrap().push(from.port());
+            if let Some(reply) = upstream::reply_for(&buf[..n], false) {
+                let _ = up.send_to(&reply, from);
+            }
+        }
+    });
+    let query_port = free_port();
+    let extra = format!("query-port={query_port}\n");
+    let (_server, port) = start_with("fwd-query-port", &[up_port], &extra);
+    for i in 0..30 {
+        // A new client socket each time: the queries spread over the shards.
+        let name = format!("qp{i}.test.");
+        let reply = ask_udp(port, &query(i, &name), Duration::from_secs(3));
+        assert!(reply.is_some(), "query {i} answered");
+    }
+    let ports = ports.lock().unwrap();
+    assert_eq!(ports.len(), 30);
+    assert!(ports.iter().all(|&p| p == query_port), "{ports:?}");
+}
+
+/// --query-port=0: one port, chosen by the kernel, for every upstream query.
+#[test]
+fn query_port_zero_uses_one_kernel_chosen_port() {
+    let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let (_server, port) = start_with("fwd-query-port-0", &[up_port], "query-port=0\n");
+    let asker = std::thread::spawn(move || {
+        (0..6)
+            .map(|i| {
+                ask_udp(
+                    port,
+                    &query(i, &format!("z{i}.test.")),
+                    Duration::from_secs(3),
+                )
+            })
+            .all(|r| r.is_some())
+    });
+    let mut ports = Vec::new();
+    let mut buf = [0u8; 1500];
+    up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..6 {
+        let (n, from) = up.recv_from(&mut buf).expect("a query arrives");
+        ports.push(from.port());
+        let reply = upstream::reply_for(&buf[..n], false).unwrap();
+        up.send_to(&reply, from).unwrap();
+    }
+    assert!(asker.join().unwrap(), "every query answered");
+    assert!(ports.iter().all(|&p| p == ports[0] && p != 0), "{ports:?}");
+}

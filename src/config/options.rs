@@ -211,7 +211,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("port", Some('p'), Required, Once, "<integer>", Port, W, "DNS port to listen on (default 53; 0 disables DNS)."),
     opt!("edns-packet-max", Some('P'), Required, Once, "<integer>", Uint, W, "Largest EDNS.0 UDP packet (default 1232)."),
     opt!("log-queries", Some('q'), Optional, Many, "", LogQueries, W, "Log DNS queries (=extra adds detail)."),
-    opt!("query-port", Some('Q'), Required, Once, "<integer>", Port, DNS, "Fixed source port for upstream queries."),
+    opt!("query-port", Some('Q'), Required, Once, "<integer>", Port, W, "Fixed source port for upstream queries."),
     opt!("port-limit", None, Required, Once, "#ports", PositiveUint, DNS, "Most random source ports one query may use."),
     opt!("no-resolv", Some('R'), None, Flag, "", Flag, W, "Do not read resolv files."),
     opt!("resolv-file", Some('r'), Optional, Many, "<path>", Text, W, "Upstream servers from this file (default /etc/resolv.conf)."),

@@ -1,7 +1,7 @@
 //! One DNS shard: a pinned glommio executor owning its SO_REUSEPORT UDP and TCP sockets,
 //! its answer engine (local snapshot and cache) and its upstream sockets (see `forward`).
 
-use super::forward::{forward_tcp, forward_udp};
+use super::forward::{forward_tcp, forward_udp, QueryPort, QueryPortSockets};
 use super::interfaces::{Gate, IfAddr};
 use super::udp_batch::{self, Destination, RawAddr, Received, Replies};
 use crate::dns::answer::{Action, Engine, Options};
@@ -37,6 +37,8 @@ const TCP_BACKLOG: i32 = 128;
 pub struct ShardSockets {
     pub udp: Vec<std::net::UdpSocket>,
     pub tcp: Vec<std::net::TcpListener>,
+    /// This shard's `--query-port` sockets, if that option is set.
+    pub query_port: Option<QueryPortSockets>,
 }
 
 /// Limits and switches every shard shares.
@@ -149,6 +151,8 @@ pub struct Shard {
     pub stats: Arc<ShardStats>,
     /// How the upstream servers have done, to choose among them.
     pub board: RefCell<Board>,
+    /// The `--query-port` sockets, if that option is set.
+    query_port: RefCell<Option<Rc<QueryPort>>>,
     in_flight: Cell<usize>,
     tcp_connections: Cell<usize>,
 }
@@ -162,6 +166,11 @@ impl Shard {
         if servers.len() < MAX_TALLIED_SERVERS || servers.contains_key(&server) {
             f(servers.entry(server).or_default());
         }
+    }
+
+    /// The `--query-port` sockets, if that option is set.
+    pub fn query_port(&self) -> Option<Rc<QueryPort>> {
+        self.query_port.borrow().clone()
     }
 
     /// Where queries to `server` leave from, if it has a binding.
@@ -336,6 +345,7 @@ pub fn spawn(
                 stats,
                 in_flight: Cell::new(0),
                 board: RefCell::new(Board::default()),
+                query_port: RefCell::new(None),
                 tcp_connections: Cell::new(0),
             });
             let tasks = serve(sockets, &shard);
@@ -358,6 +368,9 @@ pub fn spawn(
 /// Start serving tasks for these sockets.
 fn serve(sockets: ShardSockets, shard: &Rc<Shard>) -> Vec<glommio::Task<()>> {
     let mut tasks = Vec::new();
+    if let Some(q) = sockets.query_port {
+        *shard.query_port.borrow_mut() = Some(QueryPort::start(q, shard));
+    }
     for std_socket in sockets.udp {
         let wildcard = std_socket
             .local_addr()

@@ -12,8 +12,9 @@ use crate::dns::wire::{self, rcode};
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpStream, UdpSocket};
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -42,7 +43,11 @@ pub async fn forward_udp(
     let order = shard.board.borrow().order(servers, policy.strict_order);
     let mut plan = Plan::new(order, policy);
     let mut q = query.to_vec();
-    q[..2].copy_from_slice(&random_id());
+    let id = match shard.query_port() {
+        Some(qp) => qp.id(),
+        None => random_id(),
+    };
+    q[..2].copy_from_slice(&id);
     let q: Rc<[u8]> = q.into();
     // Each reader gives up once the whole plan could have run its course.
     let reader_life = match policy.fast_retry {
@@ -115,6 +120,14 @@ async fn ask_udp(
     tx: Rc<LocalSender<Heard>>,
     shard: Rc<Shard>,
 ) {
+    if let Some(qp) = shard.query_port() {
+        let sent_at = Instant::now();
+        if let Some(reply) = ask_via_query_port(&qp, server, &query, life, &shard).await {
+            let rtt = sent_at.elapsed();
+            let _ = tx.try_send(Heard { server, reply, rtt });
+        }
+        return;
+    }
     let ports = shard.config.forward.ports;
     let Some(sock) = upstream_socket(server, from.as_ref(), ports) else {
         shard
@@ -284,4 +297,214 @@ pub fn tallies(
         }
     }
     all.into_iter().collect()
+}
+
+/// The `--query-port` sockets of one shard (IPv4, and IPv6 where the host has it), all
+/// shards' bound to the same port; `index` of `count` shards.
+pub struct QueryPortSockets {
+    pub sockets: Vec<std::net::UdpSocket>,
+    pub index: u16,
+    pub count: u16,
+}
+
+/// A classic BPF program for SO_ATTACH_REUSEPORT_CBPF: the socket of shard
+/// (DNS ID mod `count`), the ID being the first two bytes after the UDP header.
+fn steer_by_id(count: u16) -> [libc::sock_filter; 3] {
+    const LD_H_ABS: u16 = 0x28;
+    const ALU_MOD_K: u16 = 0x94;
+    const RET_A: u16 = 0x16;
+    let op = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    [
+        op(LD_H_ABS, 0),
+        op(ALU_MOD_K, u32::from(count)),
+        op(RET_A, 0),
+    ]
+}
+
+/// One `--query-port` socket per shard and address family, bound in shard order so the
+/// reuseport group's socket `i` is shard `i`'s, with replies steered to the shard whose
+/// ID they carry (each shard picks IDs that are its index modulo the shard count). Port 0
+/// means one port the kernel picks, as dnsmasq's `--query-port=0`.
+pub fn query_port_sockets(mut port: u16, shards: usize) -> std::io::Result<Vec<QueryPortSockets>> {
+    let count = shards as u16;
+    let mut out: Vec<QueryPortSockets> = (0..count)
+        .map(|index| QueryPortSockets {
+            sockets: Vec::new(),
+            index,
+            count,
+        })
+        .collect();
+    let families = [
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    ];
+    for (f, ip) in families.into_iter().enumerate() {
+        let mut group: Vec<Socket> = Vec::new();
+        for _ in 0..shards {
+            let addr = SocketAddr::new(ip, port);
+            let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            s.set_nonblocking(true)?;
+            s.set_reuse_port(true)?;
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            match s.bind(&addr.into()) {
+                Ok(()) => {
+                    if port == 0 {
+                        port = s.local_addr()?.as_socket().map_or(0, |a| a.port());
+                    }
+                    group.push(s)
+                }
+                // IPv6 is optional on hosts without it.
+                Err(_) if f == 1 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if group.len() != shards {
+            continue;
+        }
+        let program = steer_by_id(count);
+        let fprog = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: fprog points at a valid program that outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                group[0].as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_REUSEPORT_CBPF,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        for (i, s) in group.into_iter().enumerate() {
+            out[i].sockets.push(s.into());
+        }
+    }
+    Ok(out)
+}
+
+/// Where the reply to one ask goes.
+type Waiter = LocalSender<Vec<u8>>;
+
+/// A shard's `--query-port` sockets in use: replies are read by one task per socket and
+/// handed to the ask waiting for that server and ID.
+pub struct QueryPort {
+    v4: Option<Rc<UdpSocket>>,
+    v6: Option<Rc<UdpSocket>>,
+    pending: std::cell::RefCell<HashMap<(SocketAddr, u16), Waiter>>,
+    index: u16,
+    count: u16,
+}
+
+impl QueryPort {
+    /// Take this shard's sockets and start reading them.
+    pub fn start(sockets: QueryPortSockets, shard: &Rc<Shard>) -> Rc<QueryPort> {
+        let mut qp = QueryPort {
+            v4: None,
+            v6: None,
+            pending: Default::default(),
+            index: sockets.index,
+            count: sockets.count.max(1),
+        };
+        for s in sockets.sockets {
+            let v6 = s.local_addr().is_ok_and(|a| a.is_ipv6());
+            // SAFETY: the descriptor is an open UDP socket whose ownership moves here.
+            let s = Rc::new(unsafe { UdpSocket::from_raw_fd(s.into_raw_fd()) });
+            if v6 {
+                qp.v6 = Some(s);
+            } else {
+                qp.v4 = Some(s);
+            }
+        }
+        let qp = Rc::new(qp);
+        for s in qp.v4.iter().chain(qp.v6.iter()) {
+            glommio::spawn_local(dispatch(s.clone(), qp.clone(), shard.clone())).detach();
+        }
+        qp
+    }
+
+    /// A random ID that steers replies to this shard.
+    fn id(&self) -> [u8; 2] {
+        let (n, i) = (u32::from(self.count), u32::from(self.index));
+        let r = u32::from(u16::from_ne_bytes(random_id()));
+        let mut id = r / n * n + i;
+        if id > 0xffff {
+            id -= n;
+        }
+        (id as u16).to_be_bytes()
+    }
+}
+
+/// Read replies arriving at the query port and pass each to its ask.
+async fn dispatch(sock: Rc<UdpSocket>, qp: Rc<QueryPort>, shard: Rc<Shard>) {
+    let mut buf = vec![0u8; MAX_UDP_BYTES];
+    loop {
+        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
+        let id = if n >= 2 {
+            u16::from_be_bytes([buf[0], buf[1]])
+        } else {
+            0
+        };
+        match qp.pending.borrow().get(&(src, id)) {
+            Some(tx) => {
+                let _ = tx.try_send(buf[..n].to_vec());
+            }
+            None => {
+                shard.stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Ask `server` from the query port; the believable reply, if one comes within `life`.
+async fn ask_via_query_port(
+    qp: &QueryPort,
+    server: SocketAddr,
+    query: &[u8],
+    life: Duration,
+    shard: &Shard,
+) -> Option<Vec<u8>> {
+    let sock = if server.is_ipv4() {
+        qp.v4.as_ref()
+    } else {
+        qp.v6.as_ref()
+    }?;
+    let key = (server, u16::from_be_bytes([query[0], query[1]]));
+    if qp.pending.borrow().contains_key(&key) {
+        // The same server is already asked with this ID: leave it to that ask.
+        return None;
+    }
+    let (tx, rx) = local_channel::new_bounded(4);
+    qp.pending.borrow_mut().insert(key, tx);
+    let ignore = &shard.config.options.ignore_addresses;
+    let got = async {
+        sock.send_to(query, server).await.ok()?;
+        glommio::timer::timeout(life, async {
+            while let Some(reply) = rx.recv().await {
+                if answer::believable(query, &reply, ignore) {
+                    return Ok(Some(reply));
+                }
+                shard.stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(None)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+    .await;
+    qp.pending.borrow_mut().remove(&key);
+    got
 }

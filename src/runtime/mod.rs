@@ -82,11 +82,28 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         }
         listening.bind_addrs(&host, port)
     };
-    let sockets = if port == 0 {
+    let mut sockets = if port == 0 {
         Vec::new()
     } else {
         bind_all(&addrs, shards)?
     };
+    // --query-port: one shared source port, replies steered to the asking shard.
+    let query_port = match config.last("query-port") {
+        Some(Value::Uint(p)) => Some(*p as u16),
+        _ => None,
+    };
+    if let (Some(query_port), false) = (query_port, sockets.is_empty()) {
+        let groups = forward::query_port_sockets(query_port, sockets.len()).map_err(|e| {
+            ConfigError::bad(format!(
+                "failed to create the query port {query_port}: {}",
+                crate::config::io_reason(&e)
+            ))
+            .with_exit(ExitCode::Network)
+        })?;
+        for (set, group) in sockets.iter_mut().zip(groups) {
+            set.query_port = Some(group);
+        }
+    }
     let mut watch = Watch {
         listening: listening.clone(),
         port,
@@ -180,6 +197,7 @@ fn bind_all(
         let mut set = dns_shard::ShardSockets {
             udp: Vec::new(),
             tcp: Vec::new(),
+            query_port: None,
         };
         for addr in addrs {
             let bound =
