@@ -412,6 +412,8 @@ fn use_stale_cache_answers_from_expired_entries_and_refreshes_them() {
         common::wait_until(|| up.queries.load(Ordering::Relaxed) == 2),
         "refreshed"
     );
+    // The upstream counts a query before it answers: give the answer time to be cached.
+    std::thread::sleep(Duration::from_millis(300));
     let fresh = ask(3);
     assert!(ttl_of(&fresh) > 0, "the refreshed answer is in the cache");
     assert_eq!(up.queries.load(Ordering::Relaxed), 2);
@@ -421,19 +423,7 @@ fn use_stale_cache_answers_from_expired_entries_and_refreshes_them() {
 /// its way back to the shard that asked, whichever shard that was.
 #[test]
 fn query_port_sends_from_one_port_and_every_reply_gets_home() {
-    let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let up_port = up.local_addr().unwrap().port();
-    let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = ports.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while let Ok((n, from)) = up.recv_from(&mut buf) {
-            seen.lock().unwrap().push(from.port());
-            if let Some(reply) = upstream::reply_for(&buf[..n], false) {
-                let _ = up.send_to(&reply, from);
-            }
-        }
-    });
+    let (up_port, ports) = port_recording_upstream();
     let query_port = free_port();
     let extra = format!("query-port={query_port}\n");
     let (_server, port) = start_with("fwd-query-port", &[up_port], &extra);
@@ -476,4 +466,47 @@ fn query_port_zero_uses_one_kernel_chosen_port() {
     }
     assert!(asker.join().unwrap(), "every query answered");
     assert!(ports.iter().all(|&p| p == ports[0] && p != 0), "{ports:?}");
+}
+
+/// A scripted upstream that also records the source port of every query it gets.
+fn port_recording_upstream() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u16>>>) {
+    let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = up.local_addr().unwrap().port();
+    let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ports.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = up.recv_from(&mut buf) {
+            seen.lock().unwrap().push(from.port());
+            if let Some(reply) = upstream::reply_for(&buf[..n], false) {
+                let _ = up.send_to(&reply, from);
+            }
+        }
+    });
+    (port, ports)
+}
+
+/// As dnsmasq, one query goes to all its servers from one random port, unless
+/// --port-limit allows more.
+#[test]
+fn one_query_uses_one_source_port_unless_port_limit_allows_more() {
+    for (limit, same) in [(1, true), (2, false)] {
+        let (a, a_ports) = port_recording_upstream();
+        let (b, b_ports) = port_recording_upstream();
+        let extra = format!("all-servers\nport-limit={limit}\n");
+        let (_server, port) = start_with("fwd-port-limit", &[a, b], &extra);
+        let reply = ask_udp(port, &query(1, "pl.test."), Duration::from_secs(3));
+        assert!(reply.is_some());
+        let both = || {
+            (
+                a_ports.lock().unwrap().clone(),
+                b_ports.lock().unwrap().clone(),
+            )
+        };
+        assert!(common::wait_until(
+            || both().0.len() == 1 && both().1.len() == 1
+        ));
+        let (pa, pb) = both();
+        assert_eq!(pa[0] == pb[0], same, "port-limit={limit}: {pa:?} {pb:?}");
+    }
 }

@@ -212,7 +212,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("edns-packet-max", Some('P'), Required, Once, "<integer>", Uint, W, "Largest EDNS.0 UDP packet (default 1232)."),
     opt!("log-queries", Some('q'), Optional, Many, "", LogQueries, W, "Log DNS queries (=extra adds detail)."),
     opt!("query-port", Some('Q'), Required, Once, "<integer>", Port, W, "Fixed source port for upstream queries."),
-    opt!("port-limit", None, Required, Once, "#ports", PositiveUint, DNS, "Most random source ports one query may use."),
+    opt!("port-limit", None, Required, Once, "#ports", PositiveUint, W, "Most random source ports one query may use."),
     opt!("no-resolv", Some('R'), None, Flag, "", Flag, W, "Do not read resolv files."),
     opt!("resolv-file", Some('r'), Optional, Many, "<path>", Text, W, "Upstream servers from this file (default /etc/resolv.conf)."),
     opt!("servers-file", None, Required, Once, "<path>", ServersFile, W, "Read server= and rev-server= lines from this file."),

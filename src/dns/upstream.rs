@@ -30,6 +30,9 @@ pub struct ForwardPolicy {
     pub timeout: Duration,
     /// Source ports for upstream queries (`--min-port`, `--max-port`).
     pub ports: (u16, u16),
+    /// Sockets (so source ports) one query may use per address family (`--port-limit`);
+    /// servers with a source binding have their own.
+    pub port_limit: usize,
 }
 
 impl Default for ForwardPolicy {
@@ -40,6 +43,7 @@ impl Default for ForwardPolicy {
             fast_retry: None,
             timeout: Duration::from_secs(3),
             ports: (1024, 65535),
+            port_limit: 1,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Forwarding a query upstream, the I/O half of `dns::upstream`. Over UDP every server
-//! asked gets the query from a fresh socket (a random source port in the configured range,
-//! or the server's `@source`/`@interface`) with the query's random ID, read by a task of
-//! its own that believes only that server, that ID and that question; the plan decides
+//! Forwarding a query upstream, the I/O half of `dns::upstream`. Over UDP a query gets
+//! sockets of its own (one random source port in the configured range per address family,
+//! up to `--port-limit`; a server with `@source`/`@interface` gets its own socket, and
+//! `--query-port` replaces them all), each read by a task that believes only replies from
+//! a server asked through it, with the query's random ID and question; the plan decides
 //! when to ask the next server. Over TCP the servers are tried one after another.
 
 use super::dns_shard::{read_framed, write_framed, Shard, MAX_TCP_BYTES, MAX_UDP_BYTES};
@@ -49,11 +50,16 @@ pub async fn forward_udp(
     };
     q[..2].copy_from_slice(&id);
     let q: Rc<[u8]> = q.into();
-    // Each reader gives up once the whole plan could have run its course.
+    // Each reader gives up once the whole plan could have run its course (or the plan is
+    // over).
     let reader_life = match policy.fast_retry {
         Some(r) => r.total,
-        None => policy.timeout,
+        None => policy.timeout * servers.len().max(1) as u32,
     };
+    // The query's own sockets by address family, at most --port-limit each, shared by the
+    // servers without a source binding.
+    let mut pools: [Vec<Rc<Asking>>; 2] = [Vec::new(), Vec::new()];
+    let mut shared_asks = 0usize;
     let (tx, rx) = local_channel::new_bounded(MAX_PENDING_REPLIES);
     // Shared by the readers: when the last is done, `recv` says so.
     let tx = Rc::new(tx);
@@ -75,16 +81,45 @@ pub async fn forward_udp(
                         t.queries += 1;
                         t.retried += u64::from(again);
                     });
+                    if let Some(qp) = shard.query_port() {
+                        let (q, tx, shard) = (q.clone(), tx.clone(), shard.clone());
+                        glommio::spawn_local(async move {
+                            let sent_at = Instant::now();
+                            let got = ask_via_query_port(&qp, server, &q, reader_life, &shard);
+                            if let Some(reply) = got.await {
+                                let rtt = sent_at.elapsed();
+                                let _ = tx.try_send(Heard { server, reply, rtt });
+                            }
+                        })
+                        .detach();
+                        continue;
+                    }
                     let from = shard.send_from(&server);
-                    glommio::spawn_local(ask_udp(
-                        server,
-                        q.clone(),
-                        from,
-                        reader_life,
-                        tx.clone(),
-                        shard.clone(),
-                    ))
-                    .detach();
+                    let socket = if from.is_some() {
+                        // A bound server gets a socket of its own.
+                        Asking::open(server, from.as_ref(), &q, reader_life, &tx, shard)
+                    } else {
+                        let pool = &mut pools[usize::from(server.is_ipv6())];
+                        let slot = shared_asks % policy.port_limit.max(1);
+                        shared_asks += 1;
+                        match pool.get(slot) {
+                            Some(s) => Some(s.clone()),
+                            None => {
+                                let s = Asking::open(server, None, &q, reader_life, &tx, shard);
+                                pool.extend(s.clone());
+                                s
+                            }
+                        }
+                    };
+                    match socket {
+                        Some(s) => s.ask(server, &q).await,
+                        None => {
+                            shard
+                                .stats
+                                .upstream_timeouts
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
         }
@@ -111,56 +146,94 @@ pub async fn forward_udp(
     }
 }
 
-/// Ask one server and pass its believable reply on; gives up after `life`.
-async fn ask_udp(
-    server: SocketAddr,
+/// How long a socket's reader waits at a time before looking whether its query is over.
+const READ_SLICE: Duration = Duration::from_millis(250);
+
+/// One upstream socket of a query, and the servers asked through it and when.
+struct Asking {
+    sock: UdpSocket,
+    asked: std::cell::RefCell<Vec<(SocketAddr, Instant)>>,
+}
+
+impl Asking {
+    /// A socket for `server` (bound as `from` says), with a reader that passes on every
+    /// believable reply from a server asked through it until `life` is over or the query
+    /// no longer holds the socket.
+    fn open(
+        server: SocketAddr,
+        from: Option<&SendFrom>,
+        query: &Rc<[u8]>,
+        life: Duration,
+        tx: &Rc<LocalSender<Heard>>,
+        shard: &Rc<Shard>,
+    ) -> Option<Rc<Asking>> {
+        let sock = upstream_socket(server, from, shard.config.forward.ports)?;
+        let asking = Rc::new(Asking {
+            sock,
+            asked: Default::default(),
+        });
+        let reader = read_replies(
+            asking.clone(),
+            query.clone(),
+            life,
+            tx.clone(),
+            shard.clone(),
+        );
+        glommio::spawn_local(reader).detach();
+        Some(asking)
+    }
+
+    /// Send `query` to `server` (a failed send is a server that stays silent).
+    async fn ask(&self, server: SocketAddr, query: &[u8]) {
+        self.asked.borrow_mut().push((server, Instant::now()));
+        let _ = self.sock.send_to(query, server).await;
+    }
+}
+
+/// Read `asking`'s socket: a reply from a server asked through it, with our ID and
+/// question (and no --ignore-address), is passed on; anything else is counted and dropped.
+async fn read_replies(
+    asking: Rc<Asking>,
     query: Rc<[u8]>,
-    from: Option<SendFrom>,
     life: Duration,
     tx: Rc<LocalSender<Heard>>,
     shard: Rc<Shard>,
 ) {
-    if let Some(qp) = shard.query_port() {
-        let sent_at = Instant::now();
-        if let Some(reply) = ask_via_query_port(&qp, server, &query, life, &shard).await {
-            let rtt = sent_at.elapsed();
-            let _ = tx.try_send(Heard { server, reply, rtt });
-        }
-        return;
-    }
-    let ports = shard.config.forward.ports;
-    let Some(sock) = upstream_socket(server, from.as_ref(), ports) else {
-        shard
-            .stats
-            .upstream_timeouts
-            .fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    let sent_at = Instant::now();
-    if sock.send_to(&query, server).await.is_err() {
-        return;
-    }
+    let deadline = Instant::now() + life;
     let ignore = &shard.config.options.ignore_addresses;
     let mut buf = vec![0u8; MAX_UDP_BYTES];
-    let got = glommio::timer::timeout(life, async {
-        loop {
-            let (n, src) = sock.recv_from(&mut buf).await?;
-            // Only the queried server, with our ID and the same question, is believed;
-            // and not even it when the answer holds an --ignore-address.
-            if src == server && answer::believable(&query, &buf[..n], ignore) {
-                return Ok(n);
-            }
-            shard.stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
+    // The query holds the socket while it may still ask through it.
+    while Rc::strong_count(&asking) > 1 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
         }
-    })
-    .await;
-    if let Ok(n) = got {
-        let heard = Heard {
-            server,
-            reply: buf[..n].to_vec(),
-            rtt: sent_at.elapsed(),
+        let got = glommio::timer::timeout(left.min(READ_SLICE), async {
+            asking.sock.recv_from(&mut buf).await
+        })
+        .await;
+        let Ok((n, src)) = got else {
+            continue;
         };
-        let _ = tx.try_send(heard);
+        let sent_at = asking
+            .asked
+            .borrow()
+            .iter()
+            .find(|(s, _)| *s == src)
+            .map(|(_, t)| *t);
+        match sent_at {
+            Some(t) if answer::believable(&query, &buf[..n], ignore) => {
+                let heard = Heard {
+                    server: src,
+                    reply: buf[..n].to_vec(),
+                    rtt: t.elapsed(),
+                };
+                let _ = tx.try_send(heard);
+            }
+            _ => {
+                shard.stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

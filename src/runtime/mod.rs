@@ -437,7 +437,7 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
 }
 
 /// How queries go upstream: `--strict-order`, `--all-servers`, `--fast-dns-retry`,
-/// `--min-port` and `--max-port`.
+/// `--min-port`, `--max-port` and `--port-limit`.
 fn forward_policy(config: &Config) -> crate::dns::upstream::ForwardPolicy {
     use crate::dns::upstream::{FastRetry, ForwardPolicy};
     let defaults = ForwardPolicy::default();
@@ -457,6 +457,7 @@ fn forward_policy(config: &Config) -> crate::dns::upstream::ForwardPolicy {
             port("min-port", defaults.ports.0),
             port("max-port", defaults.ports.1),
         ),
+        port_limit: config.uint_or("port-limit", 1).clamp(1, 64) as usize,
         ..defaults
     }
 }
