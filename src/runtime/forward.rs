@@ -112,7 +112,7 @@ pub async fn forward_udp(
                         }
                     };
                     match socket {
-                        Some(s) => s.ask(server, &q).await,
+                        Some(s) => s.ask(server).await,
                         None => {
                             shard
                                 .stats
@@ -149,16 +149,22 @@ pub async fn forward_udp(
 /// How long a socket's reader waits at a time before looking whether its query is over.
 const READ_SLICE: Duration = Duration::from_millis(250);
 
-/// One upstream socket of a query, and the servers asked through it and when.
+/// One upstream socket of a query: the servers asked through it and when, and what its
+/// reader needs. The reader runs while some server asked through it has not answered.
 struct Asking {
     sock: UdpSocket,
     asked: std::cell::RefCell<Vec<(SocketAddr, Instant)>>,
+    answered: std::cell::Cell<usize>,
+    reading: std::cell::Cell<bool>,
+    query: Rc<[u8]>,
+    deadline: Instant,
+    tx: Rc<LocalSender<Heard>>,
+    shard: Rc<Shard>,
 }
 
 impl Asking {
-    /// A socket for `server` (bound as `from` says), with a reader that passes on every
-    /// believable reply from a server asked through it until `life` is over or the query
-    /// no longer holds the socket.
+    /// A socket for `server` (bound as `from` says) whose reader passes on believable
+    /// replies until `life` is over.
     fn open(
         server: SocketAddr,
         from: Option<&SendFrom>,
@@ -167,46 +173,40 @@ impl Asking {
         tx: &Rc<LocalSender<Heard>>,
         shard: &Rc<Shard>,
     ) -> Option<Rc<Asking>> {
-        let sock = upstream_socket(server, from, shard.config.forward.ports)?;
-        let asking = Rc::new(Asking {
-            sock,
+        Some(Rc::new(Asking {
+            sock: upstream_socket(server, from, shard.config.forward.ports)?,
             asked: Default::default(),
-        });
-        let reader = read_replies(
-            asking.clone(),
-            query.clone(),
-            life,
-            tx.clone(),
-            shard.clone(),
-        );
-        glommio::spawn_local(reader).detach();
-        Some(asking)
+            answered: Default::default(),
+            reading: Default::default(),
+            query: query.clone(),
+            deadline: Instant::now() + life,
+            tx: tx.clone(),
+            shard: shard.clone(),
+        }))
     }
 
-    /// Send `query` to `server` (a failed send is a server that stays silent).
-    async fn ask(&self, server: SocketAddr, query: &[u8]) {
+    /// Send the query to `server` (a failed send is a server that stays silent), making
+    /// sure a reader is waiting for the answer.
+    async fn ask(self: &Rc<Self>, server: SocketAddr) {
         self.asked.borrow_mut().push((server, Instant::now()));
-        let _ = self.sock.send_to(query, server).await;
+        if !self.reading.replace(true) {
+            glommio::spawn_local(read_replies(self.clone())).detach();
+        }
+        let _ = self.sock.send_to(&self.query, server).await;
     }
 }
 
 /// Read `asking`'s socket: a reply from a server asked through it, with our ID and
 /// question (and no --ignore-address), is passed on; anything else is counted and dropped.
-async fn read_replies(
-    asking: Rc<Asking>,
-    query: Rc<[u8]>,
-    life: Duration,
-    tx: Rc<LocalSender<Heard>>,
-    shard: Rc<Shard>,
-) {
-    let deadline = Instant::now() + life;
+/// Ends when every server asked has answered, the time is up, or the query is over.
+async fn read_replies(asking: Rc<Asking>) {
+    let shard = &asking.shard;
     let ignore = &shard.config.options.ignore_addresses;
     let mut buf = vec![0u8; MAX_UDP_BYTES];
-    // The query holds the socket while it may still ask through it.
-    while Rc::strong_count(&asking) > 1 {
-        let left = deadline.saturating_duration_since(Instant::now());
+    while Rc::strong_count(&asking) > 1 && asking.answered.get() < asking.asked.borrow().len() {
+        let left = asking.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return;
+            break;
         }
         let got = glommio::timer::timeout(left.min(READ_SLICE), async {
             asking.sock.recv_from(&mut buf).await
@@ -222,19 +222,21 @@ async fn read_replies(
             .find(|(s, _)| *s == src)
             .map(|(_, t)| *t);
         match sent_at {
-            Some(t) if answer::believable(&query, &buf[..n], ignore) => {
+            Some(t) if answer::believable(&asking.query, &buf[..n], ignore) => {
+                asking.answered.set(asking.answered.get() + 1);
                 let heard = Heard {
                     server: src,
                     reply: buf[..n].to_vec(),
                     rtt: t.elapsed(),
                 };
-                let _ = tx.try_send(heard);
+                let _ = asking.tx.try_send(heard);
             }
             _ => {
                 shard.stats.replies_rejected.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+    asking.reading.set(false);
 }
 
 /// A UDP socket to ask `server` from: bound to its `@source` or `@interface` if it has
