@@ -168,3 +168,101 @@ fn local_service_answers_this_host() {
     case("ls-net", "local-service\n", &DESTINATIONS);
     case("ls-host", "local-service=host\n", &["127.0.0.1", "::1"]);
 }
+
+/// A veth pair between this namespace and a fresh one, removed when dropped. The host side
+/// is `host_if` with 10.231.X.1/24, the far side 10.231.X.2/24 inside namespace `ns`.
+struct Veth {
+    ns: String,
+    host_if: String,
+}
+
+impl Veth {
+    fn create(tag: u8) -> Option<Veth> {
+        let pid = std::process::id();
+        let (ns, host_if, far_if) = (
+            format!("rmq{pid}-{tag}"),
+            format!("rmqh{}{tag}", pid % 10000),
+            format!("rmqf{}{tag}", pid % 10000),
+        );
+        let v = Veth { ns, host_if };
+        let ip = |args: &str| {
+            Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let ok = ip(&format!("netns add {}", v.ns))
+            && ip(&format!(
+                "link add {} type veth peer name {far_if}",
+                v.host_if
+            ))
+            && ip(&format!("link set {far_if} netns {}", v.ns))
+            && ip(&format!("addr add 10.231.{tag}.1/24 dev {}", v.host_if))
+            && ip(&format!("link set {} up", v.host_if))
+            && ip(&format!(
+                "-n {} addr add 10.231.{tag}.2/24 dev {far_if}",
+                v.ns
+            ))
+            && ip(&format!("-n {} link set {far_if} up", v.ns))
+            && ip(&format!("-n {} link set lo up", v.ns));
+        ok.then_some(v)
+    }
+
+    /// Whether a query from inside the namespace to `dst` is answered.
+    fn answered(&self, dst: &str, port: u16) -> bool {
+        Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "dig", "+time=1", "+tries=2", "+short",
+            ])
+            .arg(format!("@{dst}"))
+            .args(["-p", &port.to_string(), "probe.test"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("10.1.2.3"))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// On a real second interface (a veth into a network namespace, root only): clients
+/// there are answered when the interface is selected (by name, wildcard, or address, in
+/// wildcard and bind-interfaces modes) and not when it is excluded, by both servers alike.
+#[test]
+fn a_second_interface_is_selected_as_dnsmasq_selects_it() {
+    // SAFETY: geteuid only reads the process's credentials.
+    if unsafe { libc::geteuid() } != 0 || !dnsmasq_installed() {
+        eprintln!("skipped: needs root, ip, dig and dnsmasq (.ci/run has them)");
+        return;
+    }
+    let Some(veth) = Veth::create(7) else {
+        eprintln!("skipped: could not create a network namespace");
+        return;
+    };
+    let dir = common::scratch_dir("listening-netns");
+    let iface = veth.host_if.clone();
+    let prefix = &iface[..iface.len() - 2];
+    let cases = [
+        (format!("interface={iface}"), true),
+        (format!("interface={iface}\nbind-interfaces"), true),
+        (format!("interface={prefix}*"), true),
+        ("listen-address=10.231.7.1".to_string(), true),
+        ("listen-address=127.0.0.1".to_string(), false),
+        (format!("except-interface={iface}"), false),
+        ("local-service".to_string(), true),
+    ];
+    for (i, (extra, expected)) in cases.iter().enumerate() {
+        for program in ["dnsmasq", RINGMASQ] {
+            let port = free_port();
+            let name = format!("{i}-{}", if program == "dnsmasq" { "d" } else { "r" });
+            let _server = start(program, &dir, &name, port, extra);
+            let got = veth.answered("10.231.7.1", port);
+            assert_eq!(got, *expected, "{program} with {extra:?}");
+        }
+    }
+}

@@ -82,8 +82,8 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         }
         listening.bind_addrs(&host, port)
     };
-    let mut sockets = if port == 0 {
-        Vec::new()
+    let (mut sockets, tentative) = if port == 0 {
+        (Vec::new(), Vec::new())
     } else {
         bind_all(&addrs, shards)?
     };
@@ -108,7 +108,11 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         listening: listening.clone(),
         port,
         host: host.clone(),
-        bound: addrs,
+        bound: addrs
+            .into_iter()
+            .filter(|a| !tentative.contains(a))
+            .collect(),
+        pending: tentative,
     };
     let pid_file = match config.text("pid-file") {
         Some(Some(p)) => p,
@@ -191,8 +195,10 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
 fn bind_all(
     addrs: &[SocketAddr],
     shards: usize,
-) -> Result<Vec<dns_shard::ShardSockets>, ConfigError> {
+) -> Result<(Vec<dns_shard::ShardSockets>, Vec<SocketAddr>), ConfigError> {
     let mut out = Vec::with_capacity(shards);
+    // IPv6 addresses still in duplicate address detection cannot be bound yet.
+    let mut tentative = Vec::new();
     for _ in 0..shards {
         let mut set = dns_shard::ShardSockets {
             udp: Vec::new(),
@@ -209,6 +215,11 @@ fn bind_all(
                 }
                 // A wildcard IPv6 socket is optional on hosts without IPv6.
                 Err(_) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {}
+                Err(e) if addr.is_ipv6() && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                    if !tentative.contains(addr) {
+                        tentative.push(*addr);
+                    }
+                }
                 Err(e) => {
                     return Err(ConfigError::bad(format!(
                         "failed to create listening socket for {}: {}",
@@ -221,7 +232,7 @@ fn bind_all(
         }
         out.push(set);
     }
-    Ok(out)
+    Ok((out, tentative))
 }
 
 /// What the control loop keeps to follow interface changes.
@@ -231,12 +242,18 @@ struct Watch {
     host: Vec<interfaces::IfAddr>,
     /// Addresses bound so far (for `--bind-dynamic`).
     bound: Vec<SocketAddr>,
+    /// Addresses to bind that were tentative (IPv6 DAD) when tried; tried every second.
+    pending: Vec<SocketAddr>,
 }
 
 impl Watch {
     /// Look at the host's addresses again: tell the shards if they changed, and with
     /// `--bind-dynamic` start serving new permitted addresses.
     fn rescan(&mut self, feeds: &[Sender<dns_shard::Control>]) {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.serve_new(pending, feeds);
+        }
         let host = interfaces::host_addresses();
         if host == self.host {
             return;
@@ -246,25 +263,30 @@ impl Watch {
                 .listening
                 .bind_addrs(&host, self.port)
                 .into_iter()
-                .filter(|a| !self.bound.contains(a))
+                .filter(|a| !self.bound.contains(a) && !self.pending.contains(a))
                 .collect();
-            for addr in new {
-                match bind_all(&[addr], feeds.len()) {
-                    Ok(sockets) => {
-                        for (f, s) in feeds.iter().zip(sockets) {
-                            let _ = f.send(dns_shard::Control::Listen(s));
-                        }
-                        self.bound.push(addr);
-                    }
-                    // It may be tentative (IPv6 DAD): the next scan tries again.
-                    Err(e) => log::warn(e.to_string()),
-                }
-            }
+            self.serve_new(new, feeds);
         }
         for f in feeds {
             let _ = f.send(dns_shard::Control::Interfaces(host.clone()));
         }
         self.host = host;
+    }
+
+    /// Bind `addrs` on every shard and hand the sockets over; tentative ones wait.
+    fn serve_new(&mut self, addrs: Vec<SocketAddr>, feeds: &[Sender<dns_shard::Control>]) {
+        for addr in addrs {
+            match bind_all(&[addr], feeds.len()) {
+                Ok((_, tentative)) if !tentative.is_empty() => self.pending.push(addr),
+                Ok((sockets, _)) => {
+                    for (f, s) in feeds.iter().zip(sockets) {
+                        let _ = f.send(dns_shard::Control::Listen(s));
+                    }
+                    self.bound.push(addr);
+                }
+                Err(e) => log::warn(e.to_string()),
+            }
+        }
     }
 }
 
