@@ -1,0 +1,219 @@
+//! Batched UDP: one sendmmsg or recvmmsg moves up to `BATCH` datagrams. Sockets are
+//! non-blocking; an empty receive queue reads as zero datagrams.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::RawFd;
+
+/// Datagrams per system call.
+pub const BATCH: usize = 64;
+/// Largest datagram handled.
+pub const MAX_DATAGRAM: usize = 4096;
+/// Socket buffer size asked for (the kernel caps it at net.core.[rw]mem_max).
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+/// A non-blocking UDP socket connected to `server`, with large buffers.
+pub fn connected(server: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let s = UdpSocket::bind(local)?;
+    s.connect(server)?;
+    s.set_nonblocking(true)?;
+    grow_buffers(std::os::fd::AsRawFd::as_raw_fd(&s));
+    Ok(s)
+}
+
+/// Ask for large send and receive buffers (best effort).
+pub fn grow_buffers(fd: RawFd) {
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid int option on an open socket.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+/// Buffers and headers for one batch of datagrams, allocated once.
+pub struct Batch {
+    data: Vec<u8>,
+    lens: [usize; BATCH],
+    names: Vec<libc::sockaddr_storage>,
+    name_lens: [libc::socklen_t; BATCH],
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    count: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            data: vec![0; BATCH * MAX_DATAGRAM],
+            lens: [0; BATCH],
+            // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+            names: vec![unsafe { std::mem::zeroed() }; BATCH],
+            name_lens: [0; BATCH],
+            // SAFETY: as above, for iovec and mmsghdr.
+            iovecs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            headers: vec![unsafe { std::mem::zeroed() }; BATCH],
+            count: 0,
+        }
+    }
+}
+
+impl Batch {
+    /// Datagram `i` of the batch.
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.data[i * MAX_DATAGRAM..i * MAX_DATAGRAM + self.lens[i]]
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Room for the next datagram to send; `push` it when written.
+    pub fn slot(&mut self) -> &mut [u8] {
+        let i = self.count;
+        &mut self.data[i * MAX_DATAGRAM..(i + 1) * MAX_DATAGRAM]
+    }
+
+    pub fn push(&mut self, len: usize) {
+        self.lens[self.count] = len;
+        self.count += 1;
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.count == BATCH
+    }
+
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// Point the headers at the first `n` buffers (with names if `named`).
+    fn prepare(&mut self, n: usize, named: bool, receiving: bool) {
+        for i in 0..n {
+            let len = if receiving {
+                MAX_DATAGRAM
+            } else {
+                self.lens[i]
+            };
+            self.iovecs[i] = libc::iovec {
+                iov_base: self.data[i * MAX_DATAGRAM..].as_mut_ptr().cast(),
+                iov_len: len,
+            };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            if named {
+                h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+                h.msg_namelen = if receiving {
+                    std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t
+                } else {
+                    self.name_lens[i]
+                };
+            } else {
+                h.msg_name = std::ptr::null_mut();
+                h.msg_namelen = 0;
+            }
+            self.headers[i].msg_len = 0;
+        }
+    }
+
+    /// Receive up to a batch (with the senders' addresses if `named`); the batch then
+    /// holds what came. Zero when nothing is waiting.
+    pub fn receive(&mut self, fd: RawFd, named: bool) -> io::Result<usize> {
+        self.prepare(BATCH, named, true);
+        // SAFETY: every header points at live buffers owned by self.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            self.count = 0;
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for i in 0..n {
+            self.lens[i] = self.headers[i].msg_len as usize;
+            self.name_lens[i] = self.headers[i].msg_hdr.msg_namelen;
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Send the batch (back to the addresses it was received from if `named`); returns how
+    /// many went (the rest did not fit in the socket's buffer).
+    pub fn send(&mut self, fd: RawFd, named: bool) -> io::Result<usize> {
+        let n = self.count;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.prepare(n, named, false);
+        // SAFETY: as in `receive`.
+        let sent = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if sent < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(0),
+                _ => Err(e),
+            };
+        }
+        Ok(sent as usize)
+    }
+}
+
+/// Pin the calling thread to `cpu` (best effort).
+pub fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Wait up to `ms` for any of `fds` to be readable.
+pub fn wait_readable(fds: &[RawFd], ms: i32) {
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: polls is a valid array of pollfd.
+    unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, ms) };
+}
