@@ -96,7 +96,7 @@ done
 
 python3 - "$WORK/rows" "$OUT" "$NAME" "$DRIVER" "$SECS" "$ROUNDS" "$QPS" <<'PY'
 import json, os, sys, datetime
-rows, out, name, driver, secs, rounds, qps = *sys.argv[1:5], *map(int, sys.argv[5:])
+rows, out, result_name, driver, secs, rounds, qps = *sys.argv[1:5], *map(int, sys.argv[5:])
 tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
 acc = {}
 for line in open(rows):
@@ -116,9 +116,9 @@ for w in ["hit", "forwarded"]:
                          "dnsmasq_lost": d[2], "ringmasq_lost": r[2],
                          "dnsmasq_qps": round(d[3] / d[4]), "ringmasq_qps": round(r[3] / r[4])}
     lines.append(f"| {'cache hit' if w == 'hit' else 'forwarded (miss)'} | {du:.2f} | {ru:.2f} | {ru/du:.2f} | {d[3]/d[4]:.0f} | {r[3]/r[4]:.0f} | {d[2]} / {r[2]} |")
-json.dump(res, open(f"{out}/{name}.json", "w"), indent=2)
+json.dump(res, open(f"{out}/{result_name}.json", "w"), indent=2)
 load = f"{qps} qps" if qps else "closed loop, 500 outstanding"
 md = "\n".join(lines) + f"\n\n{rounds} rounds of {secs} s per server and workload ({load}), each server pinned to CPU 0, {driver} on CPU 1 (`{res['command']}`, {res['date']}). CPU is the server's user+system time over the run; qps is {driver}'s.\n"
-open(f"{out}/{name}.md", "w").write(md)
+open(f"{out}/{result_name}.md", "w").write(md)
 print(md)
 PY
