@@ -180,7 +180,7 @@ impl Engine {
         // dnsmasq neither caches nor answers from its cache an --interface-name name
         // whose interface lacks the asked family.
         let mut uncached = false;
-        if !self.local.interface_names.is_empty() || !self.local.dynamic_hosts.is_empty() {
+        if self.local.has_interface_names() {
             let found =
                 name.and_then(|n| interface_answer(&self.local, &self.interface_addrs, n, q.qtype));
             if let Some(mut outcome) = found {
@@ -282,22 +282,14 @@ impl Engine {
         Action::Forward(servers)
     }
 
-    /// Whether the question is for an `--interface-name` name.
-    fn is_interface_name(&self, q: &Question) -> bool {
-        if self.local.interface_names.is_empty() && self.local.dynamic_hosts.is_empty() {
-            return false;
-        }
-        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
-        let name = dotted(q, &mut text).unwrap_or("").to_ascii_lowercase();
-        self.local
-            .interface_names
-            .iter()
-            .any(|(n, _, _)| *n == name)
+    /// Whether `name` (lower case) is an `--interface-name` or `--dynamic-host` name.
+    fn is_interface_name(&self, name: &str) -> bool {
+        self.local.interface_names.iter().any(|(n, _, _)| n == name)
             || self
                 .local
                 .dynamic_hosts
                 .iter()
-                .any(|(n, _, _, _)| *n == name)
+                .any(|(n, _, _, _)| n == name)
     }
 
     /// The answer to a CHAOS-class query: TXT in `bind.` as dnsmasq gives it, else NOTIMP.
@@ -362,8 +354,9 @@ impl Engine {
             let class_at = wire::skip_name(&out, e.at).ok()? + 2;
             out[class_at..class_at + 2].copy_from_slice(&size);
         }
+        // The name, for the filters and the interface names, only where they need it.
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
-        let name = match self.options.filters.is_empty() {
+        let name = match self.options.filters.is_empty() && !self.local.has_interface_names() {
             true => String::new(),
             false => dotted(&q, &mut text).unwrap_or("").to_ascii_lowercase(),
         };
@@ -391,7 +384,7 @@ impl Engine {
             // dnsmasq logs nothing of an answer it refused as a rebind attack.
             Verdict::Rebind => (None, ""),
         };
-        let rd = query[2] & flag::RD != 0 && !self.is_interface_name(&q);
+        let rd = query[2] & flag::RD != 0 && !self.is_interface_name(&name);
         if let Some(stored) = self.cache.insert(&q, rd, &out, now_secs, bare) {
             self.fills.push(stored);
         }
@@ -481,19 +474,29 @@ pub fn holds_address(reply: &[u8], subnets: &[(IpAddr, u8)]) -> bool {
         .any(|ip| subnets.iter().any(|(net, len)| in_subnet(ip, *net, *len)))
 }
 
+/// The IPv4 netmask of a `prefix`-bit network.
+fn v4_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
+}
+
+/// The IPv6 netmask of a `prefix`-bit network.
+fn v6_mask(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .unwrap_or(0)
+}
+
 /// Whether `addr` lies in `net`/`prefix`.
 pub fn in_subnet(addr: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (addr, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - prefix.min(32) as u32)
-                .unwrap_or(0);
+            let mask = v4_mask(prefix);
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - prefix.min(128) as u32)
-                .unwrap_or(0);
+            let mask = v6_mask(prefix);
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -768,15 +771,11 @@ fn interface_records<'a>(
                 }
                 let joined = match a {
                     IpAddr::V4(a) => {
-                        let mask = u32::MAX
-                            .checked_shl(32 - u32::from(*prefix).min(32))
-                            .unwrap_or(0);
+                        let mask = v4_mask(*prefix);
                         IpAddr::V4(((u32::from(*a) & mask) | (u32::from((*v4)?) & !mask)).into())
                     }
                     IpAddr::V6(a) => {
-                        let mask = u128::MAX
-                            .checked_shl(128 - u32::from(*prefix).min(128))
-                            .unwrap_or(0);
+                        let mask = v6_mask(*prefix);
                         IpAddr::V6(((u128::from(*a) & mask) | (u128::from((*v6)?) & !mask)).into())
                     }
                 };

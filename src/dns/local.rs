@@ -103,6 +103,11 @@ pub struct LocalData {
 pub const MAX_HOST_NAMES: usize = 50_000_000;
 
 impl LocalData {
+    /// Whether any `--interface-name` or `--dynamic-host` is configured.
+    pub fn has_interface_names(&self) -> bool {
+        !self.interface_names.is_empty() || !self.dynamic_hosts.is_empty()
+    }
+
     /// The rule for the most specific domain containing `name`, if any.
     pub fn rule_for(&self, name: &str) -> Option<&DomainRule> {
         if !name.contains('.') {
