@@ -297,6 +297,55 @@ fn sigusr1_reports_each_server() {
     assert!(found, "no line like {expected:?} in the log");
 }
 
+/// `servers.bind` in class CHAOS lists every server in configuration order with the
+/// queries sent to it and failed, as dnsmasq does, in one TXT record.
+#[test]
+fn servers_bind_lists_each_server_with_its_counts() {
+    let up = upstream::start();
+    let idle = free_port();
+    let (_server, port) = start_with(
+        "fwd-servers-bind",
+        &[up.port],
+        &format!("shards=1\nserver=/corp.test/127.0.0.1#{idle}\nserver=::1#{idle}\n"),
+    );
+    for i in 0..2 {
+        let name = format!("sb{i}.test.");
+        assert!(ask_udp(port, &query(i, &name), Duration::from_secs(3)).is_some());
+    }
+    let mut m = Message::new();
+    m.set_id(77);
+    let mut q = Query::query(Name::from_ascii("servers.bind.").unwrap(), RecordType::TXT);
+    q.set_query_class(hickory_proto::rr::DNSClass::CH);
+    m.add_query(q);
+    let reply = ask_udp(port, &m.to_vec().unwrap(), Duration::from_secs(3)).expect("an answer");
+    let reply = Message::from_vec(&reply).unwrap();
+    assert!(reply.authoritative());
+    let texts: Vec<String> = reply
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            Some(RData::TXT(t)) => Some(
+                t.txt_data()
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned()),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // The first query went to every server for all names at once (as dnsmasq, to measure
+    // them); ::1 did not answer but the query was answered, so nothing failed. The second
+    // went to the server heard from. The corp.test server was not asked.
+    assert_eq!(
+        texts,
+        [
+            format!("127.0.0.1#{} 2 0", up.port),
+            format!("127.0.0.1#{idle} 0 0"),
+            format!("::1#{idle} 1 0"),
+        ]
+    );
+}
+
 /// `server=ip#port@source` sends from that address; `@interface` through that interface.
 #[test]
 fn queries_leave_from_the_servers_source_address_or_interface() {

@@ -7,6 +7,7 @@ use super::cache::{BareNegative, Cache, Origin, Policy};
 use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
 use super::local::{DomainRule, LocalData, LocalMx, NameData, RuleTarget, Source};
+use super::upstream::Tally;
 use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, TXT};
@@ -80,7 +81,13 @@ pub struct Engine {
     /// The host's addresses by interface, with prefix lengths, for `--interface-name`
     /// and `--localise-queries`; kept current by the runtime.
     pub interface_addrs: Vec<(String, IpAddr, u8)>,
+    /// Every shard's record of each upstream server, for `servers.bind`; set by the
+    /// runtime.
+    pub tallies: Option<TallySource>,
 }
+
+/// Where an engine reads every shard's per-server counts from.
+pub type TallySource = Box<dyn Fn() -> Vec<(SocketAddr, Tally)>>;
 
 /// A reply with only a header and the question (if any), with this response code.
 fn header_reply(out: &mut Vec<u8>, query: &[u8], question_end: Option<usize>, code: u8) {
@@ -125,6 +132,7 @@ impl Engine {
             fills: Vec::new(),
             local_turn: 0,
             interface_addrs: Vec::new(),
+            tallies: None,
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -301,12 +309,27 @@ impl Engine {
         edns: bool,
         limit: usize,
     ) -> Action<'_> {
+        let servers = match (name, &self.tallies) {
+            (Some(n), Some(tallies)) if n.eq_ignore_ascii_case("servers.bind") => {
+                let tallies = tallies();
+                self.local
+                    .listed_servers
+                    .iter()
+                    .map(|s| {
+                        let t = tallies.iter().find(|(a, _)| a == s).map(|(_, t)| t);
+                        (*s, t.map_or(0, |t| t.queries), t.map_or(0, |t| t.failed))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         let figures = chaos::Figures {
             cache_size: self.options.cache_size,
             insertions: self.cache.stats.insertions,
             evictions: self.cache.stats.evictions,
             misses: self.counters.forwarded,
             hits: self.counters.cached + self.counters.local,
+            servers,
         };
         let text = name
             .filter(|_| self.options.ident && q.qtype == rtype::TXT)
@@ -317,7 +340,7 @@ impl Engine {
             build_reply(&mut self.out, query, q.end, &outcome, edns_size, limit);
             return Action::Reply(&self.out);
         };
-        let mut record = Record::from_rdata(owner, 0, RData::TXT(TXT::new(vec![text])));
+        let mut record = Record::from_rdata(owner, 0, RData::TXT(TXT::new(text)));
         record.set_dns_class(hickory_proto::rr::DNSClass::CH);
         let mut outcome = Outcome::negative(rcode::NOERROR, "config");
         outcome.authoritative = true;

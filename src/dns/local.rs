@@ -80,6 +80,8 @@ pub struct LocalData {
     /// Rule for names without a dot (`server=//ip`).
     pub dotless_rule: Option<DomainRule>,
     pub upstreams: Arc<[SocketAddr]>,
+    /// Every upstream server configured or read, once each in order (for `servers.bind`).
+    pub listed_servers: Vec<SocketAddr>,
     /// Where queries to a server leave from (`server=ip@source` or `ip@interface`); the
     /// first binding given for an address holds.
     pub send_from: HashMap<SocketAddr, SendFrom>,
@@ -488,20 +490,29 @@ pub fn send_from<'a>(values: impl IntoIterator<Item = &'a Value>) -> HashMap<Soc
     out
 }
 
-/// Domain rules and plain upstream servers from `server=`, `rev-server=`, `local=` and
-/// `address=` options, plus `extra` values (from a servers-file). Returns the rules by domain, the
-/// rule for dotless names, and the plain upstreams.
+/// What `server=`, `rev-server=`, `local=` and `address=` options (and servers-files) say.
+#[derive(Debug, Default)]
+pub struct ServerRules {
+    /// Rules by lower-case domain.
+    pub rules: HashMap<String, DomainRule>,
+    /// The rule for dotless names.
+    pub dotless: Option<DomainRule>,
+    /// Servers for every name.
+    pub upstreams: Vec<SocketAddr>,
+    /// Every server named, for names or for domains, once each in the order given.
+    pub listed: Vec<SocketAddr>,
+}
+
+/// Domain rules and upstream servers from `server=`, `rev-server=`, `local=` and
+/// `address=` options, plus `extra` values (from a servers-file).
 pub fn server_rules<'a>(
     config: &'a Config,
     extra: impl IntoIterator<Item = &'a Value>,
-) -> (
-    HashMap<String, DomainRule>,
-    Option<DomainRule>,
-    Vec<SocketAddr>,
-) {
+) -> ServerRules {
     let mut rules: HashMap<String, DomainRule> = HashMap::new();
     let mut dotless: Option<DomainRule> = None;
     let mut upstreams = Vec::new();
+    let mut listed = Vec::new();
     // --rev-server is --server for the reverse zones of a subnet.
     let reverse: Vec<Value> = config
         .values("rev-server")
@@ -529,6 +540,15 @@ pub fn server_rules<'a>(
         .chain(extra)
         .collect();
     for v in values.into_iter().chain(&reverse) {
+        if let Value::Server {
+            target: ServerTarget::Upstream { addr, .. },
+            ..
+        } = v
+        {
+            if !listed.contains(addr) {
+                listed.push(*addr);
+            }
+        }
         let domains = match v {
             Value::Server {
                 domains: None,
@@ -551,7 +571,12 @@ pub fn server_rules<'a>(
             apply_rule(rule, v);
         }
     }
-    (rules, dotless, upstreams)
+    ServerRules {
+        rules,
+        dotless,
+        upstreams,
+        listed,
+    }
 }
 
 /// Add what one `server=/d/...`, `local=/d/` or `address=/d/...` value says to `rule`.

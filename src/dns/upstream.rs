@@ -6,7 +6,7 @@
 use super::wire::{self, rcode};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Servers a shard keeps a record of; more are used but not remembered.
 const MAX_KNOWN_SERVERS: usize = 4096;
@@ -57,25 +57,51 @@ struct Health {
     failing: bool,
 }
 
+/// As dnsmasq, a query is sent to every server at once after this many queries or this
+/// long since the last such query, so every server's speed is measured again.
+const PROBE_EVERY: u32 = 50;
+const PROBE_INTERVAL: Duration = Duration::from_secs(20);
+
 /// One shard's memory of its servers.
 #[derive(Debug, Default)]
 pub struct Board {
     health: HashMap<SocketAddr, Health>,
+    /// Queries forwarded since every server was last asked at once, and when that was.
+    since_probe: u32,
+    probed_at: Option<Instant>,
 }
 
 impl Board {
     /// The order to try `servers` in: as configured under `strict`, otherwise those not
-    /// failing before those failing, then the fastest first (a server not yet heard from
-    /// counts as fastest, so every server gets measured), then as configured.
+    /// failing before those failing, then those heard from (fastest first) before those
+    /// not yet heard from, then as configured.
     pub fn order(&self, servers: &[SocketAddr], strict: bool) -> Vec<SocketAddr> {
         let mut order = servers.to_vec();
         if !strict {
             order.sort_by_key(|s| {
                 let h = self.health.get(s).copied().unwrap_or_default();
-                (h.failing, h.srtt_us)
+                (h.failing, h.srtt_us == 0, h.srtt_us)
             });
         }
         order
+    }
+
+    /// Whether the query being forwarded now should go to every server at once to measure
+    /// them (the first query, then every 50th or after 20 s; never under `strict`).
+    pub fn probe_due(&mut self, strict: bool, now: Instant) -> bool {
+        if strict {
+            return false;
+        }
+        self.since_probe += 1;
+        let due = self.since_probe > PROBE_EVERY
+            || self
+                .probed_at
+                .is_none_or(|at| now.saturating_duration_since(at) > PROBE_INTERVAL);
+        if due {
+            self.since_probe = 0;
+            self.probed_at = Some(now);
+        }
+        due
     }
 
     /// `server` answered after `rtt`.
@@ -135,13 +161,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(order: Vec<SocketAddr>, policy: &ForwardPolicy) -> Plan {
+    /// A plan to try servers in `order`; with `ask_all` (or `--all-servers`) every one is
+    /// asked at once.
+    pub fn new(order: Vec<SocketAddr>, policy: &ForwardPolicy, ask_all: bool) -> Plan {
         Plan {
             order,
             next: 0,
             waiting: 0,
             fallback: None,
-            all_servers: policy.all_servers,
+            all_servers: policy.all_servers || ask_all,
             fast_retry: policy.fast_retry,
             retry_wait: policy.fast_retry.map_or(policy.timeout, |r| r.first),
             retried_for: Duration::ZERO,
@@ -293,9 +321,27 @@ mod tests {
     }
 
     #[test]
+    fn unheard_servers_wait_for_a_probe_which_comes_every_50_queries_or_20_seconds() {
+        let mut b = Board::default();
+        let servers = [s(1), s(2)];
+        b.answered(s(2), Duration::from_millis(9));
+        assert_eq!(b.order(&servers, false), [s(2), s(1)]);
+        let t0 = Instant::now();
+        assert!(b.probe_due(false, t0), "the first query asks every server");
+        let probes = (1..=100)
+            .filter(|_| b.probe_due(false, t0 + Duration::from_secs(1)))
+            .count();
+        assert_eq!(probes, 1, "then one in 51");
+        assert!(b.probe_due(false, t0 + Duration::from_secs(25)));
+        assert!(!b.probe_due(true, t0 + Duration::from_secs(99)));
+        let mut p = Plan::new(servers.to_vec(), &ForwardPolicy::default(), true);
+        assert_eq!(p.start(), Next::Send(servers.to_vec()));
+    }
+
+    #[test]
     fn silence_moves_on_and_servfail_tries_the_others_first() {
         let policy = ForwardPolicy::default();
-        let mut p = Plan::new(vec![s(1), s(2), s(3)], &policy);
+        let mut p = Plan::new(vec![s(1), s(2), s(3)], &policy, false);
         assert_eq!(p.start(), Next::Send(vec![s(1)]));
         let (silent, next) = p.silence();
         assert_eq!((silent, next), (vec![s(1)], Next::Send(vec![s(2)])));
@@ -304,10 +350,10 @@ mod tests {
             p.reply(reply(rcode::REFUSED)),
             Next::Done(Some(reply(rcode::REFUSED)))
         );
-        let mut p = Plan::new(vec![s(1)], &policy);
+        let mut p = Plan::new(vec![s(1)], &policy, false);
         p.start();
         assert_eq!(p.silence().1, Next::Done(None));
-        let mut p = Plan::new(vec![s(1), s(2)], &policy);
+        let mut p = Plan::new(vec![s(1), s(2)], &policy, false);
         p.start();
         assert_eq!(
             p.reply(reply(rcode::NXDOMAIN)),
@@ -321,7 +367,7 @@ mod tests {
             all_servers: true,
             ..Default::default()
         };
-        let mut p = Plan::new(vec![s(1), s(2)], &policy);
+        let mut p = Plan::new(vec![s(1), s(2)], &policy, false);
         assert_eq!(p.start(), Next::Send(vec![s(1), s(2)]));
         assert_eq!(p.reply(reply(rcode::SERVFAIL)), Next::Wait);
         assert_eq!(
@@ -339,7 +385,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let mut p = Plan::new(vec![s(1), s(2)], &policy);
+        let mut p = Plan::new(vec![s(1), s(2)], &policy, false);
         p.start();
         let mut waits = vec![p.wait()];
         let mut sends = 1;

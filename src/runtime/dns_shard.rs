@@ -325,8 +325,9 @@ pub fn spawn(
     control: Receiver<Control>,
     links: CacheLinks,
     config: ShardConfig,
-    stats: Arc<ShardStats>,
+    all_stats: Arc<[Arc<ShardStats>]>,
 ) -> glommio::Result<(), ()> {
+    let stats = all_stats[index].clone();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -335,6 +336,7 @@ pub fn spawn(
         .spawn(move || async move {
             let mut engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
             engine.interface_addrs = gate.named_addresses();
+            engine.tallies = Some(Box::new(move || super::forward::tallies(&all_stats)));
             let shard = Rc::new(Shard {
                 engine: RefCell::new(engine),
                 gated: gate.checks_anything(),

@@ -41,8 +41,12 @@ pub async fn forward_udp(
     shard: &Rc<Shard>,
 ) -> Option<Vec<u8>> {
     let policy = &shard.config.forward;
-    let order = shard.board.borrow().order(servers, policy.strict_order);
-    let mut plan = Plan::new(order, policy);
+    let (order, probe) = {
+        let mut board = shard.board.borrow_mut();
+        let probe = board.probe_due(policy.strict_order, Instant::now());
+        (board.order(servers, policy.strict_order), probe)
+    };
+    let mut plan = Plan::new(order, policy, probe);
     let mut q = query.to_vec();
     let id = match shard.query_port() {
         Some(qp) => qp.id(),

@@ -132,7 +132,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
 
     block_signals();
     let mut feeds: Vec<Sender<dns_shard::Control>> = Vec::new();
-    let mut stats = Vec::new();
+    let stats: Arc<[Arc<dns_shard::ShardStats>]> = sockets.iter().map(|_| Arc::default()).collect();
     let fill_queues: Vec<_> = sockets
         .iter()
         .map(|_| crossbeam::channel::bounded(FILL_QUEUE))
@@ -149,8 +149,6 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         };
         let (tx, rx) = crossbeam::channel::bounded(SNAPSHOT_QUEUE);
         feeds.push(tx);
-        let shard_stats = Arc::new(dns_shard::ShardStats::default());
-        stats.push(shard_stats.clone());
         dns_shard::spawn(
             shard,
             shard_sockets,
@@ -159,7 +157,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
             rx,
             links,
             shard_config.clone(),
-            shard_stats,
+            stats.clone(),
         )
         .map_err(|e| {
             ConfigError::bad(format!("cannot start DNS shard {shard}: {e}"))
@@ -352,8 +350,12 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         }
     }
     data.add_config_records(config, &hostname());
-    let (rules, dotless, mut upstreams) =
-        local::server_rules(config, from_file.iter().map(|e| &e.value));
+    let local::ServerRules {
+        rules,
+        dotless,
+        mut upstreams,
+        mut listed,
+    } = local::server_rules(config, from_file.iter().map(|e| &e.value));
     data.rules = rules;
     data.dotless_rule = dotless;
     data.send_from = local::send_from(
@@ -376,8 +378,12 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     upstreams.dedup();
     for u in &upstreams {
         log::info(format!("using nameserver {}#{}", u.ip(), u.port()));
+        if !listed.contains(u) {
+            listed.push(*u);
+        }
     }
     data.upstreams = upstreams.into();
+    data.listed_servers = listed;
     data
 }
 
