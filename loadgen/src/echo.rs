@@ -1,9 +1,12 @@
 //! The echo reflector: every datagram goes straight back to its sender, batched, on one
-//! SO_REUSEPORT socket per thread. Driven by the same load generator, it gives the
-//! machine's ceiling for UDP request and response, against which servers are measured.
+//! SO_REUSEPORT socket per thread, marked as a response (the QR bit) and otherwise
+//! unchanged. Driven by the same load generator, it gives the machine's ceiling for UDP
+//! request and response, against which servers are measured. TCP connections to the same
+//! port get each framed message back the same way.
 
 use crate::net::{self, Batch};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -108,10 +111,80 @@ pub fn reflect(
             net::wait_readable(&[fd], 10);
             continue;
         }
+        for i in 0..n {
+            as_response(batch.get_mut(i));
+        }
         // Whatever does not fit in the send buffer is dropped, as a server would.
         let sent = batch.send(fd, true).unwrap_or(0);
         total += sent as u64;
         count.fetch_add(sent as u64, Ordering::Relaxed);
     }
     total
+}
+
+/// Mark a DNS message as a response.
+fn as_response(message: &mut [u8]) {
+    if let Some(flags) = message.get_mut(2) {
+        *flags |= 0x80;
+    }
+}
+
+/// Answer TCP connections on `listener` until `run_for` has passed or `stop` is set: each
+/// length-framed message comes back marked as a response. A thread per connection.
+pub fn reflect_tcp(listener: TcpListener, run_for: Duration, stop: &AtomicBool) {
+    let started = Instant::now();
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    std::thread::scope(|s| {
+        while started.elapsed() < run_for && !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    let left = run_for.saturating_sub(started.elapsed());
+                    s.spawn(move || echo_framed(conn, left));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+}
+
+fn echo_framed(mut conn: TcpStream, run_for: Duration) {
+    let started = Instant::now();
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut input = Vec::new();
+    let mut buf = [0u8; 65536];
+    while started.elapsed() < run_for {
+        let n = match conn.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
+        input.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while input.len() >= at + 2 {
+            let len = u16::from_be_bytes([input[at], input[at + 1]]) as usize;
+            if input.len() < at + 2 + len {
+                break;
+            }
+            as_response(&mut input[at + 2..at + 2 + len]);
+            at += 2 + len;
+        }
+        if at > 0 {
+            if conn.write_all(&input[..at]).is_err() {
+                return;
+            }
+            input.drain(..at);
+        }
+    }
 }

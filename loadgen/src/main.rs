@@ -2,7 +2,7 @@
 
 use ringmasq_loadgen::run::{self, Job, Progress, Queries};
 use ringmasq_loadgen::stats::Stats;
-use ringmasq_loadgen::{echo, queries};
+use ringmasq_loadgen::{echo, plot, queries};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,10 +27,13 @@ Usage: ringmasq-loadgen [options]
                    counts from when each query was due
   -t SECONDS       a query not answered in this long is lost (default 5)
   -e               add an EDNS0 OPT record (1232 bytes)
+  --tcp            ask over TCP: each client one connection, queries pipelined
+  --check          check that every reply answers its query's question
+  --svg FILE       plot the latency distribution and queries/s over time as SVG
   --cpus LIST      CPUs to pin threads to, comma-separated (default 0,1,2...)
   --json           print the results as JSON after the summary
   --quiet          no progress line each second
-  --echo           be an echo reflector on -s/-p for -l seconds instead
+  --echo           be an echo reflector on -s/-p (UDP and TCP) for -l seconds instead
   -h, --help       this text
 ";
 
@@ -51,6 +54,9 @@ struct Options {
     json: bool,
     quiet: bool,
     echo: bool,
+    tcp: bool,
+    check: bool,
+    svg: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -71,6 +77,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: false,
         quiet: false,
         echo: false,
+        tcp: false,
+        check: false,
+        svg: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -107,6 +116,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--json" => o.json = true,
             "--quiet" => o.quiet = true,
             "--echo" => o.echo = true,
+            "--tcp" => o.tcp = true,
+            "--check" => o.check = true,
+            "--svg" => o.svg = Some(value("--svg")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -162,7 +174,11 @@ fn run_echo(o: &Options) -> Result<(), String> {
         sockets.len(),
         o.seconds
     );
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot bind TCP {addr}: {e}"))?;
     let total: u64 = std::thread::scope(|s| {
+        let stop_tcp = &stop;
+        s.spawn(move || echo::reflect_tcp(listener, run_for, stop_tcp));
         let handles: Vec<_> = sockets
             .iter()
             .enumerate()
@@ -226,11 +242,18 @@ fn main() {
             edns: o.edns.then_some(1232),
             offset: t * 7919,
             cpu: Some(cpu_for(&o, t)),
+            tcp: o.tcp,
+            check: o.check,
         })
         .collect();
     let mode = match o.rate {
         Some(r) => format!("open loop at {r} queries/s"),
         None => format!("closed loop, {} outstanding", o.outstanding),
+    };
+    let mode = if o.tcp {
+        format!("{mode}, over TCP")
+    } else {
+        mode
     };
     println!("[Status] Command line: ringmasq-loadgen {}", args.join(" "));
     println!(
@@ -239,7 +262,7 @@ fn main() {
     let progress = Progress::default();
     let start = Instant::now();
     let done = AtomicBool::new(false);
-    let results: Vec<std::io::Result<Stats>> = std::thread::scope(|s| {
+    let (results, per_second): (Vec<std::io::Result<Stats>>, Vec<u64>) = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
             .map(|job| {
@@ -247,10 +270,12 @@ fn main() {
                 s.spawn(move || run::run(job, start, progress))
             })
             .collect();
-        if !o.quiet {
+        let sampler = {
             let done = &done;
             let progress = &progress;
+            let quiet = o.quiet;
             s.spawn(move || {
+                let mut per_second = Vec::new();
                 let mut last = 0;
                 let mut second = 1;
                 while !done.load(Ordering::Relaxed) {
@@ -261,16 +286,20 @@ fn main() {
                         continue;
                     }
                     let completed = progress.completed.load(Ordering::Relaxed);
-                    eprintln!(
-                        "[{second:>4}s] sent {}, completed {completed}, {} queries/s",
-                        progress.sent.load(Ordering::Relaxed),
-                        completed - last
-                    );
+                    per_second.push(completed - last);
+                    if !quiet {
+                        eprintln!(
+                            "[{second:>4}s] sent {}, completed {completed}, {} queries/s",
+                            progress.sent.load(Ordering::Relaxed),
+                            completed - last
+                        );
+                    }
                     last = completed;
                     second += 1;
                 }
-            });
-        }
+                per_second
+            })
+        };
         let results = handles
             .into_iter()
             .map(|h| {
@@ -279,7 +308,7 @@ fn main() {
             })
             .collect();
         done.store(true, Ordering::Relaxed);
-        results
+        (results, sampler.join().unwrap_or_default())
     });
     let seconds = start
         .elapsed()
@@ -302,5 +331,13 @@ fn main() {
     print!("{}", total.report(run_time));
     if o.json {
         println!("{}", total.json(run_time));
+    }
+    if let Some(path) = &o.svg {
+        let title = format!("{server}{}", if o.tcp { " (TCP)" } else { "" });
+        let picture = plot::svg(&title, &total.latency_us, &per_second);
+        if let Err(e) = std::fs::write(path, picture) {
+            eprintln!("ringmasq-loadgen: {path}: {e}");
+            std::process::exit(1);
+        }
     }
 }

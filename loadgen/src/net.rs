@@ -26,6 +26,14 @@ pub fn connected(server: SocketAddr) -> io::Result<UdpSocket> {
     Ok(s)
 }
 
+/// A non-blocking TCP connection to `server`, without Nagle's delay.
+pub fn tcp_connect(server: SocketAddr) -> io::Result<std::net::TcpStream> {
+    let s = std::net::TcpStream::connect_timeout(&server, std::time::Duration::from_secs(2))?;
+    s.set_nodelay(true)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
 /// Ask for large send and receive buffers (best effort).
 pub fn grow_buffers(fd: RawFd) {
     for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
@@ -73,6 +81,11 @@ impl Batch {
     /// Datagram `i` of the batch.
     pub fn get(&self, i: usize) -> &[u8] {
         &self.data[i * MAX_DATAGRAM..i * MAX_DATAGRAM + self.lens[i]]
+    }
+
+    /// Datagram `i` of the batch, to change before it is sent back.
+    pub fn get_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.data[i * MAX_DATAGRAM..i * MAX_DATAGRAM + self.lens[i]]
     }
 
     pub fn len(&self) -> usize {

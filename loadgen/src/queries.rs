@@ -158,13 +158,18 @@ impl RandomNames {
         }
     }
 
-    /// The next query.
-    pub fn next_query(&mut self) -> Vec<u8> {
+    /// The next query, with the number it was made from.
+    pub fn next_query(&mut self) -> (u64, Vec<u8>) {
         // xorshift64*: fast and good enough to spread names.
         self.state ^= self.state >> 12;
         self.state ^= self.state << 25;
         self.state ^= self.state >> 27;
         let r = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (r, self.query_for(r))
+    }
+
+    /// The query `next_query` gave with this number.
+    pub fn query_for(&self, r: u64) -> Vec<u8> {
         let name = format!("{r:016x}.{}", self.domain);
         encode(&name, self.qtype, self.edns).unwrap_or_default()
     }
@@ -200,9 +205,14 @@ mod tests {
     #[test]
     fn random_names_differ() {
         let mut g = RandomNames::new("bench.test", 1, None, 7);
-        let a = g.next_query();
-        let b = g.next_query();
+        let (ra, a) = g.next_query();
+        let (_, b) = g.next_query();
         assert_ne!(a, b);
         assert!(a.len() > 12 + 17);
+        assert_eq!(
+            g.query_for(ra),
+            a,
+            "a query can be made again from its number"
+        );
     }
 }

@@ -1,13 +1,15 @@
-//! One load-generating thread: its own connected sockets, each with its own IDs, queries
-//! sent and replies read in batches, closed loop (keep N queries outstanding) or open loop
+//! One load-generating thread: its own connected sockets (UDP, or TCP connections with
+//! queries pipelined), each with its own IDs, queries sent and replies read in batches, closed loop (keep N queries outstanding) or open loop
 //! (send on a fixed schedule and time each reply from when its query was due).
 
+use crate::check;
 use crate::inflight::Inflight;
 use crate::net::{self, Batch};
 use crate::queries::RandomNames;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,6 +38,11 @@ pub struct Job {
     /// Where this thread starts in the query list, so threads do not ask in lock step.
     pub offset: usize,
     pub cpu: Option<usize>,
+    /// Over TCP (each socket one connection, queries pipelined) instead of UDP.
+    pub tcp: bool,
+    /// Check that each reply answers its query's question (`check_failed` counts those
+    /// that do not).
+    pub check: bool,
 }
 
 /// Counters the progress line reads while threads run.
@@ -45,15 +52,227 @@ pub struct Progress {
     pub completed: AtomicU64,
 }
 
-/// Per-socket state.
+/// How one lane's queries travel.
+enum Link {
+    /// A connected UDP socket; queries go out in batches.
+    Udp {
+        sock: UdpSocket,
+        out: Box<Batch>,
+        /// IDs of the queries in `out`, to give back if they cannot be sent.
+        out_ids: Vec<u16>,
+    },
+    /// A TCP connection carrying many queries, each with its two-byte length. Opened
+    /// when first needed and again after the server closes it.
+    Tcp {
+        stream: Option<TcpStream>,
+        /// Framed queries not yet written.
+        pending: Vec<u8>,
+        /// Bytes read that do not yet make a whole reply.
+        input: Vec<u8>,
+    },
+}
+
+/// Framed queries a TCP lane holds back before it stops taking more.
+const TCP_PENDING_MAX: usize = 1 << 18;
+
+/// One socket (UDP) or connection (TCP) and the queries outstanding on it.
 struct Lane {
-    /// Kept open for the run.
-    _sock: UdpSocket,
-    fd: RawFd,
+    link: Link,
     inflight: Inflight,
-    out: Batch,
-    /// IDs of the queries in `out`, to give back if they cannot be sent.
-    out_ids: Vec<u16>,
+    /// With answer checks: the query number behind each outstanding ID.
+    tags: Vec<u64>,
+}
+
+impl Lane {
+    fn open(server: SocketAddr, tcp: bool, check: bool) -> std::io::Result<Lane> {
+        let link = if tcp {
+            Link::Tcp {
+                stream: None,
+                pending: Vec::new(),
+                input: Vec::new(),
+            }
+        } else {
+            Link::Udp {
+                sock: net::connected(server)?,
+                out: Box::default(),
+                out_ids: Vec::with_capacity(net::BATCH),
+            }
+        };
+        Ok(Lane {
+            link,
+            inflight: Inflight::default(),
+            tags: if check { vec![0; 1 << 16] } else { Vec::new() },
+        })
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        match &self.link {
+            Link::Udp { sock, .. } => Some(sock.as_raw_fd()),
+            Link::Tcp { stream, .. } => stream.as_ref().map(|s| s.as_raw_fd()),
+        }
+    }
+
+    /// Whether another query can be queued now.
+    fn has_room(&self) -> bool {
+        match &self.link {
+            Link::Udp { .. } => true,
+            Link::Tcp { pending, .. } => pending.len() < TCP_PENDING_MAX,
+        }
+    }
+
+    /// Queue `query` with `id`; UDP batches are sent when full. Returns queries sent.
+    fn queue(&mut self, query: &[u8], id: u16, server: SocketAddr, stats: &mut Stats) -> usize {
+        stats.request_bytes += query.len() as u64;
+        match &mut self.link {
+            Link::Udp { out, out_ids, .. } => {
+                let slot = out.slot();
+                let len = query.len().min(slot.len());
+                slot[..len].copy_from_slice(&query[..len]);
+                slot[..2].copy_from_slice(&id.to_be_bytes());
+                out.push(len);
+                out_ids.push(id);
+                if out.is_full() {
+                    return self.flush(server, stats);
+                }
+                0
+            }
+            Link::Tcp { pending, .. } => {
+                pending.extend_from_slice(&(query.len() as u16).to_be_bytes());
+                let at = pending.len();
+                pending.extend_from_slice(query);
+                pending[at..at + 2].copy_from_slice(&id.to_be_bytes());
+                stats.sent += 1;
+                1
+            }
+        }
+    }
+
+    /// Send what is queued. UDP queries that did not go are given back and counted as not
+    /// sent; TCP writes what the connection takes and keeps the rest. Returns UDP queries
+    /// sent (TCP ones are counted when queued).
+    fn flush(&mut self, server: SocketAddr, stats: &mut Stats) -> usize {
+        match &mut self.link {
+            Link::Udp { sock, out, out_ids } => {
+                if out.is_empty() {
+                    return 0;
+                }
+                let sent = out.send(sock.as_raw_fd(), false).unwrap_or(0);
+                for &id in &out_ids[sent..] {
+                    self.inflight.answer(id);
+                    stats.not_sent += 1;
+                }
+                stats.sent += sent as u64;
+                out.clear();
+                out_ids.clear();
+                sent
+            }
+            Link::Tcp {
+                stream,
+                pending,
+                input,
+            } => {
+                if pending.is_empty() {
+                    return 0;
+                }
+                if stream.is_none() {
+                    match net::tcp_connect(server) {
+                        Ok(s) => *stream = Some(s),
+                        Err(_) => {
+                            // Unreachable: what was queued waits out its timeout.
+                            pending.clear();
+                            return 0;
+                        }
+                    }
+                }
+                let s = stream.as_mut().expect("connected above");
+                let mut written = 0;
+                while written < pending.len() {
+                    match s.write(&pending[written..]) {
+                        Ok(0) => break,
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            // The server closed it: these queries are lost (they time
+                            // out); the next ones open a new connection.
+                            *stream = None;
+                            input.clear();
+                            pending.clear();
+                            return 0;
+                        }
+                    }
+                }
+                pending.drain(..written);
+                0
+            }
+        }
+    }
+
+    /// Read every reply waiting and hand each to `each`.
+    fn receive(&mut self, incoming: &mut Batch, mut each: impl FnMut(&mut Lane, &[u8])) -> usize {
+        let mut count = 0;
+        match &mut self.link {
+            Link::Udp { sock, .. } => {
+                let fd = sock.as_raw_fd();
+                loop {
+                    let n = incoming.receive(fd, false).unwrap_or(0);
+                    for i in 0..n {
+                        each(self, incoming.get(i));
+                    }
+                    count += n;
+                    if n < net::BATCH {
+                        break;
+                    }
+                }
+            }
+            Link::Tcp { stream, input, .. } => {
+                let Some(s) = stream.as_mut() else {
+                    return 0;
+                };
+                let mut buf = [0u8; 65536];
+                let mut closed = false;
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        Ok(n) => input.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+                if closed {
+                    *stream = None;
+                }
+                let mut input = std::mem::take(input);
+                let mut at = 0;
+                while input.len() >= at + 2 {
+                    let len = u16::from_be_bytes([input[at], input[at + 1]]) as usize;
+                    if input.len() < at + 2 + len {
+                        break;
+                    }
+                    each(self, &input[at + 2..at + 2 + len]);
+                    count += 1;
+                    at += 2 + len;
+                }
+                input.drain(..at);
+                if let Link::Tcp {
+                    input: kept,
+                    stream,
+                    ..
+                } = &mut self.link
+                {
+                    if stream.is_some() {
+                        *kept = input;
+                    }
+                }
+            }
+        }
+        count
+    }
 }
 
 /// Run `job` until its time is up and every reply has come or timed out.
@@ -63,17 +282,8 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
     }
     let mut lanes = Vec::with_capacity(job.sockets.max(1));
     for _ in 0..job.sockets.max(1) {
-        let sock = net::connected(job.server)?;
-        let fd = sock.as_raw_fd();
-        lanes.push(Lane {
-            _sock: sock,
-            fd,
-            inflight: Inflight::default(),
-            out: Batch::default(),
-            out_ids: Vec::with_capacity(net::BATCH),
-        });
+        lanes.push(Lane::open(job.server, job.tcp, job.check)?);
     }
-    let fds: Vec<RawFd> = lanes.iter().map(|l| l.fd).collect();
     let mut stats = Stats::default();
     let mut incoming = Batch::default();
     let mut random = match &job.queries {
@@ -118,67 +328,67 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
             };
             scheduled += 1;
             to_send -= 1;
+            if !lane.has_room() {
+                stats.not_sent += 1;
+                continue;
+            }
             let Some(id) = lane.inflight.take(since) else {
                 stats.not_sent += 1;
                 continue;
             };
             let generated;
-            let query: &[u8] = match (&job.queries, random.as_mut()) {
+            let (tag, query): (u64, &[u8]) = match (&job.queries, random.as_mut()) {
                 (_, Some(r)) => {
-                    generated = r.next_query();
-                    &generated
+                    let (tag, q) = r.next_query();
+                    generated = q;
+                    (tag, &generated)
                 }
                 (Queries::List(list), None) => {
-                    let q = &list[next_query % list.len()];
+                    let i = next_query % list.len();
                     next_query += 1;
-                    q
+                    (i as u64, &list[i])
                 }
-                (Queries::Random { .. }, None) => &[],
+                (Queries::Random { .. }, None) => (0, &[]),
             };
-            let slot = lane.out.slot();
-            let len = query.len().min(slot.len());
-            slot[..len].copy_from_slice(&query[..len]);
-            slot[..2].copy_from_slice(&id.to_be_bytes());
-            lane.out.push(len);
-            lane.out_ids.push(id);
-            stats.request_bytes += len as u64;
-            if lane.out.is_full() {
-                sent_now += flush(lane, &mut stats);
+            if job.check {
+                lane.tags[id as usize] = tag;
             }
+            sent_now += lane.queue(query, id, job.server, &mut stats);
         }
         for lane in lanes.iter_mut() {
-            sent_now += flush(lane, &mut stats);
+            sent_now += lane.flush(job.server, &mut stats);
         }
         // Read what came.
         let mut received = 0;
+        let at = start.elapsed().as_nanos() as u64;
         for lane in lanes.iter_mut() {
-            loop {
-                let n = incoming.receive(lane.fd, false).unwrap_or(0);
-                if n == 0 {
-                    break;
+            received += lane.receive(&mut incoming, |lane, reply| {
+                if reply.len() < 4 {
+                    stats.unexpected += 1;
+                    return;
                 }
-                let at = start.elapsed().as_nanos() as u64;
-                for i in 0..n {
-                    let reply = incoming.get(i);
-                    if reply.len() < 4 {
-                        stats.unexpected += 1;
-                        continue;
+                let id = u16::from_be_bytes([reply[0], reply[1]]);
+                let Some(slot) = lane.inflight.answer(id) else {
+                    stats.unexpected += 1;
+                    return;
+                };
+                stats.completed(
+                    at.saturating_sub(slot.since_ns),
+                    reply[3] & 0x0f,
+                    reply.len(),
+                );
+                if job.check {
+                    let tag = lane.tags[id as usize];
+                    let good = match (&job.queries, random.as_ref()) {
+                        (_, Some(r)) => check::answers(&r.query_for(tag), reply),
+                        (Queries::List(list), None) => check::answers(&list[tag as usize], reply),
+                        (Queries::Random { .. }, None) => false,
+                    };
+                    if !good {
+                        stats.check_failed += 1;
                     }
-                    let id = u16::from_be_bytes([reply[0], reply[1]]);
-                    match lane.inflight.answer(id) {
-                        Some(slot) => stats.completed(
-                            at.saturating_sub(slot.since_ns),
-                            reply[3] & 0x0f,
-                            reply.len(),
-                        ),
-                        None => stats.unexpected += 1,
-                    }
                 }
-                received += n;
-                if n < net::BATCH {
-                    break;
-                }
-            }
+            });
         }
         // Give up on old queries now and then.
         if now_ns.saturating_sub(last_expiry) > 10_000_000 {
@@ -198,6 +408,7 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
                 Some(_) => 0,
                 None => 1,
             };
+            let fds: Vec<RawFd> = lanes.iter().filter_map(Lane::fd).collect();
             net::wait_readable(&fds, wait_ms);
         }
     }
@@ -206,20 +417,4 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
         stats.lost += lane.inflight.expire(u64::MAX);
     }
     Ok(stats)
-}
-
-/// Send a lane's batch; queries that did not go are given back and counted as not sent.
-fn flush(lane: &mut Lane, stats: &mut Stats) -> usize {
-    if lane.out.is_empty() {
-        return 0;
-    }
-    let sent = lane.out.send(lane.fd, false).unwrap_or(0);
-    for &id in &lane.out_ids[sent..] {
-        lane.inflight.answer(id);
-        stats.not_sent += 1;
-    }
-    stats.sent += sent as u64;
-    lane.out.clear();
-    lane.out_ids.clear();
-    sent
 }

@@ -23,6 +23,8 @@ pub struct Stats {
     pub unexpected: u64,
     /// Queries an open loop could not send (no free ID, or the send failed).
     pub not_sent: u64,
+    /// Replies that did not answer their query's question (with answer checks on).
+    pub check_failed: u64,
     pub rcodes: [u64; 16],
     pub request_bytes: u64,
     pub response_bytes: u64,
@@ -37,6 +39,7 @@ impl Default for Stats {
             lost: 0,
             unexpected: 0,
             not_sent: 0,
+            check_failed: 0,
             rcodes: [0; 16],
             request_bytes: 0,
             response_bytes: 0,
@@ -62,6 +65,7 @@ impl Stats {
         self.lost += other.lost;
         self.unexpected += other.unexpected;
         self.not_sent += other.not_sent;
+        self.check_failed += other.check_failed;
         for (a, b) in self.rcodes.iter_mut().zip(other.rcodes) {
             *a += b;
         }
@@ -111,6 +115,9 @@ impl Stats {
         if self.unexpected > 0 {
             out += &format!("  Unexpected replies:   {}\n", self.unexpected);
         }
+        if self.check_failed > 0 {
+            out += &format!("  Failed answer checks: {}\n", self.check_failed);
+        }
         out += "\n";
         out += &format!("  Response codes:       {}\n", codes.join(", "));
         out += &format!(
@@ -156,7 +163,7 @@ impl Stats {
             .collect();
         format!(
             "{{\"queries_sent\": {}, \"queries_completed\": {}, \"queries_lost\": {}, \
-             \"queries_not_sent\": {}, \"unexpected_replies\": {}, \"run_time_s\": {seconds:.6}, \
+             \"queries_not_sent\": {}, \"unexpected_replies\": {}, \"failed_checks\": {}, \"run_time_s\": {seconds:.6}, \
              \"qps\": {:.1}, \"latency_s\": {{\"mean\": {:.6}, \"p50\": {:.6}, \"p90\": {:.6}, \
              \"p99\": {:.6}, \"p99_9\": {:.6}, \"max\": {:.6}}}, \"rcodes\": {{{}}}}}",
             self.sent,
@@ -164,6 +171,7 @@ impl Stats {
             self.lost,
             self.not_sent,
             self.unexpected,
+            self.check_failed,
             self.qps(seconds),
             self.latency_us.mean() / 1e6,
             self.at(50.0),

@@ -24,6 +24,21 @@ fn field(report: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name:?} in:\n{report}"))
 }
 
+/// Wait until the reflector on `port` sends a datagram back (at most 10 s).
+fn wait_for_echo(port: u16) {
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    for _ in 0..100 {
+        let _ = probe.send_to(b"\0\0\0\0", ("127.0.0.1", port));
+        if probe.recv_from(&mut [0u8; 16]).is_ok() {
+            return;
+        }
+    }
+    panic!("the echo reflector on port {port} did not start");
+}
+
 fn drive(port: u16, extra: &[&str]) -> String {
     let dir = std::env::temp_dir().join(format!("loadgen-echo-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,7 +50,7 @@ fn drive(port: u16, extra: &[&str]) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_echo(port);
     let out = Command::new(LOADGEN)
         .args(["-p", &port.to_string(), "-d"])
         .arg(&data)
@@ -73,4 +88,63 @@ fn open_loop_sends_on_schedule() {
     // One second at 2000 a second, from a schedule that starts with query 0 due at once.
     assert!((1900..=2100).contains(&sent), "{report}");
     assert_eq!(field(&report, "Queries completed:"), sent, "{report}");
+}
+
+#[test]
+fn tcp_pipelines_queries_and_answer_checks_pass_for_true_answers() {
+    let dir = std::env::temp_dir().join(format!("loadgen-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("run.svg");
+    let report = drive(
+        free_port(),
+        &[
+            "--tcp",
+            "-q",
+            "40",
+            "-c",
+            "2",
+            "--check",
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
+    let sent = field(&report, "Queries sent:");
+    assert!(sent > 1000, "{report}");
+    assert_eq!(field(&report, "Queries completed:"), sent, "{report}");
+    assert!(!report.contains("Failed answer checks"), "{report}");
+    assert!(report.contains("\"failed_checks\": 0"), "{report}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("<polyline"));
+}
+
+#[test]
+fn answer_checks_count_replies_to_another_question() {
+    // A reflector that answers every query with a fixed other question.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let mut reply = buf[..n].to_vec();
+            reply[2] |= 0x80;
+            reply[13] = b'z'; // first letter of the name changed
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    let data = std::env::temp_dir().join(format!("loadgen-check-{}", std::process::id()));
+    std::fs::write(&data, "a.test A\nb.test AAAA\n").unwrap();
+    let out = Command::new(LOADGEN)
+        .args(["-p", &port.to_string(), "-d"])
+        .arg(&data)
+        .args(["-l", "1", "-Q", "200", "--quiet", "--check"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let completed = field(&report, "Queries completed:");
+    assert!(completed > 100, "{report}");
+    assert_eq!(
+        field(&report, "Failed answer checks:"),
+        completed,
+        "{report}"
+    );
 }
