@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""The benchmark suite: ringmasq against dnsmasq 2.90, unbound and the echo reflector.
+
+Every server runs pinned to CPU 0, one at a time, in alternation (A B C D, A B C D, ...);
+ringmasq-loadgen drives from CPU 1, and the fast local upstream (a dnsmasq answering every
+name under bench.test itself) also lives on CPU 1. Measured per server and round:
+
+  hit        cache-hit qps, closed loop (500 outstanding over 10 sockets), 1,000 names
+             asked over and over after a warm-up pass; server CPU microseconds per answer
+  forwarded  qps with every query a cache miss (random names), forwarded upstream
+  latency    p50 and p99 at 50% of the server's own cache-hit maximum (open loop)
+  hosts      with a gen-hosts.py file of LINES lines: time from process start until the
+             file's last name is answered, and resident memory then (ringmasq and dnsmasq,
+             both free to use every CPU)
+
+The echo reflector (ringmasq-loadgen --echo) answers in the same run: the machine's ceiling
+for UDP request and response. Results: bench/results/NAME.json and NAME.md. Loopback only;
+everything stops by itself.
+
+Usage: bench/run.sh [NAME] [--seconds S] [--rounds R] [--lines N]
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RINGMASQ = os.path.join(ROOT, "target/release/ringmasq")
+LOADGEN = os.path.join(ROOT, "target/release/ringmasq-loadgen")
+GEN_HOSTS = os.environ.get(
+    "GEN_HOSTS", os.path.join(ROOT, "..", "shared", "bench-data", "gen-hosts.py"))
+SERVER_CPU, DRIVER_CPU = "0", "1"
+UPSTREAM_PORT = 5499
+PORTS = {"echo": 5300, "ringmasq": 5302, "dnsmasq": 5301, "unbound": 5303}
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+def query(name, qtype=1, qid=None):
+    qid = random.randrange(65536) if qid is None else qid
+    wire = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".")) + b"\0"
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + wire + struct.pack(">HH", qtype, 1)
+
+
+def answers(port, name, qtype=1, wait=0.2):
+    """Whether the server on `port` gives `name` an answer with at least one record."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(wait)
+        q = query(name, qtype)
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            r, _ = s.recvfrom(4096)
+        except OSError:
+            return False
+        return r[:2] == q[:2] and r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0
+
+
+def replies(port, wait=0.2):
+    """Whether anything on `port` replies to a query at all."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(wait)
+        try:
+            s.sendto(query("hit0.bench.test"), ("127.0.0.1", port))
+            s.recvfrom(4096)
+            return True
+        except OSError:
+            return False
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def memory_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pinned(cpu, argv, **kw):
+    return subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, **kw)
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def drive(port, args, seconds):
+    """Run the load generator on the driver CPU; returns its JSON figures."""
+    out = subprocess.run(
+        ["taskset", "-c", DRIVER_CPU, LOADGEN, "--quiet", "--cpus", DRIVER_CPU, "--json",
+         "-s", "127.0.0.1", "-p", str(port), "-l", str(seconds), *args],
+        capture_output=True, text=True, timeout=seconds + 30)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_configs(work, hosts_file=None):
+    """Configuration files for every server; with `hosts_file`, ones that load it."""
+    common = (f"listen-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+              f"server=127.0.0.1#{UPSTREAM_PORT}\ncache-size=10000\ndns-forward-max=1000\n"
+              f"pid-file=\nuser=root\nkeep-in-foreground\nlog-facility=/dev/null\n")
+    if hosts_file:
+        common += f"addn-hosts={hosts_file}\n"
+    suffix = "-hosts" if hosts_file else ""
+    for name in ("dnsmasq", "ringmasq"):
+        with open(f"{work}/{name}{suffix}.conf", "w") as f:
+            f.write(f"port={PORTS[name]}\n{common}")
+    with open(f"{work}/unbound.conf", "w") as f:
+        f.write(f"""server:
+  interface: 127.0.0.1
+  port: {PORTS['unbound']}
+  do-daemonize: no
+  num-threads: 1
+  chroot: ""
+  username: ""
+  pidfile: ""
+  directory: "{work}"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  module-config: "iterator"
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  prefetch: no
+remote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@{UPSTREAM_PORT}
+""")
+
+
+def start(name, work, suffix=""):
+    port = PORTS[name]
+    if name == "echo":
+        argv = [LOADGEN, "--echo", "-s", "127.0.0.1", "-p", str(port), "-l", "600", "--cpus",
+                SERVER_CPU]
+    elif name == "ringmasq":
+        argv = [RINGMASQ, "-C", f"{work}/ringmasq{suffix}.conf"]
+    elif name == "dnsmasq":
+        argv = ["dnsmasq", "-C", f"{work}/dnsmasq{suffix}.conf"]
+    else:
+        argv = ["unbound", "-d", "-c", f"{work}/unbound.conf"]
+    proc = pinned(SERVER_CPU, argv)
+    deadline = time.time() + 20
+    while not replies(port):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.05)
+    return proc
+
+
+def measure_server(name, work, seconds):
+    port = PORTS[name]
+    proc = start(name, work)
+    row = {}
+    try:
+        drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)  # warm the cache
+        before = cpu_ticks(proc.pid)
+        hit = drive(port, ["-d", f"{work}/hits", "-q", "500", "-c", "10"], seconds)
+        row["hit_qps"] = hit["qps"]
+        row["hit_lost"] = hit["queries_lost"]
+        row["hit_us_per_query"] = (cpu_ticks(proc.pid) - before) * TICK_US / max(
+            hit["queries_completed"], 1)
+        half = max(int(hit["qps"] / 2), 1000)
+        lat = drive(port, ["-d", f"{work}/hits", "-Q", str(half), "-c", "10"], seconds)
+        row["latency_at_qps"] = half
+        row["p50_ms"] = lat["latency_s"]["p50"] * 1e3
+        row["p99_ms"] = lat["latency_s"]["p99"] * 1e3
+        row["latency_lost"] = lat["queries_lost"]
+        if name != "echo":
+            before = cpu_ticks(proc.pid)
+            fwd = drive(port, ["--random", "bench.test", "-q", "500", "-c", "10", "-t", "2"],
+                        seconds)
+            row["forwarded_qps"] = fwd["qps"]
+            row["forwarded_lost"] = fwd["queries_lost"]
+            row["forwarded_us_per_query"] = (cpu_ticks(proc.pid) - before) * TICK_US / max(
+                fwd["queries_completed"], 1)
+    finally:
+        stop(proc)
+    return row
+
+
+def measure_hosts(name, work, last_name):
+    """Seconds from start until the hosts file's last name is answered, and memory."""
+    port = PORTS[name]
+    t0 = time.monotonic()
+    argv = [RINGMASQ if name == "ringmasq" else "dnsmasq", "-C", f"{work}/{name}-hosts.conf"]
+    # Both may use every CPU here: loading is what is measured (dnsmasq uses one anyway).
+    proc = pinned(f"{SERVER_CPU},{DRIVER_CPU}", argv)
+    try:
+        while not answers(port, last_name, wait=0.05):
+            if proc.poll() is not None or time.monotonic() - t0 > 120:
+                raise RuntimeError(f"{name} never answered {last_name}")
+            time.sleep(0.01)
+        ready = time.monotonic() - t0
+        return {"load_s": ready, "rss_mib": memory_kib(proc.pid, "VmRSS") / 1024,
+                "peak_rss_mib": memory_kib(proc.pid, "VmHWM") / 1024}
+    finally:
+        stop(proc)
+
+
+def last_hosts_name(path):
+    last = None
+    with open(path) as f:
+        for line in f:
+            fields = line.split("#", 1)[0].split()
+            if len(fields) >= 2 and ":" not in fields[0]:
+                last = fields[-1]
+    return last
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("name", nargs="?", default="suite")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    a = ap.parse_args()
+    for tool in ("dnsmasq", "unbound", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed (apt-get install dnsmasq-base unbound util-linux)")
+    if not os.path.exists(GEN_HOSTS):
+        sys.exit(f"no {GEN_HOSTS}: set GEN_HOSTS to gen-hosts.py")
+    work = tempfile.mkdtemp(prefix="ringmasq-bench-")
+    upstream = None
+    try:
+        with open(f"{work}/hits", "w") as f:
+            f.writelines(f"hit{i}.bench.test A\n" for i in range(1000))
+        subprocess.run([sys.executable, GEN_HOSTS, str(a.lines), f"{work}/hosts"], check=True)
+        last = last_hosts_name(f"{work}/hosts")
+        write_configs(work)
+        write_configs(work, f"{work}/hosts")
+        upstream = pinned(DRIVER_CPU, [
+            "dnsmasq", "-k", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
+            "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/bench.test/192.0.2.1",
+            "--local-ttl=3600", "--cache-size=0", "--pid-file=", "--user=root",
+            "--log-facility=/dev/null"])
+        servers = ["echo", "ringmasq", "dnsmasq", "unbound"]
+        rows = {s: [] for s in servers}
+        hosts = {s: [] for s in ("ringmasq", "dnsmasq")}
+        for r in range(a.rounds):
+            for s in servers:
+                row = measure_server(s, work, a.seconds)
+                rows[s].append(row)
+                print(f"round {r + 1} {s}: " + ", ".join(
+                    f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in row.items()), flush=True)
+            for s in hosts:
+                h = measure_hosts(s, work, last)
+                hosts[s].append(h)
+                print(f"round {r + 1} {s} hosts: load {h['load_s']:.2f} s, "
+                      f"rss {h['rss_mib']:.1f} MiB", flush=True)
+    finally:
+        if upstream:
+            stop(upstream)
+        shutil.rmtree(work, ignore_errors=True)
+    report(a, rows, hosts)
+
+
+def median(rows, key):
+    values = [r[key] for r in rows if key in r]
+    return statistics.median(values) if values else None
+
+
+def report(a, rows, hosts):
+    summary = {s: {k: median(v, k) for k in v[0]} for s, v in rows.items()}
+    load = {s: {k: median(v, k) for k in v[0]} for s, v in hosts.items()}
+    r, d, e = summary["ringmasq"], summary["dnsmasq"], summary["echo"]
+    ratios = {
+        "hit_qps_ringmasq_over_dnsmasq": r["hit_qps"] / d["hit_qps"],
+        "hit_qps_ringmasq_over_echo": r["hit_qps"] / e["hit_qps"],
+        "hit_cpu_ringmasq_over_dnsmasq": r["hit_us_per_query"] / d["hit_us_per_query"],
+        "forwarded_qps_ringmasq_over_dnsmasq": r["forwarded_qps"] / d["forwarded_qps"],
+        "load_time_ringmasq_over_dnsmasq": load["ringmasq"]["load_s"] / load["dnsmasq"]["load_s"],
+        "rss_ringmasq_over_dnsmasq": load["ringmasq"]["rss_mib"] / load["dnsmasq"]["rss_mib"],
+    }
+    command = f"bench/run.sh {a.name} --seconds {a.seconds} --rounds {a.rounds} --lines {a.lines}"
+    doc = {"date": datetime.date.today().isoformat(), "command": command,
+           "cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "driver_cpu": DRIVER_CPU,
+           "medians": summary, "hosts_file": {"lines": a.lines, **load}, "ratios": ratios,
+           "rounds": rows, "hosts_rounds": hosts}
+    out = os.path.join(ROOT, "bench", "results")
+    with open(f"{out}/{a.name}.json", "w") as f:
+        json.dump(doc, f, indent=2)
+    fmt = lambda v, spec=",.0f": "-" if v is None else format(v, spec)
+    md = [f"Measured {doc['date']} with `{command}`: each server pinned to CPU {SERVER_CPU}, "
+          f"ringmasq-loadgen on CPU {DRIVER_CPU}, {a.rounds} alternating rounds of "
+          f"{a.seconds} s runs, medians.", "",
+          "| server | cache-hit qps | CPU µs/answer (hit) | forwarded qps | CPU µs/answer (fwd) "
+          "| p50 / p99 ms at 50% load |", "|---|---|---|---|---|---|"]
+    for s in ("echo", "ringmasq", "dnsmasq", "unbound"):
+        v = summary[s]
+        md.append(f"| {s if s != 'echo' else 'echo ceiling'} | {fmt(v['hit_qps'])} | "
+                  f"{fmt(v['hit_us_per_query'], '.2f')} | {fmt(v.get('forwarded_qps'))} | "
+                  f"{fmt(v.get('forwarded_us_per_query'), '.2f')} | "
+                  f"{fmt(v['p50_ms'], '.3f')} / {fmt(v['p99_ms'], '.3f')} "
+                  f"(at {fmt(v['latency_at_qps'])} qps) |")
+    md += ["", f"Hosts file of {a.lines:,} lines (gen-hosts.py): time from start until its last "
+           "name is answered, and resident memory then.", "",
+           "| server | load s | RSS MiB | peak RSS MiB |", "|---|---|---|---|"]
+    for s in ("ringmasq", "dnsmasq"):
+        v = load[s]
+        md.append(f"| {s} | {v['load_s']:.2f} | {v['rss_mib']:.0f} | {v['peak_rss_mib']:.0f} |")
+    md += ["", "| ratio | value |", "|---|---|"]
+    md += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in ratios.items()]
+    with open(f"{out}/{a.name}.md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
