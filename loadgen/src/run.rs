@@ -57,6 +57,9 @@ enum Link {
     /// A connected UDP socket; queries go out in batches.
     Udp {
         sock: UdpSocket,
+        /// Whether runs of equal-sized queries go out packed (UDP_SEGMENT); turned off
+        /// for good the first time the kernel refuses.
+        packed: bool,
         out: Box<Batch>,
         /// IDs of the queries in `out`, to give back if they cannot be sent.
         out_ids: Vec<u16>,
@@ -94,6 +97,7 @@ impl Lane {
         } else {
             Link::Udp {
                 sock: net::connected(server)?,
+                packed: true,
                 out: Box::default(),
                 out_ids: Vec::with_capacity(net::BATCH),
             }
@@ -152,11 +156,24 @@ impl Lane {
     /// sent (TCP ones are counted when queued).
     fn flush(&mut self, server: SocketAddr, stats: &mut Stats) -> usize {
         match &mut self.link {
-            Link::Udp { sock, out, out_ids } => {
+            Link::Udp {
+                sock,
+                packed,
+                out,
+                out_ids,
+            } => {
                 if out.is_empty() {
                     return 0;
                 }
-                let sent = out.send(sock.as_raw_fd(), false).unwrap_or(0);
+                let fd = sock.as_raw_fd();
+                let mut sent = None;
+                if *packed {
+                    match out.send_packed(fd) {
+                        Ok(n) => sent = Some(n),
+                        Err(_) => *packed = false,
+                    }
+                }
+                let sent = sent.unwrap_or_else(|| out.send(fd, false).unwrap_or(0));
                 for &id in &out_ids[sent..] {
                     self.inflight.answer(id);
                     stats.not_sent += 1;

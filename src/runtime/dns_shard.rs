@@ -93,6 +93,10 @@ pub enum Control {
     Listen(ShardSockets),
 }
 
+/// Receive buffer asked for on each shard's UDP socket: about 5,000 queries queued at the
+/// usual kernel cost per datagram, where the default (208 KiB) holds some 270.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A non-blocking UDP socket bound with SO_REUSEPORT, so every shard can bind the address.
 pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     Ok(reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?.into())
@@ -111,6 +115,10 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
     s.set_reuse_port(true)?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
+    }
+    if ty == Type::DGRAM {
+        // Room for a burst: the kernel caps this at net.core.rmem_max (tuning.md).
+        let _ = s.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
     }
     if ty == Type::DGRAM && addr.ip().is_unspecified() {
         // A wildcard socket learns each query's destination, to answer from it.
