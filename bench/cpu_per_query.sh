@@ -37,28 +37,10 @@ for i in $(seq 0 999); do echo "hit$i.bench.test A"; done > "$WORK/hits"
 python3 -c "
 for i in range(2_000_000): print(f'miss{i}.bench.test A')" > "$WORK/misses"
 
-taskset -c 1 dnsmasq -k --port=$UPSTREAM_PORT --listen-address=127.0.0.1 --bind-interfaces \
-  --no-resolv --no-hosts --address=/bench.test/192.0.2.1 --local-ttl=3600 --cache-size=0 --pid-file= --user=root \
-  --log-facility=/dev/null &
-
-conf() { # port
-  cat <<CONF
-port=$1
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-server=127.0.0.1#$UPSTREAM_PORT
-cache-size=10000
-dns-forward-max=1000
-pid-file=
-user=root
-keep-in-foreground
-log-facility=/dev/null
-CONF
-}
-conf 5301 > "$WORK/dnsmasq.conf"
-conf 5302 > "$WORK/ringmasq.conf"
+. bench/common.sh
+start_upstream
+bench_conf 5301 > "$WORK/dnsmasq.conf"
+bench_conf 5302 > "$WORK/ringmasq.conf"
 
 cpu_ticks() { # pid -> utime+stime of all threads, in clock ticks
   awk '{print $14 + $15}' /proc/$1/stat

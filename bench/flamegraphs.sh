@@ -19,23 +19,9 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 UPSTREAM_PORT=5499 PORT=5302
 for i in $(seq 0 999); do echo "hit$i.bench.test A"; done > "$WORK/hits"
-taskset -c 1 dnsmasq -k --port=$UPSTREAM_PORT --listen-address=127.0.0.1 --bind-interfaces \
-  --no-resolv --no-hosts --address=/bench.test/192.0.2.1 --local-ttl=3600 --cache-size=0 \
-  --pid-file= --user=root --log-facility=/dev/null &
-cat > "$WORK/ringmasq.conf" <<CONF
-port=$PORT
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-server=127.0.0.1#$UPSTREAM_PORT
-cache-size=10000
-dns-forward-max=1000
-pid-file=
-user=root
-keep-in-foreground
-log-facility=/dev/null
-CONF
+. bench/common.sh
+start_upstream
+bench_conf $PORT > "$WORK/ringmasq.conf"
 
 profile() { # name loadgen-args...
   local name=$1; shift

@@ -194,7 +194,13 @@ impl Batch {
             return Ok(0);
         }
         self.prepare(n, named, false);
-        // SAFETY: as in `receive`.
+        self.send_messages(fd, n)
+    }
+
+    /// `sendmmsg` of the first `n` prepared headers: how many messages went (none when the
+    /// socket's buffer is full).
+    fn send_messages(&mut self, fd: RawFd, n: usize) -> io::Result<usize> {
+        // SAFETY: every header points at live buffers owned by self.
         let sent = unsafe {
             libc::sendmmsg(
                 fd,
@@ -262,23 +268,8 @@ impl Batch {
             messages += 1;
             i = end;
         }
-        // SAFETY: every header points at live buffers owned by self.
-        let sent = unsafe {
-            libc::sendmmsg(
-                fd,
-                self.headers.as_mut_ptr(),
-                messages as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if sent < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock => Ok(0),
-                _ => Err(e),
-            };
-        }
-        Ok(self.segments[..sent as usize].iter().sum())
+        let sent = self.send_messages(fd, messages)?;
+        Ok(self.segments[..sent].iter().sum())
     }
 }
 
