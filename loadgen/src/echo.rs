@@ -171,15 +171,7 @@ fn echo_framed(mut conn: TcpStream, run_for: Duration) {
             Err(_) => return,
         };
         input.extend_from_slice(&buf[..n]);
-        let mut at = 0;
-        while input.len() >= at + 2 {
-            let len = u16::from_be_bytes([input[at], input[at + 1]]) as usize;
-            if input.len() < at + 2 + len {
-                break;
-            }
-            as_response(&mut input[at + 2..at + 2 + len]);
-            at += 2 + len;
-        }
+        let at = net::each_frame(&mut input, as_response);
         if at > 0 {
             if conn.write_all(&input[..at]).is_err() {
                 return;

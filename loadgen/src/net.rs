@@ -34,6 +34,21 @@ pub fn tcp_connect(server: SocketAddr) -> io::Result<std::net::TcpStream> {
     Ok(s)
 }
 
+/// Hand each whole length-prefixed DNS message at the front of `buf` (TCP framing) to
+/// `f`; returns the bytes they took, so the caller keeps the rest for the next read.
+pub fn each_frame(buf: &mut [u8], mut f: impl FnMut(&mut [u8])) -> usize {
+    let mut at = 0;
+    while buf.len() >= at + 2 {
+        let len = u16::from_be_bytes([buf[at], buf[at + 1]]) as usize;
+        if buf.len() < at + 2 + len {
+            break;
+        }
+        f(&mut buf[at + 2..at + 2 + len]);
+        at += 2 + len;
+    }
+    at
+}
+
 /// Ask for large send and receive buffers (best effort).
 pub fn grow_buffers(fd: RawFd) {
     for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {

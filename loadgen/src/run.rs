@@ -225,66 +225,49 @@ impl Lane {
     }
 
     /// Read every reply waiting and hand each to `each`.
-    fn receive(&mut self, incoming: &mut Batch, mut each: impl FnMut(&mut Lane, &[u8])) -> usize {
+    fn receive(
+        &mut self,
+        incoming: &mut Batch,
+        mut each: impl FnMut(&mut Inflight, &[u64], &[u8]),
+    ) -> usize {
+        let Lane {
+            link,
+            inflight,
+            tags,
+        } = self;
         let mut count = 0;
-        match &mut self.link {
-            Link::Udp { sock, .. } => {
-                let fd = sock.as_raw_fd();
-                loop {
-                    let n = incoming.receive(fd, false).unwrap_or(0);
-                    for i in 0..n {
-                        each(self, incoming.get(i));
-                    }
-                    count += n;
-                    if n < net::BATCH {
-                        break;
-                    }
+        match link {
+            Link::Udp { sock, .. } => loop {
+                let n = incoming.receive(sock.as_raw_fd(), false).unwrap_or(0);
+                for i in 0..n {
+                    each(inflight, tags, incoming.get(i));
                 }
-            }
+                count += n;
+                if n < net::BATCH {
+                    break;
+                }
+            },
             Link::Tcp { stream, input, .. } => {
                 let Some(s) = stream.as_mut() else {
                     return 0;
                 };
                 let mut buf = [0u8; 65536];
-                let mut closed = false;
-                loop {
+                let open = loop {
                     match s.read(&mut buf) {
-                        Ok(0) => {
-                            closed = true;
-                            break;
-                        }
+                        Ok(0) => break false,
                         Ok(n) => input.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(_) => {
-                            closed = true;
-                            break;
-                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
+                        Err(_) => break false,
                     }
-                }
-                if closed {
-                    *stream = None;
-                }
-                let mut input = std::mem::take(input);
-                let mut at = 0;
-                while input.len() >= at + 2 {
-                    let len = u16::from_be_bytes([input[at], input[at + 1]]) as usize;
-                    if input.len() < at + 2 + len {
-                        break;
-                    }
-                    each(self, &input[at + 2..at + 2 + len]);
+                };
+                let used = net::each_frame(input, |reply| {
+                    each(inflight, tags, reply);
                     count += 1;
-                    at += 2 + len;
-                }
-                input.drain(..at);
-                if let Link::Tcp {
-                    input: kept,
-                    stream,
-                    ..
-                } = &mut self.link
-                {
-                    if stream.is_some() {
-                        *kept = input;
-                    }
+                });
+                input.drain(..used);
+                if !open {
+                    *stream = None;
+                    input.clear();
                 }
             }
         }
@@ -379,13 +362,13 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
         let mut received = 0;
         let at = start.elapsed().as_nanos() as u64;
         for lane in lanes.iter_mut() {
-            received += lane.receive(&mut incoming, |lane, reply| {
+            received += lane.receive(&mut incoming, |inflight, tags, reply| {
                 if reply.len() < 4 {
                     stats.unexpected += 1;
                     return;
                 }
                 let id = u16::from_be_bytes([reply[0], reply[1]]);
-                let Some(slot) = lane.inflight.answer(id) else {
+                let Some(slot) = inflight.answer(id) else {
                     stats.unexpected += 1;
                     return;
                 };
@@ -395,7 +378,7 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
                     reply.len(),
                 );
                 if job.check {
-                    let tag = lane.tags[id as usize];
+                    let tag = tags[id as usize];
                     let good = match (&job.queries, random.as_ref()) {
                         (_, Some(r)) => check::answers(&r.query_for(tag), reply),
                         (Queries::List(list), None) => check::answers(&list[tag as usize], reply),

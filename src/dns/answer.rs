@@ -309,8 +309,10 @@ impl Engine {
         edns: bool,
         limit: usize,
     ) -> Action<'_> {
+        let answerable = self.options.ident && q.qtype == rtype::TXT;
         let servers = match (name, &self.tallies) {
-            (Some(n), Some(tallies)) if n.eq_ignore_ascii_case("servers.bind") => {
+            (Some(n), Some(tallies)) if answerable && n.eq_ignore_ascii_case("servers.bind") => {
+                // Read every shard's counts (a lock each) only when they are asked for.
                 let tallies = tallies();
                 self.local
                     .listed_servers
@@ -332,7 +334,7 @@ impl Engine {
             servers,
         };
         let text = name
-            .filter(|_| self.options.ident && q.qtype == rtype::TXT)
+            .filter(|_| answerable)
             .and_then(|n| chaos::text(&n.to_ascii_lowercase(), &figures));
         let (Some(text), Some(owner)) = (text, name.and_then(fqdn)) else {
             let outcome = Outcome::negative(rcode::NOTIMP, "config");

@@ -513,6 +513,7 @@ pub fn server_rules<'a>(
     let mut dotless: Option<DomainRule> = None;
     let mut upstreams = Vec::new();
     let mut listed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     // --rev-server is --server for the reverse zones of a subnet.
     let reverse: Vec<Value> = config
         .values("rev-server")
@@ -545,7 +546,7 @@ pub fn server_rules<'a>(
             ..
         } = v
         {
-            if !listed.contains(addr) {
+            if seen.insert(*addr) {
                 listed.push(*addr);
             }
         }
