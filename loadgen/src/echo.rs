@@ -1,6 +1,7 @@
 //! The echo reflector: every datagram goes straight back to its sender, batched, on one
 //! SO_REUSEPORT socket per thread, marked as a response (the QR bit) and otherwise
-//! unchanged. Driven by the same load generator, it gives the machine's ceiling for UDP
+//! unchanged. Replies of equal size to one sender go packed with UDP_SEGMENT, as ringmasq
+//! sends them. Driven by the same load generator, it gives the machine's ceiling for UDP
 //! request and response, against which servers are measured. TCP connections to the same
 //! port get each framed message back the same way.
 
@@ -115,7 +116,10 @@ pub fn reflect(
             as_response(batch.get_mut(i));
         }
         // Whatever does not fit in the send buffer is dropped, as a server would.
-        let sent = batch.send(fd, true).unwrap_or(0);
+        let sent = match batch.send_packed(fd, true) {
+            Ok(sent) => sent,
+            Err(_) => batch.send(fd, true).unwrap_or(0),
+        };
         total += sent as u64;
         count.fetch_add(sent as u64, Ordering::Relaxed);
     }

@@ -236,31 +236,51 @@ impl Batch {
 }
 
 impl Batch {
-    /// Send the batch on a connected socket, runs of datagrams of equal size packed into
-    /// one message each with UDP_SEGMENT, so the kernel's send path runs once per run
-    /// instead of once per datagram; the receiver still gets separate datagrams. Returns
-    /// how many datagrams went. Fails (EIO or EINVAL) where the kernel cannot segment;
+    /// Whether datagrams `a` and `b` came from (go to) the same address.
+    fn same_name(&self, a: usize, b: usize) -> bool {
+        let len = (self.name_lens[a] as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: sockaddr_storage is plain bytes; `len` is at most its size.
+        let bytes = |i: usize| unsafe {
+            std::slice::from_raw_parts(
+                (&self.names[i] as *const libc::sockaddr_storage).cast::<u8>(),
+                len,
+            )
+        };
+        self.name_lens[b] as usize == len && bytes(a) == bytes(b)
+    }
+
+    /// Send the batch (back to the addresses it was received from if `named`, else on a
+    /// connected socket), runs of datagrams of equal size to one address packed into one
+    /// message each with UDP_SEGMENT, so the kernel's send path runs once per run instead
+    /// of once per datagram; the receiver still gets separate datagrams. Returns how many
+    /// datagrams went. Fails (EIO or EINVAL) where the kernel cannot segment;
     /// the caller then sends with `send`.
-    pub fn send_packed(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn send_packed(&mut self, fd: RawFd, named: bool) -> io::Result<usize> {
         let n = self.count;
         if n == 0 {
             return Ok(0);
         }
-        self.prepare(n, false, false);
+        self.prepare(n, named, false);
         let mut messages = 0;
         let mut i = 0;
         while i < n {
             let size = self.lens[i];
             let mut end = i + 1;
-            while end < n && self.lens[end] == size && (end - i + 1) * size <= 65_000 {
+            while end < n
+                && self.lens[end] == size
+                && (end - i + 1) * size <= 65_000
+                && (!named || self.same_name(i, end))
+            {
                 end += 1;
             }
             let run = end - i;
+            let name = self.headers[i].msg_hdr.msg_name;
+            let name_len = self.headers[i].msg_hdr.msg_namelen;
             let h = &mut self.headers[messages].msg_hdr;
             h.msg_iov = &mut self.iovecs[i];
             h.msg_iovlen = run;
-            h.msg_name = std::ptr::null_mut();
-            h.msg_namelen = 0;
+            h.msg_name = name;
+            h.msg_namelen = name_len;
             h.msg_flags = 0;
             if run > 1 {
                 let control = &mut self.controls[messages];

@@ -168,7 +168,7 @@ impl Lane {
                 let fd = sock.as_raw_fd();
                 let mut sent = None;
                 if *packed {
-                    match out.send_packed(fd) {
+                    match out.send_packed(fd, false) {
                         Ok(n) => sent = Some(n),
                         Err(_) => *packed = false,
                     }

@@ -20,6 +20,17 @@ pub struct RawAddr {
 }
 
 impl RawAddr {
+    /// The address's bytes as the kernel gave them.
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: sockaddr_storage is plain bytes and `len` is at most its size.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&self.storage as *const libc::sockaddr_storage).cast::<u8>(),
+                (self.len as usize).min(mem::size_of::<libc::sockaddr_storage>()),
+            )
+        }
+    }
+
     pub fn to_socket_addr(self) -> Option<SocketAddr> {
         // SAFETY: storage and len are what the kernel filled in for this datagram.
         unsafe { socket2::SockAddr::new(self.storage, self.len) }.as_socket()
@@ -179,15 +190,33 @@ pub struct Destination {
     pub ifindex: u32,
 }
 
-/// Send side: replies queued during one batch, sent with one `sendmmsg`.
+/// Largest reply packed with others into one send. The kernel cuts a packed send into
+/// datagrams of this size (UDP_SEGMENT), and each must fit any route: IPv6's minimum MTU of
+/// 1280 less the IPv6 and UDP headers.
+const MAX_PACKED_BYTES: usize = 1232;
+
+/// Most payload bytes in one packed send (a UDP datagram's limit, with room to spare).
+const MAX_PACKED_RUN_BYTES: usize = 65_000;
+
+/// Send side: replies queued during one batch, sent with one `sendmmsg`. Consecutive
+/// replies of equal size to one client from one address go as a single message with
+/// UDP_SEGMENT, so the kernel's send path runs once for the run instead of once per reply;
+/// the client still receives one datagram per reply.
 pub struct Replies {
     bufs: Vec<Vec<u8>>,
     addrs: Vec<RawAddr>,
     /// The address each reply leaves from (wildcard sockets), as a pktinfo cmsg.
     sources: Vec<Option<Destination>>,
+    /// Per message: its pktinfo and UDP_SEGMENT cmsgs.
     controls: Vec<Control>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// Per message of the send being made, the first reply it carries; one more entry
+    /// closes the last message's run.
+    firsts: [usize; BATCH + 1],
+    /// Whether runs are packed: cleared for good the first time the kernel refuses a
+    /// packed send (a route whose device cannot segment).
+    pack: bool,
     count: usize,
 }
 
@@ -201,6 +230,8 @@ impl Default for Replies {
             controls: r.controls,
             iovs: r.iovs,
             hdrs: r.hdrs,
+            firsts: [0; BATCH + 1],
+            pack: true,
             count: 0,
         }
     }
@@ -220,35 +251,70 @@ impl Replies {
         self.count += 1;
     }
 
+    /// Whether replies `a` and `b` go to the same client from the same address.
+    fn same_route(&self, a: usize, b: usize) -> bool {
+        self.sources[a] == self.sources[b] && self.addrs[a].bytes() == self.addrs[b].bytes()
+    }
+
+    /// Point one header at each run of packable replies (or at a single reply); returns
+    /// how many messages there are.
+    fn prepare(&mut self) -> usize {
+        let n = self.count;
+        let mut messages = 0;
+        let mut i = 0;
+        while i < n {
+            let size = self.bufs[i].len();
+            let mut end = i + 1;
+            if self.pack && size <= MAX_PACKED_BYTES {
+                while end < n
+                    && self.bufs[end].len() == size
+                    && (end + 1 - i) * size <= MAX_PACKED_RUN_BYTES
+                    && self.same_route(i, end)
+                {
+                    end += 1;
+                }
+            }
+            for j in i..end {
+                let b = &mut self.bufs[j];
+                self.iovs[j] = libc::iovec {
+                    iov_base: b.as_mut_ptr().cast(),
+                    iov_len: b.len(),
+                };
+            }
+            let h = &mut self.hdrs[messages];
+            h.msg_hdr.msg_name = (&mut self.addrs[i].storage as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = self.addrs[i].len;
+            h.msg_hdr.msg_iov = &mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = end - i;
+            h.msg_hdr.msg_flags = 0;
+            let segment = (end - i > 1).then_some(size as u16);
+            set_control(
+                &mut h.msg_hdr,
+                &mut self.controls[messages],
+                self.sources[i],
+                segment,
+            );
+            self.firsts[messages] = i;
+            messages += 1;
+            i = end;
+        }
+        self.firsts[messages] = n;
+        messages
+    }
+
     /// Send everything queued, without blocking. Replies the kernel would not take now are
     /// returned (reply, destination) for the caller to send by waiting; a reply the kernel
     /// refuses outright is dropped.
     pub fn flush(&mut self, fd: RawFd, mut blocked: impl FnMut(&[u8], &RawAddr)) {
-        for i in 0..self.count {
-            let b = &mut self.bufs[i];
-            self.iovs[i] = libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            };
-            let h = &mut self.hdrs[i];
-            h.msg_hdr.msg_name = (&mut self.addrs[i].storage as *mut libc::sockaddr_storage).cast();
-            h.msg_hdr.msg_namelen = self.addrs[i].len;
-            h.msg_hdr.msg_iov = &mut self.iovs[i];
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_controllen = 0;
-            h.msg_hdr.msg_control = std::ptr::null_mut();
-            if let Some(src) = self.sources[i] {
-                set_source(&mut h.msg_hdr, &mut self.controls[i], src);
-            }
-        }
+        let messages = self.prepare();
         let mut sent = 0;
-        while sent < self.count {
-            // SAFETY: headers sent..count point at buffers owned by self.
+        while sent < messages {
+            // SAFETY: headers sent..messages point at buffers owned by self.
             let n = unsafe {
                 libc::sendmmsg(
                     fd,
                     self.hdrs[sent..].as_mut_ptr(),
-                    (self.count - sent) as libc::c_uint,
+                    (messages - sent) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
@@ -257,28 +323,69 @@ impl Replies {
                 continue;
             }
             let e = io::Error::last_os_error();
+            let run = self.firsts[sent]..self.firsts[sent + 1];
             if e.kind() == io::ErrorKind::WouldBlock {
-                for i in sent..self.count {
+                for i in self.firsts[sent]..self.count {
                     blocked(&self.bufs[i], &self.addrs[i]);
                 }
                 break;
             }
-            // This reply cannot go (no route, refused): skip it, send the rest.
+            if run.len() > 1 && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
+                // The route cannot segment: this run goes reply by reply, later ones unpacked.
+                self.pack = false;
+                for i in run {
+                    if send_one(fd, &self.bufs[i], &self.addrs[i], self.sources[i]).is_err() {
+                        blocked(&self.bufs[i], &self.addrs[i]);
+                    }
+                }
+            }
+            // Otherwise this reply cannot go (no route, refused): skip it, send the rest.
             sent += 1;
         }
         self.count = 0;
     }
 }
 
-/// Put a pktinfo cmsg in `h` so the datagram leaves from `src`'s address (and, for IPv6,
-/// its interface).
-fn set_source(h: &mut libc::msghdr, control: &mut Control, src: Destination) {
+/// Room for a pktinfo cmsg (IPv6's, the larger) and a UDP_SEGMENT one.
+const _: () =
+    assert!(cmsg_space::<libc::in6_pktinfo>() + cmsg_space::<u16>() <= mem::size_of::<Control>());
+
+/// `CMSG_SPACE` of a `T`.
+const fn cmsg_space<T>() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(mem::size_of::<T>() as u32) as usize }
+}
+
+/// Set `h`'s control data: a pktinfo cmsg so the datagram leaves from `source`'s address
+/// (and, for IPv6, its interface), and a UDP_SEGMENT cmsg when `segment` gives the size of
+/// the datagrams a packed message is cut into.
+fn set_control(
+    h: &mut libc::msghdr,
+    control: &mut Control,
+    source: Option<Destination>,
+    segment: Option<u16>,
+) {
+    let source_space = match source.map(|s| s.addr) {
+        None => 0,
+        Some(IpAddr::V4(_)) => cmsg_space::<libc::in_pktinfo>(),
+        Some(IpAddr::V6(_)) => cmsg_space::<libc::in6_pktinfo>(),
+    };
+    let segment_space = segment.map_or(0, |_| cmsg_space::<u16>());
+    h.msg_controllen = source_space + segment_space;
+    if h.msg_controllen == 0 {
+        h.msg_control = std::ptr::null_mut();
+        return;
+    }
     h.msg_control = control.as_mut_ptr().cast();
-    // SAFETY: control is large and aligned enough for one pktinfo cmsg; the CMSG_ helpers
-    // stay within msg_controllen, which is set to the space of that one cmsg.
+    let base = control.as_mut_ptr().cast::<u8>();
+    // SAFETY: the assertion above keeps both cmsgs within `control`, which is aligned for
+    // cmsghdr; the second starts where the first's aligned space ends.
     unsafe {
-        match src.addr {
-            IpAddr::V4(a) => {
+        match source {
+            Some(Destination {
+                addr: IpAddr::V4(a),
+                ..
+            }) => {
                 let info = libc::in_pktinfo {
                     ipi_ifindex: 0,
                     ipi_spec_dst: libc::in_addr {
@@ -286,26 +393,37 @@ fn set_source(h: &mut libc::msghdr, control: &mut Control, src: Destination) {
                     },
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
-                write_cmsg(h, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+                write_cmsg(base, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
             }
-            IpAddr::V6(a) => {
+            Some(Destination {
+                addr: IpAddr::V6(a),
+                ifindex,
+            }) => {
                 let info = libc::in6_pktinfo {
                     ipi6_addr: libc::in6_addr {
                         s6_addr: a.octets(),
                     },
-                    ipi6_ifindex: src.ifindex,
+                    ipi6_ifindex: ifindex,
                 };
-                write_cmsg(h, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
+                write_cmsg(base, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
             }
+            None => {}
+        }
+        if let Some(size) = segment {
+            write_cmsg(
+                base.add(source_space),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                size,
+            );
         }
     }
 }
 
 /// # Safety
-/// `h.msg_control` points at a buffer with room for one cmsg holding a `T`.
-unsafe fn write_cmsg<T>(h: &mut libc::msghdr, level: i32, ty: i32, value: T) {
-    h.msg_controllen = libc::CMSG_SPACE(mem::size_of::<T>() as u32) as usize;
-    let c = libc::CMSG_FIRSTHDR(h);
+/// `at` is aligned for cmsghdr and has room for one cmsg holding a `T`.
+unsafe fn write_cmsg<T>(at: *mut u8, level: i32, ty: i32, value: T) {
+    let c = at.cast::<libc::cmsghdr>();
     (*c).cmsg_level = level;
     (*c).cmsg_type = ty;
     (*c).cmsg_len = libc::CMSG_LEN(mem::size_of::<T>() as u32) as usize;
@@ -326,12 +444,116 @@ pub fn send_one(fd: RawFd, buf: &[u8], to: &RawAddr, from: Option<Destination>) 
     h.msg_namelen = to.len;
     h.msg_iov = &mut iov;
     h.msg_iovlen = 1;
-    if let Some(src) = from {
-        set_source(&mut h, &mut control, src);
-    }
+    set_control(&mut h, &mut control, from, None);
     // SAFETY: h is fully set up as above.
     if unsafe { libc::sendmsg(fd, &h, libc::MSG_DONTWAIT) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    fn raw(addr: SocketAddr) -> RawAddr {
+        let a = socket2::SockAddr::from(addr);
+        let len = a.len();
+        RawAddr {
+            storage: a.as_storage(),
+            len,
+        }
+    }
+
+    fn client() -> (UdpSocket, RawAddr) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let addr = raw(s.local_addr().unwrap());
+        (s, addr)
+    }
+
+    /// A reply `len` bytes long whose bytes all read `tag`.
+    fn queue(replies: &mut Replies, to: &RawAddr, tag: u8, len: usize) {
+        let buf = replies.next_buf();
+        buf.clear();
+        buf.resize(len, tag);
+        replies.push(to, None);
+    }
+
+    #[test]
+    fn packed_replies_arrive_as_one_datagram_each_in_order() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a, to_a) = client();
+        let (b, to_b) = client();
+        let mut replies = Replies::default();
+        // Two runs to `a` split by a reply of another size, one to `b` in between, and a
+        // last one to `a` again after it.
+        let plan = [
+            (0, 1, 40),
+            (0, 2, 40),
+            (0, 3, 40),
+            (0, 4, 41),
+            (0, 5, 41),
+            (1, 6, 40),
+            (1, 7, 40),
+            (0, 8, 40),
+        ];
+        for &(who, tag, len) in &plan {
+            queue(&mut replies, if who == 0 { &to_a } else { &to_b }, tag, len);
+        }
+        assert_eq!(replies.prepare(), 4, "runs: 1-3, 4-5, 6-7, 8");
+        let mut refused = 0;
+        replies.flush(server.as_raw_fd(), |_, _| refused += 1);
+        assert_eq!(refused, 0);
+        let mut buf = [0u8; 2048];
+        for &(who, tag, len) in &plan {
+            let n = [&a, &b][who].recv(&mut buf).expect("every reply arrives");
+            assert_eq!(n, len, "reply {tag} keeps its own length");
+            assert!(
+                buf[..n].iter().all(|&x| x == tag),
+                "reply {tag} arrives whole, in order"
+            );
+        }
+    }
+
+    #[test]
+    fn a_packed_run_leaves_from_the_address_asked() {
+        let server = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let (a, to_a) = client();
+        let mut replies = Replies::default();
+        let from = Destination {
+            addr: "127.0.0.2".parse().unwrap(),
+            ifindex: 0,
+        };
+        for tag in 0..3 {
+            replies.next_buf().clear();
+            replies.next_buf().resize(30, tag);
+            replies.push(&to_a, Some(from));
+        }
+        assert_eq!(replies.prepare(), 1);
+        replies.flush(server.as_raw_fd(), |_, _| panic!("nothing is refused"));
+        let mut buf = [0u8; 64];
+        for tag in 0..3 {
+            let (n, src) = a.recv_from(&mut buf).expect("every reply arrives");
+            assert_eq!((n, buf[0]), (30, tag));
+            assert_eq!(
+                src.ip(),
+                from.addr,
+                "the reply comes from the address asked"
+            );
+        }
+    }
+
+    #[test]
+    fn large_replies_are_not_packed() {
+        let (_a, to_a) = client();
+        let mut replies = Replies::default();
+        for tag in 0..3 {
+            queue(&mut replies, &to_a, tag, MAX_PACKED_BYTES + 1);
+        }
+        assert_eq!(replies.prepare(), 3);
+    }
 }
