@@ -905,7 +905,8 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
             .unwrap_or_else(|| "hosts".into()),
         _ => "config".to_string(),
     };
-    let data = local.names.get(name);
+    let data = local.name(name);
+    let data = data.as_deref();
     let rule = local.rule_for(name);
     if data.is_none() && rule.is_none() && qtype != rtype::PTR {
         // The common case for forwarded and cached names: nothing local, nothing built.
@@ -929,7 +930,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
                 if qtype == rtype::CNAME {
                     break;
                 }
-                let Some(td) = local.names.get(&next.0) else {
+                let Some(td) = local.name(&next.0) else {
                     break;
                 };
                 if let Some((t2, ttl2)) = &td.cname {
@@ -942,7 +943,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
                     next = (t2.clone(), n2);
                     continue;
                 }
-                address_records(&next.1, td, qtype, &mut answers);
+                address_records(&next.1, &td, qtype, &mut answers);
                 for (t, rd) in &td.records {
                     if *t == qtype {
                         answers.push(Record::from_rdata(
@@ -980,9 +981,9 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
                 };
                 if let Some(t) = target {
                     let tn = t.to_ascii().trim_end_matches('.').to_ascii_lowercase();
-                    if let Some(td) = local.names.get(&tn) {
-                        address_records(t, td, rtype::A, &mut additional);
-                        address_records(t, td, rtype::AAAA, &mut additional);
+                    if let Some(td) = local.name(&tn) {
+                        address_records(t, &td, rtype::A, &mut additional);
+                        address_records(t, &td, rtype::AAAA, &mut additional);
                     }
                 }
             }
@@ -1006,15 +1007,15 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
     }
     if qtype == rtype::PTR {
         if let Some((target, ttl, from)) =
-            reverse_address(name).and_then(|ip| local.reverse.get(&ip))
+            reverse_address(name).and_then(|ip| local.reverse_name(ip))
         {
             answers.push(Record::from_rdata(
                 owner.clone(),
-                *ttl,
+                ttl,
                 RData::PTR(PTR(fqdn(target)?)),
             ));
             reverse = true;
-            source = Some(*from);
+            source = Some(from);
         } else if let Some(target) =
             reverse_address(name).and_then(|ip| local.synth.iter().find_map(|s| s.name(ip)))
         {
@@ -1146,7 +1147,6 @@ pub fn test_query(name: &str, qtype: hickory_proto::rr::RecordType) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::hosts;
     use hickory_proto::op::ResponseCode;
     use hickory_proto::rr::RecordType;
 
@@ -1157,10 +1157,7 @@ mod tests {
             local_ttl_secs: 7,
             ..Default::default()
         };
-        d.add_hosts(
-            &hosts::parse("127.0.0.1 localhost\n::1 localhost\n10.1.2.3 Printer.lan\n").lines,
-            0,
-        );
+        d.set_hosts(&["127.0.0.1 localhost\n::1 localhost\n10.1.2.3 Printer.lan\n"]);
         d.upstreams = Arc::from(["192.0.2.53:53".parse::<SocketAddr>().unwrap()]);
         d
     }
@@ -1197,10 +1194,10 @@ mod tests {
     #[test]
     fn local_address_sets_take_turns_unless_round_robin_is_off() {
         let mut d = local();
-        d.add_hosts(
-            &hosts::parse("10.9.0.1 rr.lan\n10.9.0.2 rr.lan\n10.9.0.3 rr.lan\n").lines,
-            0,
-        );
+        d.set_hosts(&[
+            "127.0.0.1 localhost\n::1 localhost\n10.1.2.3 Printer.lan\n",
+            "10.9.0.1 rr.lan\n10.9.0.2 rr.lan\n10.9.0.3 rr.lan\n",
+        ]);
         let d = Arc::new(d);
         let firsts = |round_robin: bool| {
             let policy = Policy {

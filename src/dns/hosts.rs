@@ -1,66 +1,539 @@
-//! Hosts-file parsing (`/etc/hosts`, `--addn-hosts`): `address name [name...]` per line,
-//! comments after `#`, IPv4 and IPv6, names matched without regard to case.
+//! Hosts files (`/etc/hosts`, `--addn-hosts`, `--hostsdir`): `address name [name...]` per
+//! line, a word starting with `#` ends the line, IPv4 and IPv6, names matched without
+//! regard to case. A file is cut into one piece per core and the pieces parsed in
+//! parallel; their names then go, in file order, into one compact `HostsTable`.
 
+use super::name_table::{self, NameTable, Refused};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// One usable hosts-file line: an address and its names (the first is canonical).
-#[derive(Debug, PartialEq, Eq)]
-pub struct HostLine {
-    pub addr: IpAddr,
-    pub names: Vec<String>,
+/// Most names one snapshot takes from hosts files, so a hostile file cannot exhaust memory.
+pub const MAX_HOST_NAMES: usize = 50_000_000;
+
+/// Files smaller than this are parsed on the calling thread alone.
+const PARALLEL_FROM_BYTES: usize = 1 << 20;
+
+/// Most bad lines reported one by one per file; the rest are counted.
+pub const MAX_BAD_LINES_REPORTED: usize = 100;
+
+/// A name's value marks several addresses (listed in `multi`), else it is a pair index.
+const MULTI: u32 = 1 << 31;
+
+/// What is wrong with a hosts-file line (dnsmasq's wording).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    BadAddress,
+    BadName,
 }
 
-/// What reading a hosts file produced: good lines, and bad ones as (line number, text).
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub lines: Vec<HostLine>,
-    pub bad: Vec<(usize, String)>,
-}
-
-/// Parse hosts-file text. Bad lines are reported, not fatal, as in dnsmasq.
-pub fn parse(text: &str) -> Parsed {
-    let mut out = Parsed::default();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("");
-        let mut words = line.split_ascii_whitespace();
-        let Some(first) = words.next() else { continue };
-        let Ok(addr) = first.parse::<IpAddr>() else {
-            out.bad.push((n + 1, raw.to_string()));
-            continue;
-        };
-        let mut names = Vec::new();
-        for w in words {
-            let name = w.trim_end_matches('.').to_ascii_lowercase();
-            if crate::config::values::domain(&name).is_some_and(|d| !d.is_empty()) {
-                names.push(name);
-            } else {
-                out.bad.push((n + 1, raw.to_string()));
-            }
-        }
-        if !names.is_empty() {
-            out.lines.push(HostLine { addr, names });
+impl Fault {
+    pub fn text(self) -> &'static str {
+        match self {
+            Fault::BadAddress => "bad address",
+            Fault::BadName => "bad name",
         }
     }
+}
+
+/// What reading one file gave, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// Names read, counted as dnsmasq does (every name on every line, expansions too).
+    pub names: usize,
+    /// The first bad lines: line number and fault.
+    pub bad: Vec<(usize, Fault)>,
+    /// Bad lines in all.
+    pub bad_total: usize,
+    /// Names left out because the snapshot is full (`MAX_HOST_NAMES` or 4 GiB of names).
+    pub dropped: usize,
+}
+
+/// Hosts-file names and their addresses, compactly: a `NameTable` whose value is an
+/// index into the deduplicated (address, file) pairs, or into `multi` for names with
+/// several addresses; and the reverse map, sorted by address, for PTR answers.
+#[derive(Clone, Debug, Default)]
+pub struct HostsTable {
+    names: NameTable,
+    pairs: Vec<(IpAddr, u32)>,
+    /// Runs of `[count, pair, pair, ...]`.
+    multi: Vec<u32>,
+    /// Address -> record of its canonical name and the file it came from.
+    reverse: Vec<(IpAddr, u32, u32)>,
+}
+
+/// The addresses of one name.
+#[derive(Clone, Copy, Debug)]
+pub struct HostAddrs<'a> {
+    table: &'a HostsTable,
+    value: u32,
+}
+
+impl<'a> HostAddrs<'a> {
+    /// Each address with the index of the file that gave it, in file order.
+    pub fn iter(self) -> impl Iterator<Item = (IpAddr, u32)> + 'a {
+        let t = self.table;
+        let (single, many): (Option<u32>, &'a [u32]) = if self.value & MULTI != 0 {
+            let at = (self.value & !MULTI) as usize;
+            (None, &t.multi[at + 1..at + 1 + t.multi[at] as usize])
+        } else {
+            (Some(self.value), &[])
+        };
+        single
+            .into_iter()
+            .chain(many.iter().copied())
+            .map(move |p| t.pairs[p as usize])
+    }
+}
+
+impl HostsTable {
+    /// Names held.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The addresses of `name` (lower case, no trailing dot).
+    pub fn get(&self, name: &str) -> Option<HostAddrs<'_>> {
+        self.names
+            .get(name.as_bytes())
+            .map(|value| HostAddrs { table: self, value })
+    }
+
+    /// The name an address's PTR answer gives (the first name of its first line), with
+    /// the index of the file that gave it.
+    pub fn reverse(&self, addr: IpAddr) -> Option<(&str, u32)> {
+        let i = self
+            .reverse
+            .binary_search_by(|(a, _, _)| a.cmp(&addr))
+            .ok()?;
+        let (_, at, file) = self.reverse[i];
+        Some((self.names.name_at(at), file))
+    }
+
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.heap_bytes()
+            + self.pairs.capacity() * std::mem::size_of::<(IpAddr, u32)>()
+            + self.multi.capacity() * 4
+            + self.reverse.capacity() * std::mem::size_of::<(IpAddr, u32, u32)>()
+    }
+}
+
+/// Builds a `HostsTable` from files read in order.
+#[derive(Default)]
+pub struct HostsBuilder {
+    table: HostsTable,
+    pair_ids: HashMap<(IpAddr, u32), u32>,
+    /// Names with several addresses: record offset -> pairs, until `finish`.
+    multi: HashMap<u32, Vec<u32>>,
+    reverse: HashMap<IpAddr, (u32, u32)>,
+    /// `--expand-hosts` with this domain: dotless names also get `name.domain`.
+    expand: Option<String>,
+}
+
+impl HostsBuilder {
+    pub fn new(expand: Option<String>) -> Self {
+        HostsBuilder {
+            expand,
+            ..Default::default()
+        }
+    }
+
+    /// Parse `text` (the file numbered `file`) and add its names.
+    pub fn add_file(&mut self, text: &[u8], file: u32) -> FileReport {
+        let chunks = parse_parallel(text, self.expand.as_deref());
+        let mut report = FileReport::default();
+        let (names, bytes) = chunks
+            .iter()
+            .fold((0, 0), |(n, b), c| (n + c.entries.len(), b + c.names.len()));
+        let room = MAX_HOST_NAMES.saturating_sub(self.table.names.len());
+        self.table.names.reserve(names.min(room), bytes);
+        let mut first_line = 0;
+        for chunk in &chunks {
+            for &(line, fault) in &chunk.bad {
+                report.bad_total += 1;
+                if report.bad.len() < MAX_BAD_LINES_REPORTED {
+                    report.bad.push((first_line + line, fault));
+                }
+            }
+            first_line += chunk.lines;
+            let pairs: Vec<u32> = chunk.addrs.iter().map(|&a| self.pair_id(a, file)).collect();
+            for e in &chunk.entries {
+                report.names += 1;
+                let name = chunk.name(e);
+                if self
+                    .add(name, e.hash, pairs[e.addr as usize], e.first)
+                    .is_err()
+                {
+                    report.dropped += 1;
+                }
+            }
+        }
+        report
+    }
+
+    fn pair_id(&mut self, addr: IpAddr, file: u32) -> u32 {
+        let next = self.table.pairs.len() as u32;
+        let id = *self.pair_ids.entry((addr, file)).or_insert(next);
+        if id == next {
+            self.table.pairs.push((addr, file));
+        }
+        id
+    }
+
+    /// Add one name with one address (a pair index); an address the name already has
+    /// (from any file) is not added twice.
+    fn add(&mut self, name: &[u8], hash: u64, pair: u32, first: bool) -> Result<(), Refused> {
+        if self.table.names.len() >= MAX_HOST_NAMES {
+            return Err(Refused::Full);
+        }
+        let at = match self.table.names.find_or_insert(name, hash, pair)? {
+            Err(new) => new,
+            Ok(at) => {
+                let addr = self.table.pairs[pair as usize].0;
+                let value = self.table.names.value_at(at);
+                let pairs = &self.table.pairs;
+                let list = self.multi.entry(at).or_insert_with(|| vec![value]);
+                if !list.iter().any(|&p| pairs[p as usize].0 == addr) {
+                    list.push(pair);
+                }
+                at
+            }
+        };
+        if first {
+            let (addr, file) = self.table.pairs[pair as usize];
+            self.reverse.entry(addr).or_insert((at, file));
+        }
+        Ok(())
+    }
+
+    /// The finished table.
+    pub fn finish(mut self) -> HostsTable {
+        let mut multi: Vec<(u32, Vec<u32>)> = self
+            .multi
+            .into_iter()
+            .filter(|(_, l)| l.len() > 1)
+            .collect();
+        multi.sort_unstable_by_key(|(at, _)| *at);
+        for (at, list) in multi {
+            let start = self.table.multi.len() as u32;
+            self.table.multi.push(list.len() as u32);
+            self.table.multi.extend(list);
+            self.table.names.set_value(at, MULTI | start);
+        }
+        let mut reverse: Vec<(IpAddr, u32, u32)> = self
+            .reverse
+            .into_iter()
+            .map(|(addr, (at, file))| (addr, at, file))
+            .collect();
+        reverse.sort_unstable_by_key(|r| r.0);
+        self.table.reverse = reverse;
+        self.table.names.shrink();
+        self.table.pairs.shrink_to_fit();
+        self.table.multi.shrink_to_fit();
+        self.table
+    }
+}
+
+/// One name on a line: where its bytes are in the chunk, their hash, the address (an
+/// index into the chunk's addresses), and whether it is the line's canonical name.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    hash: u64,
+    at: u32,
+    len: u8,
+    first: bool,
+    addr: u32,
+}
+
+/// What parsing one piece of a file gave.
+#[derive(Debug, Default)]
+struct Chunk {
+    /// Lower-case names back to back.
+    names: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Distinct addresses, in the order first seen.
+    addrs: Vec<IpAddr>,
+    /// Bad lines: line number within the chunk (from 1) and fault.
+    bad: Vec<(usize, Fault)>,
+    /// Lines in the chunk.
+    lines: usize,
+}
+
+impl Chunk {
+    fn name(&self, e: &Entry) -> &[u8] {
+        &self.names[e.at as usize..e.at as usize + e.len as usize]
+    }
+}
+
+/// Parse `text` in one piece per core, cut at line ends.
+fn parse_parallel(text: &[u8], expand: Option<&str>) -> Vec<Chunk> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces = if text.len() < PARALLEL_FROM_BYTES {
+        1
+    } else {
+        cores.min(16)
+    };
+    let cuts = cut_at_lines(text, pieces);
+    if cuts.len() == 1 {
+        return vec![parse_chunk(text, expand)];
+    }
+    std::thread::scope(|s| {
+        let workers: Vec<_> = cuts
+            .iter()
+            .map(|piece| s.spawn(move || parse_chunk(piece, expand)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// `text` cut into about `pieces` parts, each ending at a line end (or the end).
+fn cut_at_lines(text: &[u8], pieces: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(pieces);
+    let mut rest = text;
+    for k in (1..pieces).rev() {
+        let want = rest.len() / (k + 1);
+        match rest[want..].iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                let (head, tail) = rest.split_at(want + nl + 1);
+                out.push(head);
+                rest = tail;
+            }
+            None => break,
+        }
+    }
+    out.push(rest);
     out
+}
+
+fn parse_chunk(text: &[u8], expand: Option<&str>) -> Chunk {
+    let mut c = Chunk {
+        names: Vec::with_capacity(text.len()),
+        ..Default::default()
+    };
+    let mut addr_ids: HashMap<IpAddr, u32> = HashMap::new();
+    // Block lists repeat one address on most lines: remember the last one's text.
+    let mut last: Option<(&[u8], u32)> = None;
+    for line in text.split(|&b| b == b'\n') {
+        c.lines += 1;
+        let mut words = line
+            .split(|b| matches!(b, b' ' | b'\t' | b'\r'))
+            .filter(|w| !w.is_empty());
+        let Some(first) = words.next() else { continue };
+        if first[0] == b'#' {
+            continue;
+        }
+        let addr = match last {
+            Some((text, id)) if text == first => id,
+            _ => match parse_addr(first) {
+                Some(a) => {
+                    let next = c.addrs.len() as u32;
+                    let id = *addr_ids.entry(a).or_insert(next);
+                    if id == next {
+                        c.addrs.push(a);
+                    }
+                    last = Some((first, id));
+                    id
+                }
+                None => {
+                    c.bad.push((c.lines, Fault::BadAddress));
+                    continue;
+                }
+            },
+        };
+        let mut canonical = true;
+        let mut faulty = false;
+        for word in words.take_while(|w| w[0] != b'#') {
+            let word = word.strip_suffix(b".").unwrap_or(word);
+            if !legal_name(word) {
+                faulty = true;
+                continue;
+            }
+            let dotless = !word.contains(&b'.');
+            // With --expand-hosts the expanded name comes first and is the canonical one.
+            if let Some(domain) = expand.filter(|_| dotless) {
+                let at = c.names.len();
+                c.names.extend(word.iter().map(u8::to_ascii_lowercase));
+                c.names.push(b'.');
+                c.names.extend_from_slice(domain.as_bytes());
+                c.push(at, addr, canonical);
+                canonical = false;
+            }
+            let at = c.names.len();
+            c.names.extend(word.iter().map(u8::to_ascii_lowercase));
+            c.push(at, addr, canonical);
+            canonical = false;
+        }
+        if faulty {
+            c.bad.push((c.lines, Fault::BadName));
+        }
+    }
+    // A file ending in a line end has no line after it.
+    if text.last() == Some(&b'\n') {
+        c.lines -= 1;
+    }
+    c
+}
+
+impl Chunk {
+    /// Record the name written to `names` from `at` (dropped if too long for the table).
+    fn push(&mut self, at: usize, addr: u32, first: bool) {
+        let name = &self.names[at..];
+        if name.len() > name_table::MAX_NAME_BYTES || at > u32::MAX as usize {
+            self.names.truncate(at);
+            return;
+        }
+        self.entries.push(Entry {
+            hash: name_table::hash(name),
+            at: at as u32,
+            len: name.len() as u8,
+            first,
+            addr,
+        });
+    }
+}
+
+fn parse_addr(word: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(word).ok()?.parse().ok()
+}
+
+/// A name as dnsmasq takes it from a hosts file: ASCII, no control characters, labels of
+/// at most 63 characters, and short enough to be asked for.
+fn legal_name(word: &[u8]) -> bool {
+    !word.is_empty()
+        && word.len() <= name_table::MAX_NAME_BYTES
+        && word.iter().all(|&b| b.is_ascii() && !b.is_ascii_control())
+        && word.split(|&b| b == b'.').all(|l| l.len() <= 63)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn reads_addresses_names_and_comments() {
-        let p = parse("# comment\n127.0.0.1 localhost\n::1\tip6-localhost  ip6-loopback # x\n\n10.0.0.1 Host.Example.COM.\n");
-        assert_eq!(p.lines.len(), 3);
-        assert_eq!(p.lines[1].names, vec!["ip6-localhost", "ip6-loopback"]);
-        assert_eq!(p.lines[2].names, vec!["host.example.com"]);
-        assert!(p.bad.is_empty());
+    fn table(files: &[&str], expand: Option<&str>) -> (HostsTable, Vec<FileReport>) {
+        let mut b = HostsBuilder::new(expand.map(String::from));
+        let reports = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| b.add_file(f.as_bytes(), i as u32))
+            .collect();
+        (b.finish(), reports)
+    }
+
+    fn addrs(t: &HostsTable, name: &str) -> Vec<String> {
+        t.get(name)
+            .map(|a| a.iter().map(|(ip, f)| format!("{ip}@{f}")).collect())
+            .unwrap_or_default()
     }
 
     #[test]
-    fn bad_lines_are_reported_with_their_number() {
-        let p = parse("127.0.0.1 ok\nnot-an-address name\n");
-        assert_eq!(p.lines.len(), 1);
-        assert_eq!(p.bad, vec![(2, "not-an-address name".to_string())]);
+    fn reads_every_form_of_line() {
+        let (t, r) = table(
+            &["# comment\n127.0.0.1 localhost\n::1\tip6-localhost  ip6-loopback # x\n\n10.0.0.1 Host.Example.COM.\r\n  10.0.0.2 indented\n"],
+            None,
+        );
+        assert_eq!(addrs(&t, "localhost"), ["127.0.0.1@0"]);
+        assert_eq!(addrs(&t, "ip6-loopback"), ["::1@0"]);
+        assert_eq!(addrs(&t, "host.example.com"), ["10.0.0.1@0"]);
+        assert_eq!(addrs(&t, "indented"), ["10.0.0.2@0"]);
+        assert!(t.get("x").is_none() && t.get("Host.Example.COM").is_none());
+        assert_eq!(r[0].names, 5);
+        assert!(r[0].bad.is_empty());
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_number_and_skipped() {
+        let (t, r) = table(
+            &["127.0.0.1 ok\nnot-an-address name\n10.0.0.1 good b\x01d\n"],
+            None,
+        );
+        assert_eq!(r[0].bad, [(2, Fault::BadAddress), (3, Fault::BadName)]);
+        assert_eq!(addrs(&t, "good"), ["10.0.0.1@0"]);
+        assert!(t.get("name").is_none());
+        assert_eq!(r[0].names, 2);
+    }
+
+    #[test]
+    fn a_name_collects_its_addresses_once_each_across_lines_and_files() {
+        let (t, _) = table(
+            &[
+                "10.0.0.1 rr\n10.0.0.2 rr\n10.0.0.1 rr\n",
+                "10.0.0.3 rr\n10.0.0.2 rr\n::5 rr\n",
+            ],
+            None,
+        );
+        assert_eq!(
+            addrs(&t, "rr"),
+            ["10.0.0.1@0", "10.0.0.2@0", "10.0.0.3@1", "::5@1"]
+        );
+    }
+
+    #[test]
+    fn the_first_name_of_the_first_line_for_an_address_is_its_reverse_name() {
+        let (t, _) = table(
+            &["10.0.0.1 alpha a2\n10.0.0.1 beta\n10.0.0.2 b2 gamma\n"],
+            None,
+        );
+        assert_eq!(t.reverse("10.0.0.1".parse().unwrap()), Some(("alpha", 0)));
+        assert_eq!(t.reverse("10.0.0.2".parse().unwrap()), Some(("b2", 0)));
+        assert_eq!(t.reverse("10.0.0.3".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn expand_hosts_adds_the_domain_and_makes_it_canonical() {
+        let (t, r) = table(&["10.0.0.1 alpha\n10.0.0.2 b.other\n"], Some("lan"));
+        assert_eq!(addrs(&t, "alpha"), ["10.0.0.1@0"]);
+        assert_eq!(addrs(&t, "alpha.lan"), ["10.0.0.1@0"]);
+        assert!(t.get("b.other.lan").is_none());
+        assert_eq!(
+            t.reverse("10.0.0.1".parse().unwrap()),
+            Some(("alpha.lan", 0))
+        );
+        // Counted as dnsmasq counts: the expansion is a name too.
+        assert_eq!(r[0].names, 3);
+    }
+
+    #[test]
+    fn a_file_cut_into_pieces_reads_as_one() {
+        let mut text = String::new();
+        for i in 0..5000 {
+            if i % 97 == 0 {
+                text.push_str("bogus line\n");
+            }
+            text.push_str(&format!("10.{}.{}.1 h{i} alias{i}\n", i / 256, i % 256));
+        }
+        let whole = parse_chunk(text.as_bytes(), None);
+        for pieces in [2, 3, 7] {
+            let cuts = cut_at_lines(text.as_bytes(), pieces);
+            assert_eq!(cuts.len(), pieces);
+            assert_eq!(cuts.concat(), text.as_bytes());
+            assert!(cuts.iter().all(|c| c.ends_with(b"\n")));
+        }
+        let mut b = HostsBuilder::new(None);
+        let chunks: Vec<Chunk> = cut_at_lines(text.as_bytes(), 4)
+            .into_iter()
+            .map(|p| parse_chunk(p, None))
+            .collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.entries.len()).sum::<usize>(),
+            whole.entries.len()
+        );
+        let report = b.add_file(text.as_bytes(), 0);
+        let t = b.finish();
+        assert_eq!(report.names, 10_000);
+        assert_eq!(report.bad_total, 52);
+        // Line numbers count from the start of the file, not of a piece.
+        assert_eq!(report.bad[1], (99, Fault::BadAddress));
+        assert_eq!(addrs(&t, "alias4999"), ["10.19.135.1@0"]);
+        assert_eq!(
+            t.reverse("10.19.135.1".parse().unwrap()),
+            Some(("h4999", 0))
+        );
     }
 }

@@ -4,8 +4,10 @@
 //! `local=/d/`, `address=/d/`) and the default upstream servers. Built off the answer
 //! path; a reload builds a new one and hands it to each shard.
 
+use super::hosts::HostsTable;
 use crate::config::parse::{AddressAnswer, ServerTarget, Value};
 use crate::config::Config;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -70,9 +72,12 @@ pub enum RuleTarget {
 /// Local data for answering.
 #[derive(Clone, Debug, Default)]
 pub struct LocalData {
-    /// Lower-case name without trailing dot -> its data.
+    /// Hosts-file names and addresses (millions of them, kept compactly).
+    pub hosts: HostsTable,
+    /// Lower-case name without trailing dot -> its data from the configuration.
     pub names: HashMap<String, NameData>,
-    /// Address -> canonical name, TTL and origin, for PTR answers.
+    /// Address -> canonical name, TTL and origin, for PTR answers from the configuration
+    /// (these come before the hosts files' own).
     pub reverse: HashMap<IpAddr, (String, u32, Source)>,
     /// Lower-case domain ("" for every name) -> rule. Looked up label by label, so the
     /// cost is the name's label count whatever the number of rules.
@@ -100,9 +105,6 @@ pub struct LocalData {
     pub domain: Option<String>,
     pub expand_hosts: bool,
 }
-
-/// Limits on what one snapshot may hold, so a hostile file cannot exhaust memory.
-pub const MAX_HOST_NAMES: usize = 50_000_000;
 
 impl LocalData {
     /// Whether any `--interface-name` or `--dynamic-host` is configured.
@@ -132,44 +134,52 @@ impl LocalData {
         }
     }
 
-    /// Add hosts-file lines from the file numbered `file`; returns how many names were
-    /// added. With `--expand-hosts`, names without a dot also get the domain.
-    pub fn add_hosts(&mut self, lines: &[super::hosts::HostLine], file: u32) -> usize {
-        let mut added = 0;
+    /// Everything local about `name` (lower case, no trailing dot): its hosts-file
+    /// addresses first, then what the configuration gives it.
+    pub fn name(&self, name: &str) -> Option<Cow<'_, NameData>> {
+        let config = self.names.get(name);
+        let Some(hosts) = self.hosts.get(name) else {
+            return config.map(Cow::Borrowed);
+        };
         let ttl_secs = self.local_ttl_secs;
-        let expand = self.domain.clone().filter(|_| self.expand_hosts);
-        for l in lines {
-            for (i, name) in l.names.iter().enumerate() {
-                if self.names.len() >= MAX_HOST_NAMES {
-                    return added;
-                }
-                let full = match &expand {
-                    Some(d) if !name.contains('.') => Some(format!("{name}.{d}")),
-                    _ => None,
-                };
-                let addr = LocalAddr {
-                    addr: l.addr,
+        let mut data = NameData {
+            addrs: hosts
+                .iter()
+                .map(|(addr, file)| LocalAddr {
+                    addr,
                     ttl_secs,
                     source: Source::Hosts(file),
-                };
-                for n in std::iter::once(name).chain(full.as_ref()) {
-                    let entry = self.names.entry(n.clone()).or_default();
-                    if !entry.addrs.iter().any(|a| a.addr == l.addr) {
-                        entry.addrs.push(addr);
-                    }
-                }
-                if i == 0 {
-                    let canonical = full.unwrap_or_else(|| name.clone());
-                    self.reverse.entry(l.addr).or_insert((
-                        canonical,
-                        ttl_secs,
-                        Source::Hosts(file),
-                    ));
-                }
-                added += 1;
-            }
+                })
+                .collect(),
+            ..Default::default()
+        };
+        if let Some(c) = config {
+            data.addrs.extend(c.addrs.iter().copied());
+            data.cname.clone_from(&c.cname);
+            data.records.clone_from(&c.records);
+            data.claims_name = c.claims_name;
         }
-        added
+        Some(Cow::Owned(data))
+    }
+
+    /// The name a PTR query for `addr` gets, with its TTL and origin.
+    pub fn reverse_name(&self, addr: IpAddr) -> Option<(&str, u32, Source)> {
+        if let Some((name, ttl_secs, source)) = self.reverse.get(&addr) {
+            return Some((name, *ttl_secs, *source));
+        }
+        let (name, file) = self.hosts.reverse(addr)?;
+        Some((name, self.local_ttl_secs, Source::Hosts(file)))
+    }
+
+    /// Hosts files given as text, numbered in order (for tests of what they answer).
+    #[cfg(test)]
+    pub fn set_hosts(&mut self, files: &[&str]) {
+        let expand = self.domain.clone().filter(|_| self.expand_hosts);
+        let mut b = super::hosts::HostsBuilder::new(expand);
+        for (i, f) in files.iter().enumerate() {
+            b.add_file(f.as_bytes(), i as u32);
+        }
+        self.hosts = b.finish();
     }
 
     /// Add the records the configuration defines. `hostname` is the default MX target.
@@ -665,21 +675,37 @@ mod tests {
     }
 
     #[test]
-    fn expand_hosts_adds_the_domain_and_makes_it_canonical() {
+    fn a_name_gets_hosts_addresses_then_configured_ones() {
         let mut d = LocalData {
-            domain: Some("lan".into()),
-            expand_hosts: true,
+            local_ttl_secs: 9,
             ..Default::default()
         };
-        d.add_hosts(
-            &super::super::hosts::parse("10.0.0.1 alpha\n10.0.0.2 b.other\n").lines,
-            0,
-        );
-        assert!(d.names.contains_key("alpha") && d.names.contains_key("alpha.lan"));
-        assert!(!d.names.contains_key("b.other.lan"));
+        d.set_hosts(&["10.0.0.1 both only-hosts\n"]);
+        d.names
+            .entry("both".into())
+            .or_default()
+            .addrs
+            .push(LocalAddr {
+                addr: "10.0.0.2".parse().unwrap(),
+                ttl_secs: 30,
+                source: Source::Config,
+            });
+        let both: Vec<_> = d
+            .name("both")
+            .unwrap()
+            .addrs
+            .iter()
+            .map(|a| (a.addr.to_string(), a.ttl_secs))
+            .collect();
         assert_eq!(
-            d.reverse[&"10.0.0.1".parse::<IpAddr>().unwrap()].0,
-            "alpha.lan"
+            both,
+            [("10.0.0.1".to_string(), 9), ("10.0.0.2".to_string(), 30)]
+        );
+        assert_eq!(d.name("only-hosts").unwrap().addrs.len(), 1);
+        assert!(d.name("neither").is_none());
+        assert_eq!(
+            d.reverse_name("10.0.0.1".parse().unwrap()),
+            Some(("both", 9, Source::Hosts(0)))
         );
     }
 }

@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod filter;
 pub mod hosts;
 pub mod local;
+pub mod name_table;
 pub mod synth;
 pub mod upstream;
 pub mod wire;

@@ -185,7 +185,79 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     }
     ready.ready();
     let mut files = file_watch::Files::from_config(config, &resolv_files(config));
-    control_loop(config, &pid_file, &feeds, &stats, &mut watch, &mut files)
+    let mut snapshots = Snapshots {
+        current: snapshot,
+        retired: Vec::new(),
+    };
+    release_free_memory();
+    control_loop(
+        config,
+        &pid_file,
+        &feeds,
+        &stats,
+        &mut watch,
+        &mut files,
+        &mut snapshots,
+    )
+}
+
+/// The snapshot the shards answer from, and the ones they answered from before: each is
+/// dropped here once no shard holds it, so its memory goes back at a known moment and a
+/// reload holds at most the old and the new one.
+struct Snapshots {
+    current: Arc<local::LocalData>,
+    retired: Vec<Arc<local::LocalData>>,
+}
+
+impl Snapshots {
+    /// Build a new snapshot without taking the shards' CPU time, and hand it to them.
+    fn reload(&mut self, config: &Config, feeds: &[Sender<dns_shard::Control>], clear: bool) {
+        self.release();
+        let started = std::time::Instant::now();
+        let snapshot = std::thread::scope(|s| {
+            s.spawn(|| {
+                idle_priority();
+                Arc::new(build_snapshot(config))
+            })
+            .join()
+        });
+        let Ok(snapshot) = snapshot else {
+            log::error("reload failed: the snapshot could not be built; keeping the old one");
+            return;
+        };
+        for f in feeds {
+            let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), clear));
+        }
+        let old = std::mem::replace(&mut self.current, snapshot);
+        self.retired.push(old);
+        log::info(format!("reloaded in {} ms", started.elapsed().as_millis()));
+    }
+
+    /// Drop the retired snapshots no shard holds any more, and give their memory back.
+    fn release(&mut self) {
+        let before = self.retired.len();
+        self.retired.retain(|s| Arc::strong_count(s) > 1);
+        if self.retired.len() < before {
+            release_free_memory();
+        }
+    }
+}
+
+/// Hand memory freed on this thread back to the system (the allocator otherwise keeps it
+/// for a while, which after a million-name load is most of the process's size).
+fn release_free_memory() {
+    // SAFETY: mi_collect only walks the allocator's own free lists.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// Run the calling thread (and threads it starts) only when a CPU would otherwise be idle,
+/// so that building a snapshot never delays a DNS shard.
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sets the calling thread's policy; param is valid.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        log::warn("cannot lower the reload thread's priority");
+    }
 }
 
 /// Bind every address the listening rules give: one SO_REUSEPORT UDP socket and TCP
@@ -314,19 +386,35 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             files.extend(expand_dir(p));
         }
     }
+    let expand = data.domain.clone().filter(|_| data.expand_hosts);
+    let mut hosts = hosts::HostsBuilder::new(expand);
     for f in files {
         let started = std::time::Instant::now();
         match std::fs::read(&f) {
             Ok(bytes) => {
-                let parsed = hosts::parse(&String::from_utf8_lossy(&bytes));
-                for (line, text) in &parsed.bad {
-                    log::warn(format!("bad name or address at line {line} of {f}: {text}"));
-                }
                 let index = data.files.len() as u32;
                 data.files.push(f.clone());
-                let n = data.add_hosts(&parsed.lines, index);
+                let report = hosts.add_file(&bytes, index);
+                drop(bytes);
+                for (line, fault) in &report.bad {
+                    log::error(format!("{} at {f} line {line}", fault.text()));
+                }
+                if report.bad_total > report.bad.len() {
+                    log::error(format!(
+                        "{} more bad lines in {f}",
+                        report.bad_total - report.bad.len()
+                    ));
+                }
+                if report.dropped > 0 {
+                    log::error(format!(
+                        "{} names of {f} left out: at most {} hosts-file names are held",
+                        report.dropped,
+                        hosts::MAX_HOST_NAMES
+                    ));
+                }
                 log::info(format!(
-                    "read {f} - {n} names ({} ms)",
+                    "read {f} - {} names ({} ms)",
+                    report.names,
                     started.elapsed().as_millis()
                 ));
             }
@@ -336,6 +424,7 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             )),
         }
     }
+    data.hosts = hosts.finish();
     let mut from_file = Vec::new();
     if let Some(Some(path)) = config.text("servers-file") {
         match crate::config::read_servers_file(&path) {
@@ -613,6 +702,7 @@ fn control_loop(
     stats: &[Arc<dns_shard::ShardStats>],
     watch: &mut Watch,
     files: &mut file_watch::Files,
+    snapshots: &mut Snapshots,
 ) -> ! {
     let set = signal_set();
     let tick = libc::timespec {
@@ -625,14 +715,12 @@ fn control_loop(
         if sig < 0 {
             // A second passed with no signal: look for interface and file changes.
             watch.rescan(feeds);
+            snapshots.release();
             let changed = files.changed();
             if changed.any() {
-                let snapshot = Arc::new(build_snapshot(config));
                 // dnsmasq clears its cache for new resolv files only under --clear-on-reload.
                 let clear = changed.resolv && config.has("clear-on-reload");
-                for f in feeds {
-                    let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), clear));
-                }
+                snapshots.reload(config, feeds, clear);
             }
             continue;
         }
@@ -646,11 +734,8 @@ fn control_loop(
             }
             libc::SIGUSR2 => log::reopen(),
             libc::SIGHUP => {
-                let snapshot = Arc::new(build_snapshot(config));
-                for f in feeds {
-                    // dnsmasq empties its cache on SIGHUP.
-                    let _ = f.try_send(dns_shard::Control::Snapshot(snapshot.clone(), true));
-                }
+                // dnsmasq empties its cache on SIGHUP.
+                snapshots.reload(config, feeds, true);
                 log::info("cleared cache");
             }
             libc::SIGUSR1 => log_statistics(config, stats),
