@@ -3,7 +3,7 @@
 //! the cache, then the upstream servers. The cache-hit path reads the question in place
 //! and copies stored bytes; only local answers and forwarding decode or allocate.
 
-use super::cache::{BareNegative, Cache, Origin, Policy};
+use super::cache::{Ask, BareNegative, Cache, Hit, LocalCheck, Origin, Policy};
 use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
 use super::local::{DomainRule, LocalData, LocalMx, NameData, RuleTarget, Source};
@@ -99,6 +99,10 @@ fn header_reply(out: &mut Vec<u8>, query: &[u8], question_end: Option<usize>, co
     wire::set_counts(out, qd, 0, 0, 0);
 }
 
+/// Most addresses of one family a hosts name is answered with by `Engine::hosts_reply`;
+/// names with more take the general path.
+const MAX_FAST_HOSTS_ADDRS: usize = 16;
+
 /// Room for a name in dotted text, on the stack.
 type NameText = [u8; wire::MAX_NAME_BYTES + 1];
 
@@ -185,6 +189,23 @@ impl Engine {
         if q.qclass == chaos::CLASS_CHAOS {
             return self.chaos_reply(query, &q, name, edns.is_some(), limit);
         }
+        // A name already found to have no local answer under this snapshot is answered
+        // from the cache without looking at the local data again (a million hosts names
+        // would otherwise cost every hit a lookup). Interface names change without a new
+        // snapshot, so with any configured the local data always comes first.
+        if query[2] & flag::RD != 0 && !self.local.has_interface_names() {
+            let check = LocalCheck::Pending(self.local.generation);
+            let ask = Ask {
+                query,
+                q: &q,
+                edns,
+                max_bytes: limit,
+            };
+            if let Some(hit) = self.cache.answer(&ask, now_secs, &mut self.out, check) {
+                self.note_hit(hit);
+                return Action::Reply(&self.out);
+            }
+        }
         // dnsmasq neither caches nor answers from its cache an --interface-name name
         // whose interface lacks the asked family.
         let mut uncached = false;
@@ -205,6 +226,9 @@ impl Engine {
                 }
             }
         }
+        if name.is_some_and(|n| self.hosts_reply(query, &q, n, edns.is_some(), limit)) {
+            return Action::Reply(&self.out);
+        }
         let bogus_priv = self.options.bogus_priv;
         if let Some(mut outcome) =
             name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
@@ -218,24 +242,24 @@ impl Engine {
             }
             return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
+        let generation = self.local.generation;
         let hit = match query[2] & flag::RD {
             0 => None,
             _ if uncached => None,
-            _ => self
-                .cache
-                .answer(query, &q, edns, now_secs, limit, &mut self.out),
+            _ => {
+                let ask = Ask {
+                    query,
+                    q: &q,
+                    edns,
+                    max_bytes: limit,
+                };
+                let check = LocalCheck::Done(generation);
+                self.cache.answer(&ask, now_secs, &mut self.out, check)
+            }
         };
         let mut stale = false;
         if let Some(hit) = hit {
-            self.counters.cached += 1;
-            if self.options.log_queries {
-                let kind = match (hit.origin, hit.stale) {
-                    (Origin::Upstream, false) => "cached",
-                    (Origin::Upstream, true) => "cached-stale",
-                    (Origin::Filter, _) => "config",
-                };
-                log_answers(kind, &self.out);
-            }
+            self.note_hit(hit);
             if !hit.stale {
                 return Action::Reply(&self.out);
             }
@@ -288,6 +312,99 @@ impl Engine {
             }
         }
         Action::Forward(servers)
+    }
+
+    /// Answer an A or AAAA query for a hosts-file name straight into `out`, as the
+    /// general path (`local_answer`, `build_reply`) would answer it but without building
+    /// records: block lists make this the busiest local answer. A name without an
+    /// address of the family asked gets NODATA, as there. False, with nothing done, where
+    /// the general path is needed: the configuration gives the name data too, the query
+    /// is logged or localised, or the reply would not fit.
+    fn hosts_reply(
+        &mut self,
+        query: &[u8],
+        q: &Question,
+        name: &str,
+        edns: bool,
+        limit: usize,
+    ) -> bool {
+        let v4 = match q.qtype {
+            rtype::A => true,
+            rtype::AAAA => false,
+            _ => return false,
+        };
+        if self.options.log_queries || self.options.localise_queries {
+            return false;
+        }
+        let Some(addrs) = self.local.hosts.get(name) else {
+            return false;
+        };
+        if self.local.names.contains_key(name) {
+            return false;
+        }
+        let mut found = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_FAST_HOSTS_ADDRS];
+        let mut count = 0;
+        for (addr, _) in addrs.iter().filter(|(a, _)| a.is_ipv4() == v4) {
+            if count == found.len() {
+                return false;
+            }
+            found[count] = addr;
+            count += 1;
+        }
+        let found = &mut found[..count];
+        if self.cache.policy().round_robin {
+            self.local_turn = self.local_turn.wrapping_add(1);
+            if count > 1 {
+                found.rotate_right(self.local_turn % count);
+            }
+        }
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(&query[..q.end]);
+        // dnsmasq gives a hosts name's NODATA without the AA bit.
+        let aa = if count > 0 { flag::AA } else { 0 };
+        out[2] = flag::QR | aa | (query[2] & flag::RD);
+        out[3] = flag::RA | (query[3] & flag::CD);
+        wire::set_counts(out, 1, count as u16, 0, u16::from(edns));
+        let ttl = self.local.local_ttl_secs.to_be_bytes();
+        for addr in found.iter() {
+            // The owner is the question's name, by pointer to it.
+            out.extend_from_slice(&[0xc0, wire::HEADER_BYTES as u8]);
+            out.extend_from_slice(&q.qtype.to_be_bytes());
+            out.extend_from_slice(&[0, 1]);
+            out.extend_from_slice(&ttl);
+            match addr {
+                IpAddr::V4(a) => {
+                    out.extend_from_slice(&[0, 4]);
+                    out.extend_from_slice(&a.octets());
+                }
+                IpAddr::V6(a) => {
+                    out.extend_from_slice(&[0, 16]);
+                    out.extend_from_slice(&a.octets());
+                }
+            }
+        }
+        if edns {
+            out.extend_from_slice(&wire::opt_record(self.cache.policy().edns_packet_max));
+        }
+        if out.len() > limit {
+            return false;
+        }
+        self.counters.local += 1;
+        true
+    }
+
+    /// Count and log an answer given from the cache (now in `out`).
+    fn note_hit(&mut self, hit: Hit) {
+        self.counters.cached += 1;
+        if self.options.log_queries {
+            let kind = match (hit.origin, hit.stale) {
+                (Origin::Upstream, false) => "cached",
+                (Origin::Upstream, true) => "cached-stale",
+                (Origin::Filter, _) => "config",
+            };
+            log_answers(kind, &self.out);
+        }
     }
 
     /// Whether `name` (lower case) is an `--interface-name` or `--dynamic-host` name.
@@ -1375,6 +1492,81 @@ mod tests {
         assert_eq!(m.response_code(), ResponseCode::FormErr);
         assert_eq!(m.id(), 0x1234);
         assert_eq!(e.counters.malformed, 3);
+    }
+
+    #[test]
+    fn hosts_answers_written_directly_match_the_general_encoding() {
+        let mut d = local();
+        d.set_hosts(&["10.0.0.1 multi\n10.0.0.2 multi\n::5 multi\n0.0.0.0 ads.example\n"]);
+        let policy = Policy {
+            round_robin: false,
+            ..Policy::default()
+        };
+        let mut e = Engine::new(Arc::new(d), policy, Options::default());
+        for (name, t, edns, cd) in [
+            ("multi.", RecordType::A, false, false),
+            ("multi.", RecordType::AAAA, true, false),
+            ("ads.example.", RecordType::A, true, true),
+            ("ads.example.", RecordType::AAAA, false, false),
+            ("ads.example.", RecordType::AAAA, true, true),
+        ] {
+            let mut m = Message::from_vec(&test_query(name, t)).unwrap();
+            m.set_checking_disabled(cd);
+            if edns {
+                m.set_edns(HEdns::new());
+            }
+            let query = m.to_vec().unwrap();
+            let q = wire::question(&query).unwrap();
+            let outcome = local_answer(&e.local, name.trim_end_matches('.'), u16::from(t), false)
+                .expect("a local answer");
+            let mut general = Vec::new();
+            let edns_size = edns.then_some(e.cache.policy().edns_packet_max);
+            build_reply(&mut general, &query, q.end, &outcome, edns_size, 4096);
+            let before = e.counters.local;
+            let Action::Reply(direct) = e.query(&query, CLIENT, 0, false) else {
+                panic!("a reply for {name}")
+            };
+            assert_eq!(direct, &general[..], "{name} {t}: the same bytes");
+            assert_eq!(e.counters.local, before + 1);
+        }
+    }
+
+    #[test]
+    fn a_cached_name_that_a_new_snapshot_makes_local_is_answered_locally() {
+        let mut first = local();
+        first.generation = 1;
+        let mut e = engine(first);
+        let q = test_query("ads.example.com.", RecordType::A);
+        let mut upstream = Message::from_vec(&q).unwrap();
+        upstream
+            .set_message_type(MessageType::Response)
+            .add_answer(Record::from_rdata(
+                Name::from_ascii("ads.example.com.").unwrap(),
+                600,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+            ));
+        e.upstream_reply(&q, &upstream.to_vec().unwrap(), 0)
+            .unwrap();
+        for _ in 0..2 {
+            let m = ask(&mut e, "ads.example.com.", RecordType::A);
+            assert_eq!(
+                m.answers()[0].data(),
+                Some(&RData::A(A(Ipv4Addr::new(192, 0, 2, 1))))
+            );
+        }
+        assert_eq!(e.counters.cached, 2);
+        // A reload blocks the name; the cache is kept (as after an inotify change).
+        let mut blocking = local();
+        blocking.generation = 2;
+        blocking.set_hosts(&["0.0.0.0 ads.example.com\n"]);
+        e.local = Arc::new(blocking);
+        let m = ask(&mut e, "ads.example.com.", RecordType::A);
+        assert!(m.authoritative());
+        assert_eq!(
+            m.answers()[0].data(),
+            Some(&RData::A(A(Ipv4Addr::UNSPECIFIED)))
+        );
+        assert_eq!(e.counters.cached, 2, "the cached answer was not given");
     }
 
     #[test]

@@ -185,10 +185,37 @@ pub struct BareNegative {
 
 struct Entry {
     stored: Arc<Stored>,
+    /// The snapshot generation under which this entry's question was last found to have
+    /// no local answer (`UNCHECKED` until then): under it, a hit needs no local lookup.
+    checked: u64,
     /// Set on every hit; the eviction clock passes over referenced entries once.
     referenced: bool,
     /// Hits so far, for the round robin.
     hits: u32,
+}
+
+/// A query as the cache answers it: its bytes, parsed question and OPT record, and the
+/// largest reply it may get.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    pub query: &'a [u8],
+    pub q: &'a Question,
+    pub edns: Option<Edns>,
+    pub max_bytes: usize,
+}
+
+/// No snapshot generation has been checked for an entry yet.
+const UNCHECKED: u64 = u64::MAX;
+
+/// Whether the local data has been consulted for the query being answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalCheck {
+    /// Not yet: only a live entry already known to have no local answer under this
+    /// snapshot generation may answer.
+    Pending(u64),
+    /// Done under this generation, and it had no answer: any entry may answer, and is
+    /// marked as checked under it.
+    Done(u64),
 }
 
 /// A shard's cache.
@@ -259,17 +286,26 @@ impl Cache {
     /// `max_bytes`. `q` and `edns` are the query's parsed question and OPT record.
     pub fn answer(
         &mut self,
-        query: &[u8],
-        q: &Question,
-        edns: Option<Edns>,
+        ask: &Ask,
         now_secs: u64,
-        max_bytes: usize,
         out: &mut Vec<u8>,
+        check: LocalCheck,
     ) -> Option<Hit> {
+        let Ask {
+            query,
+            q,
+            edns,
+            max_bytes,
+        } = *ask;
         let key = Key::of(q);
         let &slot = self.index.get(key.as_slice())?;
         let entry = &mut self.entries[slot as usize];
         let e = &entry.stored;
+        if let LocalCheck::Pending(generation) = check {
+            if entry.checked != generation || e.expires_at_secs <= now_secs {
+                return None;
+            }
+        }
         let opt_bytes = if edns.is_some() {
             wire::OPT_RECORD_BYTES
         } else {
@@ -285,6 +321,9 @@ impl Cache {
             return None;
         }
         entry.referenced = true;
+        if let LocalCheck::Done(generation) = check {
+            entry.checked = generation;
+        }
         let turn = entry.hits;
         entry.hits = entry.hits.wrapping_add(1);
         out.clear();
@@ -355,6 +394,7 @@ impl Cache {
         self.stats.insertions += 1;
         let entry = Entry {
             stored,
+            checked: UNCHECKED,
             referenced: false,
             hits: 0,
         };
@@ -546,7 +586,13 @@ mod tests {
         let question = wire::question(q).unwrap();
         let edns = wire::edns(q, question.end).unwrap();
         let mut out = Vec::new();
-        c.answer(q, &question, edns, now, 4096, &mut out)
+        let ask = Ask {
+            query: q,
+            q: &question,
+            edns,
+            max_bytes: 4096,
+        };
+        c.answer(&ask, now, &mut out, LocalCheck::Done(1))
             .map(|_| Message::from_vec(&out).unwrap())
     }
 
@@ -745,7 +791,13 @@ mod tests {
             let mut out = Vec::new();
             (0..4)
                 .map(|_| {
-                    c.answer(&q, &question, None, 1, 512, &mut out).unwrap();
+                    let ask = Ask {
+                        query: &q,
+                        q: &question,
+                        edns: None,
+                        max_bytes: 512,
+                    };
+                    c.answer(&ask, 1, &mut out, LocalCheck::Done(1)).unwrap();
                     let m = Message::from_vec(&out).unwrap();
                     m.answers()
                         .iter()

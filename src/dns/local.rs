@@ -72,6 +72,8 @@ pub enum RuleTarget {
 /// Local data for answering.
 #[derive(Clone, Debug, Default)]
 pub struct LocalData {
+    /// Tells snapshots apart: each one built gets a new number (`next_generation`).
+    pub generation: u64,
     /// Hosts-file names and addresses (millions of them, kept compactly).
     pub hosts: HostsTable,
     /// Lower-case name without trailing dot -> its data from the configuration.
@@ -104,6 +106,12 @@ pub struct LocalData {
     /// `--domain` (first, unqualified form) and `--expand-hosts`.
     pub domain: Option<String>,
     pub expand_hosts: bool,
+}
+
+/// A number no snapshot has had before.
+pub fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl LocalData {

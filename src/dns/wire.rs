@@ -45,6 +45,8 @@ pub mod flag {
     pub const TC: u8 = 0x02;
     pub const RD: u8 = 0x01;
     pub const RA: u8 = 0x80;
+    /// Checking disabled (DNSSEC), in the fourth header byte.
+    pub const CD: u8 = 0x10;
 }
 
 /// Why bytes are not a usable message.

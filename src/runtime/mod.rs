@@ -372,6 +372,7 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         _ => None,
     });
     let mut data = local::LocalData {
+        generation: local::next_generation(),
         local_ttl_secs: config.uint_or("local-ttl", 0) as u32,
         domain,
         expand_hosts: config.has("expand-hosts"),
