@@ -279,7 +279,15 @@ impl Engine {
                 && dotless
                 && matches!(q.qtype, rtype::A | rtype::AAAA) =>
             {
-                let outcome = Outcome::negative(rcode::NXDOMAIN, "config");
+                // A plain name known here (without the family asked) is NODATA, else
+                // NXDOMAIN, as dnsmasq.
+                let known = name.is_some_and(|n| self.local.name(n).is_some());
+                let code = if known {
+                    rcode::NOERROR
+                } else {
+                    rcode::NXDOMAIN
+                };
+                let outcome = Outcome::negative(code, "config");
                 return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
             }
             _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => {
@@ -316,10 +324,10 @@ impl Engine {
 
     /// Answer an A or AAAA query for a hosts-file name straight into `out`, as the
     /// general path (`local_answer`, `build_reply`) would answer it but without building
-    /// records: block lists make this the busiest local answer. A name without an
-    /// address of the family asked gets NODATA, as there. False, with nothing done, where
-    /// the general path is needed: the configuration gives the name data too, the query
-    /// is logged or localised, or the reply would not fit.
+    /// records: block lists make this the busiest local answer. False, with nothing done,
+    /// where the general path is needed: the configuration gives the name data too, the
+    /// name has no address of the family asked (that goes upstream, as in dnsmasq), the
+    /// query is logged or localised, or the reply would not fit.
     fn hosts_reply(
         &mut self,
         query: &[u8],
@@ -351,19 +359,18 @@ impl Engine {
             found[count] = addr;
             count += 1;
         }
+        if count == 0 {
+            return false;
+        }
         let found = &mut found[..count];
         if self.cache.policy().round_robin {
             self.local_turn = self.local_turn.wrapping_add(1);
-            if count > 1 {
-                found.rotate_right(self.local_turn % count);
-            }
+            found.rotate_right(self.local_turn % count);
         }
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(&query[..q.end]);
-        // dnsmasq gives a hosts name's NODATA without the AA bit.
-        let aa = if count > 0 { flag::AA } else { 0 };
-        out[2] = flag::QR | aa | (query[2] & flag::RD);
+        out[2] = flag::QR | flag::AA | (query[2] & flag::RD);
         out[3] = flag::RA | (query[3] & flag::CD);
         wire::set_counts(out, 1, count as u16, 0, u16::from(edns));
         let ttl = self.local.local_ttl_secs.to_be_bytes();
@@ -687,6 +694,9 @@ struct Outcome {
     additional: Vec<Record>,
     /// Where the answer came from, for the query log (`config`, a hosts file name).
     source: String,
+    /// Addresses that came from elsewhere than `source` (a name in a hosts file and in
+    /// the configuration), each logged with its own origin as dnsmasq does.
+    address_sources: Vec<(IpAddr, String)>,
     /// A PTR answer from hosts or `host-record` addresses, logged by address.
     reverse: bool,
 }
@@ -699,6 +709,7 @@ impl Outcome {
             answers: Vec::new(),
             additional: Vec::new(),
             source: source.to_string(),
+            address_sources: Vec::new(),
             reverse: false,
         }
     }
@@ -737,7 +748,15 @@ impl Outcome {
                 (true, Some(addr)) => addr.to_string(),
                 _ => shown.to_string(),
             };
-            crate::log::info(format!("{} {shown} is {data}", self.source));
+            let source = match r.data().and_then(|d| d.ip_addr()) {
+                Some(ip) => self
+                    .address_sources
+                    .iter()
+                    .find(|(a, _)| *a == ip)
+                    .map_or(&self.source, |(_, s)| s),
+                None => &self.source,
+            };
+            crate::log::info(format!("{source} {shown} is {data}"));
         }
     }
 }
@@ -1078,6 +1097,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
                 answers,
                 additional,
                 source: "config".into(),
+                address_sources: Vec::new(),
                 reverse: false,
             });
         }
@@ -1145,22 +1165,31 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
         }
     }
     if !answers.is_empty() {
+        let address_sources = data
+            .map(|d| {
+                d.addrs
+                    .iter()
+                    .filter(|a| source.is_some_and(|s| s != a.source))
+                    .map(|a| (a.addr, source_name(Some(a.source))))
+                    .collect()
+            })
+            .unwrap_or_default();
         return Some(Outcome {
             rcode: rcode::NOERROR,
             authoritative: true,
             answers,
             additional,
             source: source_name(source),
+            address_sources,
             reverse,
         });
     }
     if let Some(d) = data {
-        // As dnsmasq: a hosts-file name has no other address family (NODATA), but a
-        // --host-record with one family leaves the other to the upstream servers; other
-        // types are NODATA only for names the configuration defines records for.
+        // As dnsmasq: the other address family of a hosts-file name or a --host-record
+        // is left to the upstream servers; other types are NODATA only for names the
+        // configuration defines records for.
         let known = if matches!(qtype, rtype::A | rtype::AAAA) {
-            d.addrs.iter().any(|a| matches!(a.source, Source::Hosts(_)))
-                || (d.claims_name && d.addrs.is_empty())
+            d.claims_name && d.addrs.is_empty()
         } else {
             d.claims_name
         };
@@ -1182,6 +1211,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
             answers: vec![Record::from_rdata(owner, local.local_ttl_secs, rd)],
             additional,
             source: "config".into(),
+            address_sources: Vec::new(),
             reverse: false,
         });
     }
@@ -1379,10 +1409,12 @@ mod tests {
     }
 
     #[test]
-    fn known_name_without_that_family_is_nodata_without_aa() {
-        let m = ask(&mut engine(local()), "printer.lan.", RecordType::AAAA);
-        assert_eq!(m.response_code(), ResponseCode::NoError);
-        assert!(m.answers().is_empty() && !m.authoritative());
+    fn a_hosts_name_without_the_family_asked_goes_upstream() {
+        let mut e = engine(local());
+        let q = test_query("printer.lan.", RecordType::AAAA);
+        assert!(matches!(e.query(&q, CLIENT, 0, false), Action::Forward(_)));
+        let q = test_query("printer.lan.", RecordType::A);
+        assert!(matches!(e.query(&q, CLIENT, 0, false), Action::Reply(_)));
     }
 
     #[test]
@@ -1507,8 +1539,6 @@ mod tests {
             ("multi.", RecordType::A, false, false),
             ("multi.", RecordType::AAAA, true, false),
             ("ads.example.", RecordType::A, true, true),
-            ("ads.example.", RecordType::AAAA, false, false),
-            ("ads.example.", RecordType::AAAA, true, true),
         ] {
             let mut m = Message::from_vec(&test_query(name, t)).unwrap();
             m.set_checking_disabled(cd);
