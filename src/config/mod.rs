@@ -2,6 +2,7 @@
 //! into a list of typed option values, and checks what dnsmasq checks before start-up.
 
 pub mod cli;
+pub mod domain_rules;
 pub mod error;
 pub mod help;
 pub mod lexer;
@@ -21,6 +22,8 @@ pub const DEFAULT_CONF_FILE: &str = "/etc/dnsmasq.conf";
 pub const DEFAULT_RESOLV_FILE: &str = "/etc/resolv.conf";
 /// Longest config line dnsmasq reads in one piece.
 const MAX_LINE_BYTES: usize = 1025;
+/// Files with this many lines are taken for block lists of domain rules.
+const MANY_LINES: usize = 10_000;
 /// How deeply conf-file and conf-dir may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
@@ -36,6 +39,9 @@ pub struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub entries: Vec<Entry>,
+    /// The `server=`, `local=` and `address=` lines for domains, kept compactly rather
+    /// than as entries (lines naming an upstream server are entries too).
+    pub domain_rules: std::sync::Arc<domain_rules::DomainRules>,
 }
 
 impl Config {
@@ -43,7 +49,7 @@ impl Config {
     pub fn from_text(text: &str) -> Result<Config, ConfigError> {
         let mut loader = Loader::new();
         loader.read_text("<text>", text)?;
-        Ok(loader.config)
+        Ok(loader.finish())
     }
 
     /// Every value given for an option, in the order given.
@@ -123,6 +129,8 @@ enum Used {
 /// Reads options from all sources into a `Config`, applying the repeat rules.
 struct Loader {
     config: Config,
+    /// Domain rules read so far.
+    rules: domain_rules::Builder,
     used: Vec<Used>,
     /// Files already read (by device and inode): dnsmasq reads each only once.
     seen_files: HashSet<(u64, u64)>,
@@ -133,10 +141,18 @@ impl Loader {
     fn new() -> Loader {
         Loader {
             config: Config::default(),
+            rules: domain_rules::Builder::default(),
             used: vec![Used::No; OPTIONS.len()],
             seen_files: HashSet::new(),
             depth: 0,
         }
+    }
+
+    /// The configuration read.
+    fn finish(self) -> Config {
+        let mut config = self.config;
+        config.domain_rules = std::sync::Arc::new(self.rules.finish());
+        config
     }
 
     /// Apply one option occurrence: repeat rules, value parsing, includes, cross-entry checks.
@@ -183,6 +199,20 @@ impl Loader {
             }
             "cname" => self.check_duplicate_cname(&value)?,
             "dhcp-host" => self.check_duplicate_host_address(&value)?,
+            "server" | "local" | "address" if domain_rules::for_domains(&value) => {
+                self.rules.add(spec.long, &value);
+                // Block lists give millions of these: only a line naming an upstream
+                // server is kept as an entry too (it is listed and may bind a source).
+                if !matches!(
+                    value,
+                    Value::Server {
+                        target: parse::ServerTarget::Upstream { .. },
+                        ..
+                    }
+                ) {
+                    return Ok(());
+                }
+            }
             _ => {}
         }
         self.config.entries.push(Entry {
@@ -237,6 +267,12 @@ impl Loader {
         }
         let bytes = std::fs::read(path)
             .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
+        // A block list of rules: room for one domain a line, so a million do not grow the
+        // table step by step.
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        if lines >= MANY_LINES {
+            self.rules.reserve(lines, bytes.len() / 2);
+        }
         self.read_text(path, &String::from_utf8_lossy(&bytes))
     }
 
@@ -394,9 +430,16 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// What a `--servers-file` gave: its lines as entries, but for the domain rules, which
+/// are in `rules` (to be read after the configuration's).
+pub struct ServersFile {
+    pub entries: Vec<Entry>,
+    pub rules: domain_rules::Builder,
+}
+
 /// Read a `--servers-file`: only `server=` and `rev-server=` lines are allowed, and a bad
 /// line is reported and skipped rather than stopping the server, as in dnsmasq.
-pub fn read_servers_file(path: &str) -> Result<(Vec<Entry>, Vec<ConfigError>), ConfigError> {
+pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
     let mut loader = Loader::new();
@@ -428,7 +471,11 @@ pub fn read_servers_file(path: &str) -> Result<(Vec<Entry>, Vec<ConfigError>), C
             errors.push(locate(e, origin));
         }
     }
-    Ok((loader.config.entries, errors))
+    let file = ServersFile {
+        entries: loader.config.entries,
+        rules: loader.rules,
+    };
+    Ok((file, errors))
 }
 
 /// Read the command line (without the program name) and the config files it implies.
@@ -475,7 +522,7 @@ pub fn load(args: &[String]) -> Result<Command, ConfigError> {
             }
         }
     }
-    let config = loader.config;
+    let config = loader.finish();
     check_whole(&config)?;
     if test {
         return Ok(Command::TestOk);

@@ -1434,13 +1434,7 @@ mod tests {
     fn unknown_names_are_forwarded_and_local_domains_are_nxdomain() {
         let mut d = local();
         let ups = d.upstreams.clone();
-        d.rules.insert(
-            "lan".into(),
-            DomainRule {
-                target: Some(RuleTarget::Local),
-                ..Default::default()
-            },
-        );
+        d.set_rules("local=/lan/\n");
         let mut e = engine(d);
         assert_eq!(
             e.query(&test_query("example.com.", RecordType::A), CLIENT, 0, false),
@@ -1454,13 +1448,7 @@ mod tests {
     #[test]
     fn address_rules_answer_their_family_and_forward_the_other() {
         let mut d = local();
-        d.rules.insert(
-            "ads.test".into(),
-            DomainRule {
-                v4: Some(Ipv4Addr::UNSPECIFIED),
-                ..Default::default()
-            },
-        );
+        d.set_rules("address=/ads.test/0.0.0.0\n");
         let mut e = engine(d);
         let m = ask(&mut e, "x.ads.test.", RecordType::A);
         assert_eq!(

@@ -5,7 +5,7 @@
 //! path; a reload builds a new one and hands it to each shard.
 
 use super::hosts::HostsTable;
-use crate::config::parse::{AddressAnswer, ServerTarget, Value};
+use crate::config::parse::{ServerTarget, Value};
 use crate::config::Config;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -46,28 +46,7 @@ pub struct NameData {
     pub claims_name: bool,
 }
 
-/// What to do with names under a domain. `server=`, `local=` and `address=` for the same
-/// domain combine, as in dnsmasq.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DomainRule {
-    /// `address=/d/1.2.3.4` (or `#`, which is 0.0.0.0 and ::).
-    pub v4: Option<Ipv4Addr>,
-    pub v6: Option<Ipv6Addr>,
-    pub target: Option<RuleTarget>,
-}
-
-/// Where queries under a domain go when no address rule answers them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RuleTarget {
-    /// `local=/d/` or `server=/d/`: answered locally; unknown names are NXDOMAIN.
-    Local,
-    /// `address=/d/`: NXDOMAIN for every name and type.
-    NxDomain,
-    /// `server=/d/ip`: these servers.
-    Servers(Arc<[SocketAddr]>),
-    /// `server=/d/#`: the default servers.
-    Default,
-}
+pub use crate::config::domain_rules::{DomainRule, DomainRules, RuleTarget};
 
 /// Local data for answering.
 #[derive(Clone, Debug, Default)]
@@ -81,11 +60,12 @@ pub struct LocalData {
     /// Address -> canonical name, TTL and origin, for PTR answers from the configuration
     /// (these come before the hosts files' own).
     pub reverse: HashMap<IpAddr, (String, u32, Source)>,
-    /// Lower-case domain ("" for every name) -> rule. Looked up label by label, so the
-    /// cost is the name's label count whatever the number of rules.
-    pub rules: HashMap<String, DomainRule>,
-    /// Rule for names without a dot (`server=//ip`).
-    pub dotless_rule: Option<DomainRule>,
+    /// The configuration's domain rules (shared by every snapshot: reloads do not reread
+    /// the configuration). Looked up label by label, so the cost is the name's label
+    /// count whatever the number of rules.
+    pub config_rules: Arc<DomainRules>,
+    /// Rules read after those (`--servers-file`, `--rev-server`), looked up first.
+    pub later_rules: DomainRules,
     pub upstreams: Arc<[SocketAddr]>,
     /// Every upstream server configured or read, once each in order (for `servers.bind`).
     pub listed_servers: Vec<SocketAddr>,
@@ -122,24 +102,31 @@ impl LocalData {
 
     /// The rule for the most specific domain containing `name`, if any.
     pub fn rule_for(&self, name: &str) -> Option<&DomainRule> {
+        let (later, config) = (&self.later_rules, &*self.config_rules);
         if !name.contains('.') {
-            if let Some(r) = &self.dotless_rule {
+            if let Some(r) = later.dotless().or(config.dotless()) {
                 return Some(r);
             }
         }
-        if self.rules.is_empty() {
+        if later.is_empty() && config.is_empty() {
             return None;
         }
         let mut rest = name;
         loop {
-            if let Some(r) = self.rules.get(rest) {
+            if let Some(r) = later.get(rest).or_else(|| config.get(rest)) {
                 return Some(r);
             }
             match rest.find('.') {
                 Some(i) => rest = &rest[i + 1..],
-                None => return self.rules.get(""),
+                None => return later.get("").or_else(|| config.get("")),
             }
         }
+    }
+
+    /// Domain rules from configuration text (for tests of what they answer).
+    #[cfg(test)]
+    pub fn set_rules(&mut self, text: &str) {
+        self.config_rules = Config::from_text(text).expect("rules").domain_rules;
     }
 
     /// Everything local about `name` (lower case, no trailing dot): its hosts-file
@@ -511,30 +498,26 @@ pub fn send_from<'a>(values: impl IntoIterator<Item = &'a Value>) -> HashMap<Soc
 /// What `server=`, `rev-server=`, `local=` and `address=` options (and servers-files) say.
 #[derive(Debug, Default)]
 pub struct ServerRules {
-    /// Rules by lower-case domain.
-    pub rules: HashMap<String, DomainRule>,
-    /// The rule for dotless names.
-    pub dotless: Option<DomainRule>,
     /// Servers for every name.
     pub upstreams: Vec<SocketAddr>,
     /// Every server named, for names or for domains, once each in the order given.
     pub listed: Vec<SocketAddr>,
+    /// The `--rev-server` lines as `server=` lines for their reverse zones.
+    pub reverse: Vec<Value>,
 }
 
-/// Domain rules and upstream servers from `server=`, `rev-server=`, `local=` and
-/// `address=` options, plus `extra` values (from a servers-file).
+/// The upstream servers the configuration and `extra` (a servers file's entries) name.
 pub fn server_rules<'a>(
     config: &'a Config,
-    extra: impl IntoIterator<Item = &'a Value>,
+    extra: impl IntoIterator<Item = &'a Value> + Clone,
 ) -> ServerRules {
-    let mut rules: HashMap<String, DomainRule> = HashMap::new();
-    let mut dotless: Option<DomainRule> = None;
     let mut upstreams = Vec::new();
     let mut listed = Vec::new();
     let mut seen = std::collections::HashSet::new();
     // --rev-server is --server for the reverse zones of a subnet.
     let reverse: Vec<Value> = config
         .values("rev-server")
+        .chain(extra.clone())
         .filter_map(|v| match v {
             Value::RevServer {
                 addr,
@@ -552,75 +535,26 @@ pub fn server_rules<'a>(
             _ => None,
         })
         .collect();
-    let values: Vec<&Value> = config
-        .values("server")
-        .chain(config.values("local"))
-        .chain(config.values("address"))
-        .chain(extra)
-        .collect();
-    for v in values.into_iter().chain(&reverse) {
-        if let Value::Server {
+    let given: Vec<&Value> = config.values("server").chain(extra).collect();
+    for v in given.into_iter().chain(&reverse) {
+        let Value::Server {
+            domains,
             target: ServerTarget::Upstream { addr, .. },
-            ..
         } = v
-        {
-            if seen.insert(*addr) {
-                listed.push(*addr);
-            }
-        }
-        let domains = match v {
-            Value::Server {
-                domains: None,
-                target: ServerTarget::Upstream { addr, .. },
-            } => {
-                upstreams.push(*addr);
-                continue;
-            }
-            Value::Server {
-                domains: Some(d), ..
-            }
-            | Value::Address { domains: d, .. } => d,
-            _ => continue,
+        else {
+            continue;
         };
-        for d in domains {
-            let rule = match d {
-                None => dotless.get_or_insert_with(DomainRule::default),
-                Some(d) => rules.entry(d.to_ascii_lowercase()).or_default(),
-            };
-            apply_rule(rule, v);
+        if seen.insert(*addr) {
+            listed.push(*addr);
+        }
+        if domains.is_none() {
+            upstreams.push(*addr);
         }
     }
     ServerRules {
-        rules,
-        dotless,
         upstreams,
         listed,
-    }
-}
-
-/// Add what one `server=/d/...`, `local=/d/` or `address=/d/...` value says to `rule`.
-fn apply_rule(rule: &mut DomainRule, v: &Value) {
-    match v {
-        Value::Server { target, .. } => {
-            rule.target = Some(match (target, rule.target.take()) {
-                (ServerTarget::Local, _) => RuleTarget::Local,
-                (ServerTarget::Resolv, _) => RuleTarget::Default,
-                (ServerTarget::Upstream { addr, .. }, Some(RuleTarget::Servers(s))) => {
-                    RuleTarget::Servers(s.iter().copied().chain([*addr]).collect())
-                }
-                (ServerTarget::Upstream { addr, .. }, _) => RuleTarget::Servers(Arc::from([*addr])),
-            })
-        }
-        Value::Address { answer, .. } => match answer {
-            AddressAnswer::NxDomain => rule.target = Some(RuleTarget::NxDomain),
-            AddressAnswer::Null => {
-                rule.v4 = Some(Ipv4Addr::UNSPECIFIED);
-                rule.v6 = Some(Ipv6Addr::UNSPECIFIED);
-            }
-            AddressAnswer::Addr(IpAddr::V4(a)) => rule.v4 = Some(*a),
-            AddressAnswer::Addr(IpAddr::V6(a)) => rule.v6 = Some(*a),
-        },
-        _ => {}
+        reverse,
     }
 }
 
@@ -659,17 +593,14 @@ mod tests {
     #[test]
     fn most_specific_domain_rule_wins() {
         let mut d = LocalData::default();
-        d.rules
-            .insert("example.com".into(), rule(RuleTarget::Local));
-        d.rules
-            .insert("a.example.com".into(), rule(RuleTarget::Default));
+        d.set_rules("local=/example.com/\nserver=/a.example.com/#\n");
         assert_eq!(
             d.rule_for("x.a.example.com"),
             Some(&rule(RuleTarget::Default))
         );
         assert_eq!(d.rule_for("b.example.com"), Some(&rule(RuleTarget::Local)));
         assert_eq!(d.rule_for("example.org"), None);
-        d.rules.insert(String::new(), rule(RuleTarget::Local));
+        d.set_rules("local=/example.com/\nserver=/#/\n");
         assert_eq!(d.rule_for("example.org"), Some(&rule(RuleTarget::Local)));
     }
 

@@ -68,6 +68,8 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
             .unwrap_or(1),
     };
     let snapshot = Arc::new(build_snapshot(config));
+    // Reading a million names leaves much freed memory: give it back before serving.
+    release_free_memory();
     let shard_config = shard_config(config, shards);
 
     let listening = interfaces::Listening::from_config(config);
@@ -189,7 +191,6 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         current: snapshot,
         retired: Vec::new(),
     };
-    release_free_memory();
     control_loop(
         config,
         &pid_file,
@@ -427,27 +428,34 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     }
     data.hosts = hosts.finish();
     let mut from_file = Vec::new();
+    let mut later_rules = crate::config::domain_rules::Builder::default();
     if let Some(Some(path)) = config.text("servers-file") {
         match crate::config::read_servers_file(&path) {
-            Ok((entries, errors)) => {
+            Ok((file, errors)) => {
                 for e in errors {
                     log::error(format!("{e}"));
                 }
-                log::info(format!("read {path} - {} servers", entries.len()));
-                from_file = entries;
+                log::info(format!(
+                    "read {path} - {} servers",
+                    file.entries.len() + file.rules.lines_read()
+                ));
+                from_file = file.entries;
+                later_rules = file.rules;
             }
             Err(e) => log::error(format!("{e}")),
         }
     }
     data.add_config_records(config, &hostname());
     let local::ServerRules {
-        rules,
-        dotless,
         mut upstreams,
         mut listed,
+        reverse,
     } = local::server_rules(config, from_file.iter().map(|e| &e.value));
-    data.rules = rules;
-    data.dotless_rule = dotless;
+    for v in &reverse {
+        later_rules.add("server", v);
+    }
+    data.later_rules = later_rules.finish().over(&config.domain_rules);
+    data.config_rules = config.domain_rules.clone();
     data.send_from = local::send_from(
         config
             .values("server")
