@@ -13,6 +13,13 @@ name under bench.test itself) also lives on CPU 1. Measured per server and round
   hosts      with a gen-hosts.py file of LINES lines: time from process start until the
              file's last name is answered, and resident memory then (ringmasq and dnsmasq,
              both free to use every CPU)
+  rules      the same for LINES domain rules (address=/d/0.0.0.0, address=/d/#,
+             address=/d/, local=/d/, server=/d/# over the file's names) in a config file
+  reload     the hosts file's names asked at a steady RELOAD_QPS (open loop) for S*2
+             seconds, once quietly and once with a SIGHUP (full reload) every S/2 seconds:
+             queries lost and p99 latency (ringmasq and dnsmasq, pinned to CPU 0)
+  flat       ringmasq's cache-hit and hosts-name (blocked) qps and CPU per answer with a
+             10-line and the LINES-line hosts file
 
 The echo reflector (ringmasq-loadgen --echo) answers in the same run: the machine's ceiling
 for UDP request and response. Results: bench/results/NAME.json and NAME.md. Loopback only;
@@ -42,6 +49,7 @@ GEN_HOSTS = os.environ.get(
 SERVER_CPU, DRIVER_CPU = "0", "1"
 UPSTREAM_PORT = 5499
 PORTS = {"echo": 5300, "ringmasq": 5302, "dnsmasq": 5301, "unbound": 5303}
+RELOAD_QPS = 20000
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
 
@@ -115,14 +123,16 @@ def drive(port, args, seconds):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def write_configs(work, hosts_file=None):
+def write_configs(work, hosts_file=None, suffix=None, extra=""):
     """Configuration files for every server; with `hosts_file`, ones that load it."""
     common = (f"listen-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
               f"server=127.0.0.1#{UPSTREAM_PORT}\ncache-size=10000\ndns-forward-max=1000\n"
               f"pid-file=\nuser=root\nkeep-in-foreground\nlog-facility=/dev/null\n")
     if hosts_file:
         common += f"addn-hosts={hosts_file}\n"
-    suffix = "-hosts" if hosts_file else ""
+    common += extra
+    if suffix is None:
+        suffix = "-hosts" if hosts_file else ""
     for name in ("dnsmasq", "ringmasq"):
         with open(f"{work}/{name}{suffix}.conf", "w") as f:
             f.write(f"port={PORTS[name]}\n{common}")
@@ -211,11 +221,11 @@ def measure_server(name, work, seconds):
     return row
 
 
-def measure_hosts(name, work, last_name):
+def measure_hosts(name, work, last_name, suffix="-hosts"):
     """Seconds from start until the hosts file's last name is answered, and memory."""
     port = PORTS[name]
     t0 = time.monotonic()
-    argv = [RINGMASQ if name == "ringmasq" else "dnsmasq", "-C", f"{work}/{name}-hosts.conf"]
+    argv = [RINGMASQ if name == "ringmasq" else "dnsmasq", "-C", f"{work}/{name}{suffix}.conf"]
     # Both may use every CPU here: loading is what is measured (dnsmasq uses one anyway).
     proc = pinned(f"{SERVER_CPU},{DRIVER_CPU}", argv)
     try:
@@ -228,6 +238,91 @@ def measure_hosts(name, work, last_name):
                 "peak_rss_mib": memory_kib(proc.pid, "VmHWM") / 1024}
     finally:
         stop(proc)
+
+
+def measure_reload(name, work, seconds):
+    """Steady load of hosts-file names, without and with SIGHUPs: loss and p99."""
+    port = PORTS[name]
+    proc = start(name, work, "-hosts")
+    row = {}
+    try:
+        args = ["-d", f"{work}/blocked", "-Q", str(RELOAD_QPS), "-c", "10", "-t", "2"]
+        quiet = drive(port, args, seconds * 2)
+        row["quiet_p99_ms"] = quiet["latency_s"]["p99"] * 1e3
+        row["quiet_lost"] = quiet["queries_lost"]
+        driver = subprocess.Popen(
+            ["taskset", "-c", DRIVER_CPU, LOADGEN, "--quiet", "--cpus", DRIVER_CPU, "--json",
+             "-s", "127.0.0.1", "-p", str(port), "-l", str(seconds * 2), *args],
+            stdout=subprocess.PIPE, text=True)
+        for _ in range(3):
+            time.sleep(seconds / 2)
+            proc.send_signal(1)  # SIGHUP
+        out, _ = driver.communicate(timeout=seconds * 2 + 30)
+        loaded = json.loads(out.strip().splitlines()[-1])
+        row["reload_p99_ms"] = loaded["latency_s"]["p99"] * 1e3
+        row["reload_lost"] = loaded["queries_lost"]
+        row["reload_sent"] = loaded["queries_sent"]
+        row["reloads"] = 3
+    finally:
+        stop(proc)
+    return row
+
+
+def measure_flat(work, seconds):
+    """ringmasq with 10 and with LINES hosts entries: hit and blocked qps, CPU/answer."""
+    row = {}
+    for size, suffix, blocked in (("10", "-hosts10", "blocked10"), ("all", "-hosts", "blocked")):
+        proc = start("ringmasq", work, suffix)
+        try:
+            port = PORTS["ringmasq"]
+            drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
+            for kind, data in (("hit", "hits"), ("blocked", blocked)):
+                before = cpu_ticks(proc.pid)
+                r = drive(port, ["-d", f"{work}/{data}", "-q", "500", "-c", "10"], seconds)
+                row[f"{kind}_qps_{size}"] = r["qps"]
+                row[f"{kind}_us_{size}"] = (cpu_ticks(proc.pid) - before) * TICK_US / max(
+                    r["queries_completed"], 1)
+        finally:
+            stop(proc)
+    return row
+
+
+def write_rules(hosts, path, count):
+    """`count` domain rules of every form over the names in `hosts`; the last one answers
+    its name with 0.0.0.0. Returns that name."""
+    rng = random.Random(20261201)
+    forms = ["address=/{}/0.0.0.0"] * 6 + ["address=/{}/#", "address=/{}/", "local=/{}/",
+                                           "server=/{}/#"]
+    names = []
+    with open(hosts) as f:
+        for line in f:
+            fields = line.split("#", 1)[0].split()
+            names += [n.lower() for n in fields[1:] if "localhost" not in n]
+            if len(names) >= count:
+                break
+    names = names[:count]
+    with open(path, "w") as f:
+        for n in names[:-1]:
+            f.write(rng.choice(forms).format(n) + "\n")
+        f.write(f"address=/{names[-1]}/0.0.0.0\n")
+    return names[-1]
+
+
+def write_blocked_queries(hosts, path, count, limit=None):
+    """`count` queries for names of `hosts` (its first `limit` names), each for the
+    address family its line gives (the other family is forwarded, as dnsmasq does)."""
+    rng = random.Random(7)
+    names = []
+    with open(hosts) as f:
+        for line in f:
+            fields = line.split("#", 1)[0].split()
+            qtype = "AAAA" if fields and ":" in fields[0] else "A"
+            names += [(n, qtype) for n in fields[1:]]
+            if limit and len(names) >= limit:
+                break
+    with open(path, "w") as f:
+        for _ in range(count):
+            f.write("%s %s\n" % rng.choice(names))
 
 
 def last_hosts_name(path):
@@ -259,8 +354,15 @@ def main():
             f.writelines(f"hit{i}.bench.test A\n" for i in range(1000))
         subprocess.run([sys.executable, GEN_HOSTS, str(a.lines), f"{work}/hosts"], check=True)
         last = last_hosts_name(f"{work}/hosts")
+        with open(f"{work}/hosts") as full, open(f"{work}/hosts10", "w") as small:
+            small.writelines(l for _, l in zip(range(14), full))
+        write_blocked_queries(f"{work}/hosts", f"{work}/blocked", 100000)
+        write_blocked_queries(f"{work}/hosts10", f"{work}/blocked10", 100000)
+        last_rule = write_rules(f"{work}/hosts", f"{work}/rules.conf", a.lines)
         write_configs(work)
         write_configs(work, f"{work}/hosts")
+        write_configs(work, f"{work}/hosts10", "-hosts10")
+        write_configs(work, None, "-rules", f"conf-file={work}/rules.conf\n")
         upstream = pinned(DRIVER_CPU, [
             "dnsmasq", "-k", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
             "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/bench.test/192.0.2.1",
@@ -269,6 +371,9 @@ def main():
         servers = ["echo", "ringmasq", "dnsmasq", "unbound"]
         rows = {s: [] for s in servers}
         hosts = {s: [] for s in ("ringmasq", "dnsmasq")}
+        rules = {s: [] for s in ("ringmasq", "dnsmasq")}
+        reload = {s: [] for s in ("ringmasq", "dnsmasq")}
+        flat = []
         for r in range(a.rounds):
             for s in servers:
                 row = measure_server(s, work, a.seconds)
@@ -281,11 +386,21 @@ def main():
                 hosts[s].append(h)
                 print(f"round {r + 1} {s} hosts: load {h['load_s']:.2f} s, "
                       f"rss {h['rss_mib']:.1f} MiB", flush=True)
+                h = measure_hosts(s, work, last_rule, "-rules")
+                rules[s].append(h)
+                print(f"round {r + 1} {s} rules: load {h['load_s']:.2f} s, "
+                      f"rss {h['rss_mib']:.1f} MiB", flush=True)
+                h = measure_reload(s, work, a.seconds)
+                reload[s].append(h)
+                print(f"round {r + 1} {s} reload: {h}", flush=True)
+            f = measure_flat(work, a.seconds)
+            flat.append(f)
+            print(f"round {r + 1} ringmasq flat: {f}", flush=True)
     finally:
         if upstream:
             stop(upstream)
         shutil.rmtree(work, ignore_errors=True)
-    report(a, rows, hosts)
+    report(a, rows, hosts, rules, reload, flat)
 
 
 def median(rows, key):
@@ -293,9 +408,12 @@ def median(rows, key):
     return statistics.median(values) if values else None
 
 
-def report(a, rows, hosts):
+def report(a, rows, hosts, rules, reload, flat):
     summary = {s: {k: median(v, k) for k in v[0]} for s, v in rows.items()}
     load = {s: {k: median(v, k) for k in v[0]} for s, v in hosts.items()}
+    rule_load = {s: {k: median(v, k) for k in v[0]} for s, v in rules.items()}
+    reloads = {s: {k: median(v, k) for k in v[0]} for s, v in reload.items()}
+    flat_med = {k: median(flat, k) for k in flat[0]}
     r, d, e = summary["ringmasq"], summary["dnsmasq"], summary["echo"]
     ratios = {
         "hit_qps_ringmasq_over_dnsmasq": r["hit_qps"] / d["hit_qps"],
@@ -304,12 +422,23 @@ def report(a, rows, hosts):
         "forwarded_qps_ringmasq_over_dnsmasq": r["forwarded_qps"] / d["forwarded_qps"],
         "load_time_ringmasq_over_dnsmasq": load["ringmasq"]["load_s"] / load["dnsmasq"]["load_s"],
         "rss_ringmasq_over_dnsmasq": load["ringmasq"]["rss_mib"] / load["dnsmasq"]["rss_mib"],
+        "rules_load_time_ringmasq_over_dnsmasq":
+            rule_load["ringmasq"]["load_s"] / rule_load["dnsmasq"]["load_s"],
+        "rules_rss_ringmasq_over_dnsmasq":
+            rule_load["ringmasq"]["rss_mib"] / rule_load["dnsmasq"]["rss_mib"],
+        "reload_p99_over_quiet_p99_ringmasq":
+            reloads["ringmasq"]["reload_p99_ms"] / reloads["ringmasq"]["quiet_p99_ms"],
+        "hit_qps_all_over_10_entries": flat_med["hit_qps_all"] / flat_med["hit_qps_10"],
+        "blocked_qps_all_over_10_entries":
+            flat_med["blocked_qps_all"] / flat_med["blocked_qps_10"],
     }
     command = f"bench/run.sh {a.name} --seconds {a.seconds} --rounds {a.rounds} --lines {a.lines}"
     doc = {"date": datetime.date.today().isoformat(), "command": command,
            "cpus": os.cpu_count(), "server_cpu": SERVER_CPU, "driver_cpu": DRIVER_CPU,
-           "medians": summary, "hosts_file": {"lines": a.lines, **load}, "ratios": ratios,
-           "rounds": rows, "hosts_rounds": hosts}
+           "medians": summary, "hosts_file": {"lines": a.lines, **load},
+           "rules_file": {"lines": a.lines, **rule_load}, "reload": reloads, "flat": flat_med,
+           "ratios": ratios, "rounds": rows, "hosts_rounds": hosts, "rules_rounds": rules,
+           "reload_rounds": reload, "flat_rounds": flat}
     out = os.path.join(ROOT, "bench", "results")
     with open(f"{out}/{a.name}.json", "w") as f:
         json.dump(doc, f, indent=2)
@@ -332,6 +461,27 @@ def report(a, rows, hosts):
     for s in ("ringmasq", "dnsmasq"):
         v = load[s]
         md.append(f"| {s} | {v['load_s']:.2f} | {v['rss_mib']:.0f} | {v['peak_rss_mib']:.0f} |")
+    md += ["", f"{a.lines:,} domain rules (address=, local=, server= over the same names) in a "
+           "config file: time from start until the last rule's name is answered, and resident "
+           "memory then.", "", "| server | load s | RSS MiB | peak RSS MiB |", "|---|---|---|---|"]
+    for s in ("ringmasq", "dnsmasq"):
+        v = rule_load[s]
+        md.append(f"| {s} | {v['load_s']:.2f} | {v['rss_mib']:.0f} | {v['peak_rss_mib']:.0f} |")
+    md += ["", f"Reloading the hosts file under a steady {RELOAD_QPS:,} queries/s of its names "
+           f"({a.seconds * 2} s runs; 3 SIGHUPs in the second):", "",
+           "| server | lost (quiet) | p99 ms (quiet) | lost (reloading) | p99 ms (reloading) |",
+           "|---|---|---|---|---|"]
+    for s in ("ringmasq", "dnsmasq"):
+        v = reloads[s]
+        md.append(f"| {s} | {v['quiet_lost']:.0f} | {v['quiet_p99_ms']:.3f} | "
+                  f"{v['reload_lost']:.0f} of {v['reload_sent']:,.0f} | {v['reload_p99_ms']:.3f} |")
+    md += ["", "ringmasq with a 10-line and a full hosts file (closed loop, 500 outstanding):", "",
+           "| hosts entries | cache-hit qps | µs/answer | hosts-name qps | µs/answer |",
+           "|---|---|---|---|---|"]
+    for size, label in (("10", "10"), ("all", f"{a.lines:,} lines")):
+        md.append(f"| {label} | {flat_med[f'hit_qps_{size}']:,.0f} | "
+                  f"{flat_med[f'hit_us_{size}']:.2f} | {flat_med[f'blocked_qps_{size}']:,.0f} | "
+                  f"{flat_med[f'blocked_us_{size}']:.2f} |")
     md += ["", "| ratio | value |", "|---|---|"]
     md += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in ratios.items()]
     with open(f"{out}/{a.name}.md", "w") as f:

@@ -296,8 +296,14 @@ impl Loader {
             .at(origin_of(0)));
         }
         for (n, raw) in text.lines().enumerate() {
-            let origin = origin_of(n + 1);
             let raw = truncate_line(raw);
+            if self
+                .rules
+                .add_plain_line(raw, &["address", "local", "server"])
+            {
+                continue;
+            }
+            let origin = origin_of(n + 1);
             let line = match lexer::parse_line(raw) {
                 Ok(Some(line)) => line,
                 Ok(None) => continue,
@@ -445,11 +451,15 @@ pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), 
     let mut loader = Loader::new();
     let mut errors = Vec::new();
     for (n, raw) in text.lines().enumerate() {
+        let raw = truncate_line(raw);
+        if loader.rules.add_plain_line(raw, &["server"]) {
+            continue;
+        }
         let origin = Origin::File {
             path: path.to_string(),
             line: n + 1,
         };
-        let line = match lexer::parse_line(truncate_line(raw)) {
+        let line = match lexer::parse_line(raw) {
             Ok(Some(line)) => line,
             Ok(None) => continue,
             Err(msg) => {
