@@ -10,6 +10,9 @@ use std::net::IpAddr;
 /// Most names one snapshot takes from hosts files, so a hostile file cannot exhaust memory.
 pub const MAX_HOST_NAMES: usize = 50_000_000;
 
+/// A file is read and parsed this much at a time.
+const READ_BLOCK_BYTES: usize = 4 << 20;
+
 /// Files smaller than this are parsed on the calling thread alone.
 const PARALLEL_FROM_BYTES: usize = 1 << 20;
 
@@ -144,14 +147,95 @@ impl HostsBuilder {
 
     /// Parse `text` (the file numbered `file`) and add its names.
     pub fn add_file(&mut self, text: &[u8], file: u32) -> FileReport {
-        let chunks = parse_parallel(text, self.expand.as_deref());
+        self.add_reader(text, text.len(), file).unwrap_or_default()
+    }
+
+    /// Read the file numbered `file` from `input` (about `size_bytes` long) and add its
+    /// names, a block at a time: whatever the file's size, parsing holds at most one
+    /// block and its pieces beside the table.
+    pub fn add_reader(
+        &mut self,
+        input: impl std::io::Read,
+        size_bytes: usize,
+        file: u32,
+    ) -> std::io::Result<FileReport> {
+        self.read_blocks(input, size_bytes, file, READ_BLOCK_BYTES)
+    }
+
+    fn read_blocks(
+        &mut self,
+        mut input: impl std::io::Read,
+        size_bytes: usize,
+        file: u32,
+        block_bytes: usize,
+    ) -> std::io::Result<FileReport> {
+        // Names and their records take about as many bytes as the lines that give them
+        // (room not written is never made resident); files of many short names per line
+        // grow the arena further.
+        self.table.names.reserve(0, size_bytes);
         let mut report = FileReport::default();
+        let mut lines_before = 0;
+        let mut block = vec![0u8; block_bytes];
+        let mut held = 0;
+        // A line longer than a whole block is skipped to its end, as one bad line.
+        let mut skipping = false;
+        loop {
+            let n = input.read(&mut block[held..])?;
+            let end_of_file = n == 0;
+            held += n;
+            let cut = match block[..held].iter().rposition(|&b| b == b'\n') {
+                Some(nl) => nl + 1,
+                None if end_of_file || held == block.len() => held,
+                None => continue,
+            };
+            let mut text = &block[..cut];
+            if skipping {
+                match text.iter().position(|&b| b == b'\n') {
+                    Some(nl) => {
+                        skipping = false;
+                        lines_before += 1;
+                        text = &text[nl + 1..];
+                    }
+                    None => text = &[],
+                }
+            }
+            if !end_of_file && !text.is_empty() && !text.ends_with(b"\n") {
+                // A full block without a line end.
+                report.bad_total += 1;
+                if report.bad.len() < MAX_BAD_LINES_REPORTED {
+                    report.bad.push((lines_before + 1, Fault::BadName));
+                }
+                skipping = true;
+                text = &[];
+            }
+            lines_before += self.add_block(text, file, lines_before, &mut report);
+            block.copy_within(cut..held, 0);
+            held -= cut;
+            if end_of_file {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Add the names of `text` (whole lines of the file numbered `file`, after its first
+    /// `lines_before`); returns how many lines it held.
+    fn add_block(
+        &mut self,
+        text: &[u8],
+        file: u32,
+        lines_before: usize,
+        report: &mut FileReport,
+    ) -> usize {
+        if text.is_empty() {
+            return 0;
+        }
+        let chunks = parse_parallel(text, self.expand.as_deref());
         let (names, bytes) = chunks
             .iter()
             .fold((0, 0), |(n, b), c| (n + c.entries.len(), b + c.names.len()));
         let room = MAX_HOST_NAMES.saturating_sub(self.table.names.len());
         self.table.names.reserve(names.min(room), bytes);
-        let mut first_line = 0;
+        let mut first_line = lines_before;
         for chunk in &chunks {
             for &(line, fault) in &chunk.bad {
                 report.bad_total += 1;
@@ -172,7 +256,7 @@ impl HostsBuilder {
                 }
             }
         }
-        report
+        first_line - lines_before
     }
 
     fn pair_id(&mut self, addr: IpAddr, file: u32) -> u32 {
@@ -497,6 +581,51 @@ mod tests {
         );
         // Counted as dnsmasq counts: the expansion is a name too.
         assert_eq!(r[0].names, 3);
+    }
+
+    #[test]
+    fn a_file_read_in_small_blocks_reads_as_one() {
+        let text: String = (0..300)
+            .map(|i| {
+                format!(
+                    "10.0.{}.{} name{i} alias{i}.example # c\n",
+                    i / 200,
+                    i % 200
+                )
+            })
+            .collect();
+        let mut whole = HostsBuilder::new(None);
+        let whole_report = whole.add_file(text.as_bytes(), 0);
+        let whole = whole.finish();
+        let mut small = HostsBuilder::new(None);
+        let small_report = small
+            .read_blocks(text.as_bytes(), text.len(), 0, 100)
+            .unwrap();
+        let small = small.finish();
+        assert_eq!(small_report, whole_report);
+        for i in [0, 1, 150, 299] {
+            assert_eq!(
+                addrs(&small, &format!("alias{i}.example")),
+                addrs(&whole, &format!("alias{i}.example"))
+            );
+            assert!(small.get(&format!("name{i}")).is_some());
+        }
+        assert_eq!(small.len(), 600);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block_is_one_bad_line() {
+        let text = format!(
+            "10.0.0.1 before\n10.0.0.2 {}\nnot-an-address x\n10.0.0.3 after\n",
+            "x".repeat(500)
+        );
+        let mut b = HostsBuilder::new(None);
+        let report = b.read_blocks(text.as_bytes(), text.len(), 0, 64).unwrap();
+        let t = b.finish();
+        assert_eq!(report.bad, [(2, Fault::BadName), (3, Fault::BadAddress)]);
+        assert_eq!(addrs(&t, "before"), ["10.0.0.1@0"]);
+        assert_eq!(addrs(&t, "after"), ["10.0.0.3@0"]);
+        assert_eq!(t.len(), 2);
     }
 
     #[test]

@@ -392,12 +392,14 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     let mut hosts = hosts::HostsBuilder::new(expand);
     for f in files {
         let started = std::time::Instant::now();
-        match std::fs::read(&f) {
-            Ok(bytes) => {
-                let index = data.files.len() as u32;
-                data.files.push(f.clone());
-                let report = hosts.add_file(&bytes, index);
-                drop(bytes);
+        let index = data.files.len() as u32;
+        data.files.push(f.clone());
+        let read = std::fs::File::open(&f).and_then(|file| {
+            let size_bytes = file.metadata().map_or(0, |m| m.len() as usize);
+            hosts.add_reader(file, size_bytes, index)
+        });
+        match read {
+            Ok(report) => {
                 for (line, fault) in &report.bad {
                     log::error(format!("{} at {f} line {line}", fault.text()));
                 }
