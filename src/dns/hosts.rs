@@ -10,6 +10,10 @@ use std::net::IpAddr;
 /// Most names one snapshot takes from hosts files, so a hostile file cannot exhaust memory.
 pub const MAX_HOST_NAMES: usize = 50_000_000;
 
+/// A typical block-list line (`0.0.0.0 ads.example.com`), for sizing a table by a file's
+/// length.
+const BLOCK_LIST_LINE_BYTES: usize = 32;
+
 /// A file is read and parsed this much at a time.
 const READ_BLOCK_BYTES: usize = 4 << 20;
 
@@ -171,8 +175,11 @@ impl HostsBuilder {
     ) -> std::io::Result<FileReport> {
         // Names and their records take about as many bytes as the lines that give them
         // (room not written is never made resident); files of many short names per line
-        // grow the arena further.
-        self.table.names.reserve(0, size_bytes);
+        // grow the arena further. The index is sized for a block list's line length, so
+        // that a big file does not rehash it block after block.
+        self.table
+            .names
+            .reserve(size_bytes / BLOCK_LIST_LINE_BYTES, size_bytes);
         let mut report = FileReport::default();
         let mut lines_before = 0;
         let mut block = vec![0u8; block_bytes];
