@@ -133,6 +133,8 @@ pub struct DomainRules {
     /// The lines each rule came from (empty for rules merged by `over`).
     lines: Vec<Lines>,
     dotless: Option<(DomainRule, Lines)>,
+    /// Domains left out: there were more than `MAX_RULE_DOMAINS`.
+    pub dropped: usize,
 }
 
 impl DomainRules {
@@ -186,6 +188,7 @@ impl DomainRules {
                 let rule = lines.rule(earlier.dotless());
                 (rule, lines.clone())
             }),
+            dropped: self.dropped,
         }
     }
 }
@@ -371,6 +374,7 @@ impl Builder {
             rules: self.lines.iter().map(|l| l.rule(None)).collect(),
             lines: self.lines,
             dotless: self.dotless.map(|l| (l.rule(None), l)),
+            dropped: self.dropped,
         }
     }
 }

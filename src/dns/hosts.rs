@@ -119,14 +119,6 @@ impl HostsTable {
         let (_, at, file) = self.reverse[i];
         Some((self.names.name_at(at), file))
     }
-
-    /// Bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.names.heap_bytes()
-            + self.pairs.capacity() * std::mem::size_of::<(IpAddr, u32)>()
-            + self.multi.capacity() * 4
-            + self.reverse.capacity() * std::mem::size_of::<(IpAddr, u32, u32)>()
-    }
 }
 
 /// Builds a `HostsTable` from files read in order.

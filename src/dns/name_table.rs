@@ -192,11 +192,6 @@ impl NameTable {
     pub fn shrink(&mut self) {
         self.arena.shrink_to_fit();
     }
-
-    /// Bytes held (arena and index).
-    pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.index.capacity() * 4
-    }
 }
 
 #[cfg(test)]

@@ -458,6 +458,13 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     }
     data.later_rules = later_rules.finish().over(&config.domain_rules);
     data.config_rules = config.domain_rules.clone();
+    let dropped = data.config_rules.dropped + data.later_rules.dropped;
+    if dropped > 0 {
+        log::error(format!(
+            "{dropped} domain rules left out: at most {} domains are held",
+            crate::config::domain_rules::MAX_RULE_DOMAINS
+        ));
+    }
     data.send_from = local::send_from(
         config
             .values("server")
