@@ -193,14 +193,14 @@ impl Engine {
         // from the cache without looking at the local data again (a million hosts names
         // would otherwise cost every hit a lookup). Interface names change without a new
         // snapshot, so with any configured the local data always comes first.
+        let ask = Ask {
+            query,
+            q: &q,
+            edns,
+            max_bytes: limit,
+        };
         if query[2] & flag::RD != 0 && !self.local.has_interface_names() {
             let check = LocalCheck::Pending(self.local.generation);
-            let ask = Ask {
-                query,
-                q: &q,
-                edns,
-                max_bytes: limit,
-            };
             if let Some(hit) = self.cache.answer(&ask, now_secs, &mut self.out, check) {
                 self.note_hit(hit);
                 return Action::Reply(&self.out);
@@ -247,12 +247,6 @@ impl Engine {
             0 => None,
             _ if uncached => None,
             _ => {
-                let ask = Ask {
-                    query,
-                    q: &q,
-                    edns,
-                    max_bytes: limit,
-                };
                 let check = LocalCheck::Done(generation);
                 self.cache.answer(&ask, now_secs, &mut self.out, check)
             }
@@ -281,7 +275,7 @@ impl Engine {
             {
                 // A plain name known here (without the family asked) is NODATA, else
                 // NXDOMAIN, as dnsmasq.
-                let known = name.is_some_and(|n| self.local.name(n).is_some());
+                let known = name.is_some_and(|n| self.local.has_name(n));
                 let code = if known {
                     rcode::NOERROR
                 } else {
@@ -327,7 +321,8 @@ impl Engine {
     /// records: block lists make this the busiest local answer. False, with nothing done,
     /// where the general path is needed: the configuration gives the name data too, the
     /// name has no address of the family asked (that goes upstream, as in dnsmasq), the
-    /// query is logged or localised, or the reply would not fit.
+    /// query is logged or localised, or the reply would not fit (checked before anything
+    /// is written or the round robin turns).
     fn hosts_reply(
         &mut self,
         query: &[u8],
@@ -359,7 +354,9 @@ impl Engine {
             found[count] = addr;
             count += 1;
         }
-        if count == 0 {
+        let addr_bytes = if v4 { 4 } else { 16 };
+        let opt_bytes = if edns { wire::OPT_RECORD_BYTES } else { 0 };
+        if count == 0 || q.end + count * (12 + addr_bytes) + opt_bytes > limit {
             return false;
         }
         let found = &mut found[..count];
@@ -393,9 +390,6 @@ impl Engine {
         }
         if edns {
             out.extend_from_slice(&wire::opt_record(self.cache.policy().edns_packet_max));
-        }
-        if out.len() > limit {
-            return false;
         }
         self.counters.local += 1;
         true

@@ -157,6 +157,12 @@ impl LocalData {
         Some(Cow::Owned(data))
     }
 
+    /// Whether `name` (lower case, no trailing dot) has any local data, without
+    /// gathering it.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.hosts.get(name).is_some() || self.names.contains_key(name)
+    }
+
     /// The name a PTR query for `addr` gets, with its TTL and origin.
     pub fn reverse_name(&self, addr: IpAddr) -> Option<(&str, u32, Source)> {
         if let Some((name, ttl_secs, source)) = self.reverse.get(&addr) {
