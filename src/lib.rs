@@ -5,4 +5,5 @@ pub mod daemon;
 pub mod dhcp;
 pub mod dns;
 pub mod log;
+pub mod parallel_parse;
 pub mod runtime;

@@ -4,7 +4,8 @@
 //! `NameTable` maps each domain to one of the few distinct rules such lists hold.
 
 use super::parse::{AddressAnswer, ServerTarget, Value};
-use crate::dns::name_table::{self, NameTable};
+use crate::dns::name_table::{self, Key, NameTable};
+use crate::parallel_parse;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -140,8 +141,13 @@ pub struct DomainRules {
 impl DomainRules {
     /// The rule given for exactly `domain` (lower case, no trailing dot).
     pub fn get(&self, domain: &str) -> Option<&DomainRule> {
+        self.get_key(&Key::new(domain.as_bytes())?)
+    }
+
+    /// The rule given for exactly the domain whose key is `key`.
+    pub fn get_key(&self, key: &Key) -> Option<&DomainRule> {
         self.names
-            .get(domain.as_bytes())
+            .get_key(key.as_bytes(), key.hash())
             .map(|i| &self.rules[i as usize])
     }
 
@@ -162,22 +168,23 @@ impl DomainRules {
     /// The rules of these lines' domains when they are read after `earlier` (a servers
     /// file after the configuration): look here first, then in `earlier`.
     pub fn over(&self, earlier: &DomainRules) -> DomainRules {
-        let mut names = NameTable::default();
+        let mut names = NameTable::with_small_values();
         names.reserve(self.names.len(), 0);
         let mut rules = Vec::new();
         let mut ids: HashMap<DomainRule, u32> = HashMap::new();
         for at in self.names.records() {
-            let domain = self.names.name_at(at);
+            let key = self.names.key_at(at);
+            let hash = name_table::hash(key);
             let lines = &self.lines[self.names.value_at(at) as usize];
-            let rule = lines.rule(earlier.get(domain));
+            let before = earlier.names.get_key(key, hash);
+            let rule = lines.rule(before.map(|i| &earlier.rules[i as usize]));
             let next = rules.len() as u32;
             let id = *ids.entry(rule.clone()).or_insert(next);
             if id == next {
                 rules.push(rule);
             }
-            let bytes = domain.as_bytes();
-            // Domains come from a table within the same limits: none is refused.
-            let _ = names.find_or_insert(bytes, name_table::hash(bytes), id);
+            // Keys come from a table within the same limits: none is refused.
+            let _ = names.find_or_insert(key, hash, id);
         }
         names.shrink();
         DomainRules {
@@ -193,24 +200,192 @@ impl DomainRules {
     }
 }
 
-/// Whether `d` is a domain the general reader takes as it is: lower-case letters, digits
-/// and hyphens in labels of 1 to 63, joined by dots.
-fn plain_domain(d: &str) -> bool {
-    !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+/// The parts of a rule line of the plainest shape, `option=/domain/rest`: one of
+/// `options` and one domain that the general reader takes as it is, but for case (it
+/// does not start or end with a dot; labels of at most 63). None for any other line.
+/// The domain's bytes are checked as its key is made (`name_table::is_packed`).
+fn plain_parts<'t>(line: &'t [u8], options: &[&str]) -> Option<(&'t [u8], &'t [u8], &'t [u8])> {
+    let eq = line.iter().take(8).position(|&b| b == b'=')?;
+    let (option, arg) = (&line[..eq], &line[eq + 1..]);
+    if !options.iter().any(|o| same_bytes(o.as_bytes(), option)) {
+        return None;
+    }
+    let arg = arg.strip_prefix(b"/")?;
+    let end = parallel_parse::find_byte(arg, b'/')?;
+    let domain = &arg[..end];
+    let labels_fit = domain.len() <= 63 || domain.split(|&b| b == b'.').all(|l| l.len() <= 63);
+    let plain = !domain.is_empty()
+        && domain.len() <= 253
+        && domain[0] != b'.'
+        && domain[domain.len() - 1] != b'.'
+        && labels_fit;
+    plain.then_some((option, domain, &arg[end + 1..]))
 }
+
+/// Whether two short byte strings are the same (inline, without a call to memcmp).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// What a plain line's option and rest say: nothing, `#` or (for `address`) an address.
+/// None for anything else, which is left to the general reader.
+fn plain_action(option: &[u8], rest: &[u8]) -> Option<Action> {
+    Some(match (option, rest) {
+        (b"local", b"") => Action::Local,
+        (b"server", b"") => Action::Server(ServerTarget::Local),
+        (b"server", b"#") => Action::Server(ServerTarget::Resolv),
+        (b"address", b"") => Action::Address(AddressAnswer::NxDomain),
+        (b"address", b"#") => Action::Address(AddressAnswer::Null),
+        (b"address", addr)
+            if addr
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || *b == b'.' || *b == b':') =>
+        {
+            let addr = std::str::from_utf8(addr).ok()?.parse::<IpAddr>().ok()?;
+            Action::Address(AddressAnswer::Addr(addr))
+        }
+        _ => return None,
+    })
+}
+
+/// A plain rule line, parsed: its domain's key (in `Piece::keys`), the key's hash, and
+/// its action (an index into `Piece::actions`).
+#[derive(Clone, Copy, Debug)]
+struct Parsed {
+    hash: u64,
+    at: u32,
+    len: u16,
+    action: u16,
+}
+
+/// What parsing one piece of a file's lines gave: its plain rule lines ready for the
+/// table, and the other lines for the general reader.
+#[derive(Debug, Default)]
+pub struct Piece<'a> {
+    keys: Vec<u8>,
+    rules: Vec<Parsed>,
+    actions: Vec<Action>,
+    /// The other lines: how many of `rules` come before each, its number within the
+    /// piece (from 1), and its text without a trailing `\r`.
+    others: Vec<(usize, usize, &'a str)>,
+    lines: usize,
+}
+
+impl<'a> Piece<'a> {
+    /// Lines for the general reader, in order: how many parsed rules come before each,
+    /// its number within the piece (from 1), and its text.
+    pub fn others(&self) -> &[(usize, usize, &'a str)] {
+        &self.others
+    }
+
+    /// Plain rule lines parsed.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Lines in the piece.
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    fn key(&self, p: &Parsed) -> &[u8] {
+        &self.keys[p.at as usize..p.at as usize + p.len as usize]
+    }
+}
+
+/// Parse `text` (whole lines) as `str::lines` cuts it: the plain lines of `options` (see
+/// `plain_parts`) into keys and actions, the rest kept for the general reader. Pure, so
+/// pieces of a big file are parsed on all cores at once.
+pub fn parse_piece<'a>(text: &'a str, options: &[&str]) -> Piece<'a> {
+    let mut p = Piece {
+        keys: Vec::with_capacity(text.len() / 2),
+        rules: Vec::with_capacity(text.len() / TYPICAL_LINE_BYTES),
+        ..Default::default()
+    };
+    let bytes = text.as_bytes();
+    // Block lists repeat a few actions: the first few are looked up by their text (as a
+    // number) one by one, any more in a map.
+    let mut few: Vec<(u128, u16)> = Vec::new();
+    let mut many: HashMap<(&[u8], &[u8]), u16> = HashMap::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end =
+            parallel_parse::find_byte(&bytes[start..], b'\n').map_or(bytes.len(), |n| start + n);
+        p.lines += 1;
+        let raw = &bytes[start..end];
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text_line = &text[start..start + line.len()];
+        start = end + 1;
+        let parts = (line.len() <= super::MAX_LINE_BYTES)
+            .then(|| plain_parts(line, options))
+            .flatten();
+        let Some((option, domain, rest)) = parts else {
+            p.others.push((p.rules.len(), p.lines, text_line));
+            continue;
+        };
+        let short = (rest.len() <= 15).then(|| {
+            let word = rest
+                .iter()
+                .enumerate()
+                .fold(0u128, |w, (i, &b)| w | u128::from(b) << (8 * i));
+            word | (option.len() as u128) << 120
+        });
+        let known = match short.and_then(|w| few.iter().find(|(s, _)| *s == w)) {
+            Some(&(_, id)) => Some(id),
+            None => many.get(&(option, rest)).copied(),
+        };
+        let fresh = match known {
+            Some(_) => None,
+            None => plain_action(option, rest).filter(|_| p.actions.len() < u16::MAX as usize),
+        };
+        let action = match (known, fresh) {
+            (Some(id), _) => id,
+            (None, Some(a)) => {
+                let id = p.actions.len() as u16;
+                p.actions.push(a);
+                match short.filter(|_| few.len() < FEW_ACTIONS) {
+                    Some(w) => few.push((w, id)),
+                    None => {
+                        many.insert((option, rest), id);
+                    }
+                }
+                id
+            }
+            (None, None) => {
+                p.others.push((p.rules.len(), p.lines, text_line));
+                continue;
+            }
+        };
+        let at = p.keys.len();
+        // A plain domain is at most 253 bytes: its key always fits. One with bytes that
+        // do not pack (a space, a star, ...) is left to the general reader.
+        name_table::encode(domain, &mut p.keys);
+        if !name_table::is_packed(&p.keys[at..]) {
+            p.keys.truncate(at);
+            p.others.push((p.rules.len(), p.lines, text_line));
+            continue;
+        }
+        p.rules.push(Parsed {
+            hash: name_table::hash(&p.keys[at..]),
+            at: at as u32,
+            len: (p.keys.len() - at) as u16,
+            action,
+        });
+    }
+    p
+}
+
+/// A block list's line is about this long (`address=/ads.example.com/0.0.0.0`).
+const TYPICAL_LINE_BYTES: usize = 32;
+
+/// Actions a piece looks up one by one before it keeps them in a map.
+const FEW_ACTIONS: usize = 32;
 
 /// Transitions `Builder` remembers.
 const MAX_RECENT: usize = 8;
 
 /// What a rule line does, whatever its domains.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Action {
     /// `local=/d/`.
     Local,
@@ -221,20 +396,38 @@ enum Action {
 }
 
 /// Builds `DomainRules` from rule lines in the order read.
-#[derive(Default)]
 pub struct Builder {
     names: NameTable,
     /// Distinct `Lines` values, each domain's value indexing one.
     lines: Vec<Lines>,
     ids: HashMap<Lines, u32>,
     dotless: Option<Lines>,
-    /// Recent transitions (lines before, the value's action, lines after): a block list
-    /// gives the same few over and over, and this spares hashing `Lines` for each.
-    recent: Vec<(u32, Action, u32)>,
+    /// Actions seen, by id.
+    actions: Vec<Action>,
+    action_ids: HashMap<Action, u32>,
+    /// Recent transitions (lines before, action id, lines after): a block list gives the
+    /// same few over and over, and this spares hashing `Lines` for each.
+    recent: Vec<(u32, u32, u32)>,
     /// Values added.
     values: usize,
     /// Domains left out: the table was full.
     pub dropped: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            names: NameTable::with_small_values(),
+            lines: Vec::new(),
+            ids: HashMap::new(),
+            dotless: None,
+            actions: Vec::new(),
+            action_ids: HashMap::new(),
+            recent: Vec::new(),
+            values: 0,
+            dropped: 0,
+        }
+    }
 }
 
 impl Builder {
@@ -243,47 +436,22 @@ impl Builder {
         self.names.reserve(domains, bytes);
     }
 
-    /// Take a rule line of the plainest shape straight into the table, as the general
-    /// reader would take it but without building its value: one of `options` (of
-    /// `address`, `local` and `server`), one lower-case domain of letters, digits,
-    /// hyphens and inner dots, and after it nothing, `#` or (for `address`) an address.
-    /// False for any other line, which is left to the general reader. Block lists are
-    /// written this way, a million lines at a time.
-    pub fn add_plain_line(&mut self, raw: &str, options: &[&str]) -> bool {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let Some((option, arg)) = raw.split_once('=') else {
-            return false;
-        };
-        if !options.contains(&option) {
-            return false;
-        }
-        let Some((domain, rest)) = arg.strip_prefix('/').and_then(|a| a.split_once('/')) else {
-            return false;
-        };
-        if !plain_domain(domain) {
-            return false;
-        }
-        let action = match (option, rest) {
-            ("local", "") => Action::Local,
-            ("server", "") => Action::Server(ServerTarget::Local),
-            ("server", "#") => Action::Server(ServerTarget::Resolv),
-            ("address", "") => Action::Address(AddressAnswer::NxDomain),
-            ("address", "#") => Action::Address(AddressAnswer::Null),
-            ("address", addr)
-                if addr
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':') =>
-            {
-                match addr.parse::<IpAddr>() {
-                    Ok(a) => Action::Address(AddressAnswer::Addr(a)),
-                    Err(_) => return false,
-                }
+    /// The ids here of `piece`'s actions, for `add_parsed`.
+    pub fn action_ids(&mut self, piece: &Piece) -> Vec<u32> {
+        piece.actions.iter().map(|a| self.action_id(a)).collect()
+    }
+
+    /// Add the plain rule lines `range` of `piece`, in order; `actions` are the ids of
+    /// its actions (`action_ids`).
+    pub fn add_parsed(&mut self, piece: &Piece, actions: &[u32], range: std::ops::Range<usize>) {
+        let parsed = &piece.rules[range];
+        for (i, p) in parsed.iter().enumerate() {
+            if let Some(ahead) = parsed.get(i + name_table::PREFETCH_AHEAD) {
+                self.names.prefetch(ahead.hash);
             }
-            _ => return false,
-        };
-        self.values += 1;
-        self.apply(domain, &action);
-        true
+            self.values += 1;
+            self.apply(piece.key(p), p.hash, actions[p.action as usize]);
+        }
     }
 
     /// How many values were added (lines read).
@@ -306,19 +474,33 @@ impl Builder {
             Value::Address { domains, answer } => (domains, Action::Address(answer.clone())),
             _ => return,
         };
+        let id = self.action_id(&action);
         for d in domains {
             match d {
                 None => self
                     .dotless
                     .get_or_insert_with(Lines::default)
                     .apply(&action),
-                Some(d) => self.apply(&d.to_ascii_lowercase(), &action),
+                Some(d) => match Key::new(d.as_bytes()) {
+                    Some(key) => self.apply(key.as_bytes(), key.hash(), id),
+                    // Longer than any name: it could never match.
+                    None => self.dropped += 1,
+                },
             }
         }
     }
 
-    fn apply(&mut self, domain: &str, action: &Action) {
-        let bytes = domain.as_bytes();
+    /// The id of `action` among those this builder has seen.
+    fn action_id(&mut self, action: &Action) -> u32 {
+        let next = self.actions.len() as u32;
+        let id = *self.action_ids.entry(action.clone()).or_insert(next);
+        if id == next {
+            self.actions.push(action.clone());
+        }
+        id
+    }
+
+    fn apply(&mut self, key: &[u8], hash: u64, action: u32) {
         if self.names.len() >= MAX_RULE_DOMAINS {
             self.dropped += 1;
             return;
@@ -327,32 +509,35 @@ impl Builder {
             self.intern(Lines::default());
         }
         // Id 0 is the empty `Lines`, which a new domain starts from.
-        let at = match self.names.find_or_insert(bytes, name_table::hash(bytes), 0) {
-            Ok(Ok(at)) | Ok(Err(at)) => at,
-            Err(_) => {
-                self.dropped += 1;
-                return;
+        let fresh = self.after(0, action);
+        match self.names.find_or_insert(key, hash, fresh) {
+            Ok(Err(_new)) => {}
+            Ok(Ok(at)) => {
+                let before = self.names.value_at(at);
+                let after = self.after(before, action);
+                self.names.set_value(at, after);
             }
-        };
-        let before = self.names.value_at(at);
+            Err(_) => self.dropped += 1,
+        }
+    }
+
+    /// The lines (by id) that `action` makes of the lines `before`.
+    fn after(&mut self, before: u32, action: u32) -> u32 {
         let known = self
             .recent
             .iter()
-            .find(|(b, a, _)| *b == before && a == action);
-        let id = match known {
-            Some(&(_, _, after)) => after,
-            None => {
-                let mut lines = self.lines[before as usize].clone();
-                lines.apply(action);
-                let after = self.intern(lines);
-                if self.recent.len() == MAX_RECENT {
-                    self.recent.remove(0);
-                }
-                self.recent.push((before, action.clone(), after));
-                after
-            }
-        };
-        self.names.set_value(at, id);
+            .find(|&&(b, a, _)| b == before && a == action);
+        if let Some(&(_, _, after)) = known {
+            return after;
+        }
+        let mut lines = self.lines[before as usize].clone();
+        lines.apply(&self.actions[action as usize]);
+        let after = self.intern(lines);
+        if self.recent.len() == MAX_RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((before, action, after));
+        after
     }
 
     fn intern(&mut self, lines: Lines) -> u32 {
@@ -457,6 +642,9 @@ mod tests {
             "address=/two.example/three.example/10.0.0.3",
             "server=/x-1.example/#\r",
             "address=/.lead.example/10.0.0.4",
+            "address=/_srv.Upper.example/10.0.0.5",
+            "address=/ümlaut.example/10.0.0.6",
+            "local=/trailing.example./",
         ];
         let fast = Config::from_text(&lines.join("\n"))
             .expect("config")
@@ -485,6 +673,9 @@ mod tests {
             "three.example",
             "x-1.example",
             "lead.example",
+            "_srv.upper.example",
+            "ümlaut.example",
+            "trailing.example",
         ] {
             assert_eq!(fast.get(d), general.get(d), "{d}");
             assert!(fast.get(d).is_some(), "{d}");
@@ -520,6 +711,60 @@ mod tests {
         assert_eq!(
             later.get("d.test").unwrap().target,
             servers(&["10.0.0.4:53"])
+        );
+    }
+
+    #[test]
+    fn a_file_of_many_blocks_reads_as_its_lines_do() {
+        let lines = 160_000;
+        let mut text = String::new();
+        for i in 0..lines {
+            let line = match i % 5 {
+                0 => format!("address=/ads{i}.example.com/0.0.0.0\n"),
+                // An upstream address: read by the general reader, in order with the rest.
+                1 => format!("server=/ads{i}.example.com/10.0.{}.1\n", i % 250),
+                2 => format!("local=/ads{i}.example.com/\n"),
+                3 => format!("# comment {i}\n"),
+                _ => format!("address=/ads{}.example.com/#\n", i - 3),
+            };
+            text.push_str(&line);
+        }
+        assert!(
+            text.len() > super::super::RULE_BLOCK_BYTES,
+            "two blocks at least"
+        );
+        let r = rules(&text);
+        assert_eq!(r.len(), 3 * lines / 5);
+        let first = r.get("ads0.example.com").unwrap();
+        assert_eq!((first.v4, first.v6), (Some(Ipv4Addr::UNSPECIFIED), None));
+        let second = r.get("ads1.example.com").unwrap();
+        assert_eq!(
+            second.v6,
+            Some(Ipv6Addr::UNSPECIFIED),
+            "address=/d/# came later"
+        );
+        assert_eq!(second.target, servers(&["10.0.1.1:53"]));
+        let last_server = lines - 4;
+        assert_eq!(
+            r.get(&format!("ads{last_server}.example.com"))
+                .unwrap()
+                .target,
+            servers(&[&format!("10.0.{}.1:53", last_server % 250)])
+        );
+        assert_eq!(
+            r.get(&format!("ads{}.example.com", lines - 3))
+                .unwrap()
+                .target,
+            Some(RuleTarget::Local)
+        );
+        // An error's line counts from the start of the file, across pieces and blocks.
+        let err = Config::from_text(&(text + "no-such-option\n")).unwrap_err();
+        assert_eq!(
+            err.origin,
+            crate::config::error::Origin::File {
+                path: "<text>".into(),
+                line: lines + 1
+            }
         );
     }
 }

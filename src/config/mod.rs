@@ -10,6 +10,7 @@ pub mod options;
 pub mod parse;
 pub mod values;
 
+use crate::parallel_parse;
 use error::{ConfigError, ExitCode, Origin};
 use options::{Arg, OptionId, Repeat, Status, OPTIONS};
 use parse::Value;
@@ -24,6 +25,8 @@ pub const DEFAULT_RESOLV_FILE: &str = "/etc/resolv.conf";
 const MAX_LINE_BYTES: usize = 1025;
 /// Files with this many lines are taken for block lists of domain rules.
 const MANY_LINES: usize = 10_000;
+/// Config text is parsed this much at a time (a block's rules in pieces across the cores).
+const RULE_BLOCK_BYTES: usize = 4 << 20;
 /// How deeply conf-file and conf-dir may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
@@ -269,11 +272,14 @@ impl Loader {
             .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
         // A block list of rules: room for one domain a line, so a million do not grow the
         // table step by step.
-        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let lines = parallel_parse::count_newlines(&bytes);
         if lines >= MANY_LINES {
             self.rules.reserve(lines, bytes.len() / 2);
         }
-        self.read_text(path, &String::from_utf8_lossy(&bytes))
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => self.read_text(path, text),
+            Err(_) => self.read_text(path, &String::from_utf8_lossy(&bytes)),
+        }
     }
 
     fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
@@ -295,43 +301,69 @@ impl Loader {
             ))
             .at(origin_of(0)));
         }
-        for (n, raw) in text.lines().enumerate() {
-            let raw = truncate_line(raw);
-            if self
-                .rules
-                .add_plain_line(raw, &["address", "local", "server"])
-            {
-                continue;
-            }
-            let origin = origin_of(n + 1);
-            let line = match lexer::parse_line(raw) {
-                Ok(Some(line)) => line,
-                Ok(None) => continue,
-                Err(msg) => return Err(ConfigError::bad(msg).at(origin)),
-            };
-            let Some((id, shape)) = options::by_long(&line.name) else {
-                return Err(ConfigError::bad("bad option")
-                    .with_detail(line.name)
-                    .at(origin));
-            };
-            match (shape, &line.arg) {
-                (Arg::None, Some(_)) => {
-                    return Err(ConfigError::bad("extraneous parameter").at(origin))
-                }
-                (Arg::Required, None) => {
-                    return Err(ConfigError::bad("missing parameter").at(origin))
-                }
-                _ => {}
-            }
-            if matches!(OPTIONS[id].long, "test" | "help" | "version") {
-                // Command-line actions; dnsmasq ignores them in files.
-                continue;
-            }
-            self.apply(id, line.arg.as_deref(), &origin)
-                .map_err(|e| locate(e, origin))?;
-        }
+        self.read_rule_lines(text, &["address", "local", "server"], |loader, n, raw| {
+            loader.read_line(raw, origin_of(n))
+        })?;
         self.depth -= 1;
         Ok(())
+    }
+
+    /// Read `text`'s lines in order: plain domain-rule lines of `options` go straight
+    /// into the rules (a block at a time, each block parsed in pieces across the cores),
+    /// every other line to `other` with its number.
+    fn read_rule_lines<E>(
+        &mut self,
+        text: &str,
+        options: &[&str],
+        mut other: impl FnMut(&mut Loader, usize, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut lines_before = 0;
+        parallel_parse::for_each_block(
+            text.as_bytes(),
+            RULE_BLOCK_BYTES,
+            |piece| domain_rules::parse_piece(&text[piece], options),
+            |pieces| {
+                for piece in &pieces {
+                    let actions = self.rules.action_ids(piece);
+                    let mut done = 0;
+                    for &(before, n, line) in piece.others() {
+                        self.rules.add_parsed(piece, &actions, done..before);
+                        done = before;
+                        other(self, lines_before + n, line)?;
+                    }
+                    self.rules
+                        .add_parsed(piece, &actions, done..piece.rule_count());
+                    lines_before += piece.lines();
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Read one line of a config file (not a plain domain rule, which the caller took).
+    fn read_line(&mut self, raw: &str, origin: Origin) -> Result<(), ConfigError> {
+        let raw = truncate_line(raw);
+        let line = match lexer::parse_line(raw) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            Err(msg) => return Err(ConfigError::bad(msg).at(origin)),
+        };
+        let Some((id, shape)) = options::by_long(&line.name) else {
+            return Err(ConfigError::bad("bad option")
+                .with_detail(line.name)
+                .at(origin));
+        };
+        match (shape, &line.arg) {
+            (Arg::None, Some(_)) => return Err(ConfigError::bad("extraneous parameter").at(origin)),
+            (Arg::Required, None) => return Err(ConfigError::bad("missing parameter").at(origin)),
+            _ => {}
+        }
+        if matches!(OPTIONS[id].long, "test" | "help" | "version") {
+            // Command-line actions; dnsmasq ignores them in files.
+            return Ok(());
+        }
+        self.apply(id, line.arg.as_deref(), &origin)
+            .map_err(|e| locate(e, origin))
     }
 
     /// `conf-dir=<dir>[,<ignored suffix>...][,*<wanted suffix>...]`
@@ -450,21 +482,17 @@ pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), 
         .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
     let mut loader = Loader::new();
     let mut errors = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let raw = truncate_line(raw);
-        if loader.rules.add_plain_line(raw, &["server"]) {
-            continue;
-        }
+    let _ = loader.read_rule_lines(&text, &["server"], |loader, n, raw| {
         let origin = Origin::File {
             path: path.to_string(),
-            line: n + 1,
+            line: n,
         };
-        let line = match lexer::parse_line(raw) {
+        let line = match lexer::parse_line(truncate_line(raw)) {
             Ok(Some(line)) => line,
-            Ok(None) => continue,
+            Ok(None) => return Ok::<(), ()>(()),
             Err(msg) => {
                 errors.push(ConfigError::bad(msg).at(origin));
-                continue;
+                return Ok(());
             }
         };
         let result = match options::by_long(&line.name) {
@@ -480,7 +508,8 @@ pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), 
         if let Err(e) = result {
             errors.push(locate(e, origin));
         }
-    }
+        Ok(())
+    });
     let file = ServersFile {
         entries: loader.config.entries,
         rules: loader.rules,

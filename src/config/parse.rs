@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 const GENERIC: &str = "error";
 
 /// Where an upstream query for a domain goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ServerTarget {
     /// Forward to this server.
     Upstream {
@@ -33,7 +33,7 @@ pub enum ServerTarget {
 pub type Domains = Vec<Option<String>>;
 
 /// What `--address` answers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AddressAnswer {
     /// NXDOMAIN (`address=/d/`).
     NxDomain,

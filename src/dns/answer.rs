@@ -1143,7 +1143,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
             answers.push(Record::from_rdata(
                 owner.clone(),
                 ttl,
-                RData::PTR(PTR(fqdn(target)?)),
+                RData::PTR(PTR(fqdn(&target)?)),
             ));
             reverse = true;
             source = Some(from);

@@ -4,6 +4,7 @@
 //! parallel; their names then go, in file order, into one compact `HostsTable`.
 
 use super::name_table::{self, NameTable, Refused};
+use crate::parallel_parse;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -16,9 +17,6 @@ const BLOCK_LIST_LINE_BYTES: usize = 32;
 
 /// A file is read and parsed this much at a time.
 const READ_BLOCK_BYTES: usize = 4 << 20;
-
-/// Files smaller than this are parsed on the calling thread alone.
-const PARALLEL_FROM_BYTES: usize = 1 << 20;
 
 /// Most bad lines reported one by one per file; the rest are counted.
 pub const MAX_BAD_LINES_REPORTED: usize = 100;
@@ -111,7 +109,7 @@ impl HostsTable {
 
     /// The name an address's PTR answer gives (the first name of its first line), with
     /// the index of the file that gave it.
-    pub fn reverse(&self, addr: IpAddr) -> Option<(&str, u32)> {
+    pub fn reverse(&self, addr: IpAddr) -> Option<(String, u32)> {
         let i = self
             .reverse
             .binary_search_by(|(a, _, _)| a.cmp(&addr))
@@ -228,7 +226,8 @@ impl HostsBuilder {
         if text.is_empty() {
             return 0;
         }
-        let chunks = parse_parallel(text, self.expand.as_deref());
+        let expand = self.expand.as_deref();
+        let chunks = parallel_parse::map_pieces(text, |piece| parse_chunk(&text[piece], expand));
         let (names, bytes) = chunks
             .iter()
             .fold((0, 0), |(n, b), c| (n + c.entries.len(), b + c.names.len()));
@@ -244,11 +243,13 @@ impl HostsBuilder {
             }
             first_line += chunk.lines;
             let pairs: Vec<u32> = chunk.addrs.iter().map(|&a| self.pair_id(a, file)).collect();
-            for e in &chunk.entries {
+            for (i, e) in chunk.entries.iter().enumerate() {
+                if let Some(ahead) = chunk.entries.get(i + name_table::PREFETCH_AHEAD) {
+                    self.table.names.prefetch(ahead.hash);
+                }
                 report.names += 1;
-                let name = chunk.name(e);
                 if self
-                    .add(name, e.hash, pairs[e.addr as usize], e.first)
+                    .add(chunk.key(e), e.hash, pairs[e.addr as usize], e.first)
                     .is_err()
                 {
                     report.dropped += 1;
@@ -269,11 +270,11 @@ impl HostsBuilder {
 
     /// Add one name with one address (a pair index); an address the name already has
     /// (from any file) is not added twice.
-    fn add(&mut self, name: &[u8], hash: u64, pair: u32, first: bool) -> Result<(), Refused> {
+    fn add(&mut self, key: &[u8], hash: u64, pair: u32, first: bool) -> Result<(), Refused> {
         if self.table.names.len() >= MAX_HOST_NAMES {
             return Err(Refused::Full);
         }
-        let at = match self.table.names.find_or_insert(name, hash, pair)? {
+        let at = match self.table.names.find_or_insert(key, hash, pair)? {
             Err(new) => new,
             Ok(at) => {
                 let addr = self.table.pairs[pair as usize].0;
@@ -321,13 +322,13 @@ impl HostsBuilder {
     }
 }
 
-/// One name on a line: where its bytes are in the chunk, their hash, the address (an
+/// One name on a line: where its key is in the chunk, the key's hash, the address (an
 /// index into the chunk's addresses), and whether it is the line's canonical name.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     hash: u64,
     at: u32,
-    len: u8,
+    len: u16,
     first: bool,
     addr: u32,
 }
@@ -335,7 +336,7 @@ struct Entry {
 /// What parsing one piece of a file gave.
 #[derive(Debug, Default)]
 struct Chunk {
-    /// Lower-case names back to back.
+    /// Names' keys (`name_table::encode`) back to back.
     names: Vec<u8>,
     entries: Vec<Entry>,
     /// Distinct addresses, in the order first seen.
@@ -347,52 +348,9 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn name(&self, e: &Entry) -> &[u8] {
+    fn key(&self, e: &Entry) -> &[u8] {
         &self.names[e.at as usize..e.at as usize + e.len as usize]
     }
-}
-
-/// Parse `text` in one piece per core, cut at line ends.
-fn parse_parallel(text: &[u8], expand: Option<&str>) -> Vec<Chunk> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pieces = if text.len() < PARALLEL_FROM_BYTES {
-        1
-    } else {
-        cores.min(16)
-    };
-    let cuts = cut_at_lines(text, pieces);
-    if cuts.len() == 1 {
-        return vec![parse_chunk(text, expand)];
-    }
-    std::thread::scope(|s| {
-        let workers: Vec<_> = cuts
-            .iter()
-            .map(|piece| s.spawn(move || parse_chunk(piece, expand)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect()
-    })
-}
-
-/// `text` cut into about `pieces` parts, each ending at a line end (or the end).
-fn cut_at_lines(text: &[u8], pieces: usize) -> Vec<&[u8]> {
-    let mut out = Vec::with_capacity(pieces);
-    let mut rest = text;
-    for k in (1..pieces).rev() {
-        let want = rest.len() / (k + 1);
-        match rest[want..].iter().position(|&b| b == b'\n') {
-            Some(nl) => {
-                let (head, tail) = rest.split_at(want + nl + 1);
-                out.push(head);
-                rest = tail;
-            }
-            None => break,
-        }
-    }
-    out.push(rest);
-    out
 }
 
 fn parse_chunk(text: &[u8], expand: Option<&str>) -> Chunk {
@@ -403,6 +361,7 @@ fn parse_chunk(text: &[u8], expand: Option<&str>) -> Chunk {
     let mut addr_ids: HashMap<IpAddr, u32> = HashMap::new();
     // Block lists repeat one address on most lines: remember the last one's text.
     let mut last: Option<(&[u8], u32)> = None;
+    let mut expanded = Vec::new();
     for line in text.split(|&b| b == b'\n') {
         c.lines += 1;
         let mut words = line
@@ -441,16 +400,14 @@ fn parse_chunk(text: &[u8], expand: Option<&str>) -> Chunk {
             let dotless = !word.contains(&b'.');
             // With --expand-hosts the expanded name comes first and is the canonical one.
             if let Some(domain) = expand.filter(|_| dotless) {
-                let at = c.names.len();
-                c.names.extend(word.iter().map(u8::to_ascii_lowercase));
-                c.names.push(b'.');
-                c.names.extend_from_slice(domain.as_bytes());
-                c.push(at, addr, canonical);
+                expanded.clear();
+                expanded.extend_from_slice(word);
+                expanded.push(b'.');
+                expanded.extend_from_slice(domain.as_bytes());
+                c.push(&expanded, addr, canonical);
                 canonical = false;
             }
-            let at = c.names.len();
-            c.names.extend(word.iter().map(u8::to_ascii_lowercase));
-            c.push(at, addr, canonical);
+            c.push(word, addr, canonical);
             canonical = false;
         }
         if faulty {
@@ -465,17 +422,17 @@ fn parse_chunk(text: &[u8], expand: Option<&str>) -> Chunk {
 }
 
 impl Chunk {
-    /// Record the name written to `names` from `at` (dropped if too long for the table).
-    fn push(&mut self, at: usize, addr: u32, first: bool) {
-        let name = &self.names[at..];
-        if name.len() > name_table::MAX_NAME_BYTES || at > u32::MAX as usize {
-            self.names.truncate(at);
+    /// Add `name`'s key (a name too long for the table is dropped).
+    fn push(&mut self, name: &[u8], addr: u32, first: bool) {
+        let at = self.names.len();
+        if at > u32::MAX as usize || !name_table::encode(name, &mut self.names) {
             return;
         }
+        let key = &self.names[at..];
         self.entries.push(Entry {
-            hash: name_table::hash(name),
+            hash: name_table::hash(key),
             at: at as u32,
-            len: name.len() as u8,
+            len: key.len() as u16,
             first,
             addr,
         });
@@ -525,7 +482,12 @@ mod tests {
         assert_eq!(addrs(&t, "ip6-loopback"), ["::1@0"]);
         assert_eq!(addrs(&t, "host.example.com"), ["10.0.0.1@0"]);
         assert_eq!(addrs(&t, "indented"), ["10.0.0.2@0"]);
-        assert!(t.get("x").is_none() && t.get("Host.Example.COM").is_none());
+        assert!(t.get("x").is_none());
+        assert_eq!(
+            addrs(&t, "Host.Example.COM"),
+            ["10.0.0.1@0"],
+            "keys ignore case"
+        );
         assert_eq!(r[0].names, 5);
         assert!(r[0].bad.is_empty());
     }
@@ -563,8 +525,14 @@ mod tests {
             &["10.0.0.1 alpha a2\n10.0.0.1 beta\n10.0.0.2 b2 gamma\n"],
             None,
         );
-        assert_eq!(t.reverse("10.0.0.1".parse().unwrap()), Some(("alpha", 0)));
-        assert_eq!(t.reverse("10.0.0.2".parse().unwrap()), Some(("b2", 0)));
+        assert_eq!(
+            t.reverse("10.0.0.1".parse().unwrap()),
+            Some(("alpha".into(), 0))
+        );
+        assert_eq!(
+            t.reverse("10.0.0.2".parse().unwrap()),
+            Some(("b2".into(), 0))
+        );
         assert_eq!(t.reverse("10.0.0.3".parse().unwrap()), None);
     }
 
@@ -576,7 +544,7 @@ mod tests {
         assert!(t.get("b.other.lan").is_none());
         assert_eq!(
             t.reverse("10.0.0.1".parse().unwrap()),
-            Some(("alpha.lan", 0))
+            Some(("alpha.lan".into(), 0))
         );
         // Counted as dnsmasq counts: the expansion is a name too.
         assert_eq!(r[0].names, 3);
@@ -637,16 +605,10 @@ mod tests {
             text.push_str(&format!("10.{}.{}.1 h{i} alias{i}\n", i / 256, i % 256));
         }
         let whole = parse_chunk(text.as_bytes(), None);
-        for pieces in [2, 3, 7] {
-            let cuts = cut_at_lines(text.as_bytes(), pieces);
-            assert_eq!(cuts.len(), pieces);
-            assert_eq!(cuts.concat(), text.as_bytes());
-            assert!(cuts.iter().all(|c| c.ends_with(b"\n")));
-        }
         let mut b = HostsBuilder::new(None);
-        let chunks: Vec<Chunk> = cut_at_lines(text.as_bytes(), 4)
+        let chunks: Vec<Chunk> = parallel_parse::cut_at_lines(text.as_bytes(), 4)
             .into_iter()
-            .map(|p| parse_chunk(p, None))
+            .map(|p| parse_chunk(&text.as_bytes()[p], None))
             .collect();
         assert_eq!(
             chunks.iter().map(|c| c.entries.len()).sum::<usize>(),
@@ -661,7 +623,7 @@ mod tests {
         assert_eq!(addrs(&t, "alias4999"), ["10.19.135.1@0"]);
         assert_eq!(
             t.reverse("10.19.135.1".parse().unwrap()),
-            Some(("h4999", 0))
+            Some(("h4999".into(), 0))
         );
     }
 }

@@ -5,6 +5,7 @@
 //! path; a reload builds a new one and hands it to each shard.
 
 use super::hosts::HostsTable;
+use super::name_table::Key;
 use crate::config::parse::{ServerTarget, Value};
 use crate::config::Config;
 use std::borrow::Cow;
@@ -113,8 +114,11 @@ impl LocalData {
         }
         let mut rest = name;
         loop {
-            if let Some(r) = later.get(rest).or_else(|| config.get(rest)) {
-                return Some(r);
+            // A name too long for any table may still end in a domain with a rule.
+            if let Some(key) = Key::new(rest.as_bytes()) {
+                if let Some(r) = later.get_key(&key).or_else(|| config.get_key(&key)) {
+                    return Some(r);
+                }
             }
             match rest.find('.') {
                 Some(i) => rest = &rest[i + 1..],
@@ -164,12 +168,12 @@ impl LocalData {
     }
 
     /// The name a PTR query for `addr` gets, with its TTL and origin.
-    pub fn reverse_name(&self, addr: IpAddr) -> Option<(&str, u32, Source)> {
+    pub fn reverse_name(&self, addr: IpAddr) -> Option<(Cow<'_, str>, u32, Source)> {
         if let Some((name, ttl_secs, source)) = self.reverse.get(&addr) {
-            return Some((name, *ttl_secs, *source));
+            return Some((Cow::Borrowed(name), *ttl_secs, *source));
         }
         let (name, file) = self.hosts.reverse(addr)?;
-        Some((name, self.local_ttl_secs, Source::Hosts(file)))
+        Some((Cow::Owned(name), self.local_ttl_secs, Source::Hosts(file)))
     }
 
     /// Hosts files given as text, numbered in order (for tests of what they answer).
@@ -650,7 +654,7 @@ mod tests {
         assert!(d.name("neither").is_none());
         assert_eq!(
             d.reverse_name("10.0.0.1".parse().unwrap()),
-            Some(("both", 9, Source::Hosts(0)))
+            Some(("both".into(), 9, Source::Hosts(0)))
         );
     }
 }

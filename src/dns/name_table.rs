@@ -1,24 +1,70 @@
-//! A compact map from lower-case names to a 32-bit value, for millions of names: every
-//! name lives in one byte arena as `[length][name bytes][value, 4 bytes LE]`, and an
-//! open-addressing index (linear probing) holds each record's arena offset. No heap object
-//! per name; a lookup hashes the name once and compares bytes in place.
+//! A compact map from lower-case names to a 32-bit value, for millions of names.
+//!
+//! Every name lives in one byte arena as `[key][value]`. The key is the name packed six
+//! bits a character when it uses only letters, digits, `-`, `_` and `.` (block lists
+//! always do: a quarter smaller), else the raw bytes. The value is 4 bytes, or 1 for
+//! tables of few distinct values (domain rules), the rare larger value kept aside.
+//!
+//! The index is an open-addressing table of 64-byte groups, one cache line each: 12
+//! one-byte hash tags and the 12 records' arena offsets. A lookup reads one group (rarely
+//! the next) and compares names in the arena only where a tag matches, so a hit costs
+//! about two cache misses whatever the table's size, and a miss about one.
 
-/// Most bytes one name may have here (the record stores its length in one byte; DNS names
-/// are at most 253 characters as text).
+use std::collections::HashMap;
+
+/// Most bytes one name may have here (DNS names are at most 253 characters as text).
 pub const MAX_NAME_BYTES: usize = 255;
 
-/// Bytes a record takes beyond its name: the length byte and the value.
-const RECORD_OVERHEAD: usize = 5;
+/// Most bytes a key takes: a raw name's two header bytes and the name.
+pub const MAX_KEY_BYTES: usize = 2 + MAX_NAME_BYTES;
+
+/// A key's first byte when the name is stored raw (a packed name's first byte is its
+/// packed length, at most 192).
+const RAW: u8 = 0xFF;
+
+/// Slots per index group.
+const GROUP_SLOTS: usize = 12;
 
 /// The index is grown before it is fuller than this (numerator over 8).
-const MAX_LOAD_EIGHTHS: usize = 6;
+const MAX_LOAD_EIGHTHS: usize = 7;
 
-/// The hash of a name's bytes (fast, word at a time; the index uses its high bits).
-pub fn hash(name: &[u8]) -> u64 {
+/// How many records ahead a bulk insert prefetches their index lines.
+pub const PREFETCH_AHEAD: usize = 8;
+
+/// A one-byte value that stands for a value kept in `NameTable::overflow`.
+const OVERFLOW: u8 = 0xFF;
+
+/// The 6-bit code of each byte that packs (upper case as lower case), 0 for the rest;
+/// codes from `FIRST_SUFFIX_CODE` stand for whole endings.
+const CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'a' as usize + i] = 1 + i as u8;
+        t[b'A' as usize + i] = 1 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 27 + d as u8;
+        d += 1;
+    }
+    t[b'-' as usize] = 37;
+    t[b'.' as usize] = 38;
+    t[b'_' as usize] = 39;
+    t
+};
+
+/// The byte each code stands for (code 0 ends a packed name).
+const CHAR: [u8; 40] = *b"\0abcdefghijklmnopqrstuvwxyz0123456789-._";
+
+/// The hash of a key (fast, word at a time; the index uses its high bits for the group
+/// and its low byte for the tag).
+pub fn hash(key: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mix = |h: u64, w: u64| (h.rotate_left(23) ^ w).wrapping_mul(K);
-    let mut h = (name.len() as u64).wrapping_mul(K);
-    let mut words = name.chunks_exact(8);
+    let mut h = (key.len() as u64).wrapping_mul(K);
+    let mut words = key.chunks_exact(8);
     for w in &mut words {
         h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
     }
@@ -31,6 +77,184 @@ pub fn hash(name: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Endings common in block lists, each packed as one code (40 on) in place of its
+/// characters.
+const SUFFIXES: [&[u8]; 24] = [
+    b".com", b".net", b".org", b".de", b".co.uk", b".io", b".info", b".xyz", b".ru", b".uk",
+    b".cn", b".jp", b".fr", b".br", b".in", b".it", b".nl", b".pl", b".eu", b".au", b".biz",
+    b".tv", b".me", b".us",
+];
+
+/// The first code that stands for a suffix.
+const FIRST_SUFFIX_CODE: u8 = 40;
+
+/// The bytes of `b` (at most 8) as one word, ASCII letters in lower case: packable
+/// bytes other than letters already have the case bit set, so they stay as they are.
+const fn word_of(b: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        w |= ((b[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// Each suffix's last label (with its dot) as a word, for `suffix_code`.
+const SUFFIX_WORDS: [u64; 24] = {
+    let mut t = [0u64; 24];
+    let mut i = 0;
+    while i < 24 {
+        t[i] = word_of(SUFFIXES[i]);
+        i += 1;
+    }
+    t
+};
+
+/// The code of `name`'s ending, if it is one of `SUFFIXES` (without regard to case), and
+/// the ending's length. `name` packs: only letters, digits and `-._`.
+fn suffix_code(name: &[u8]) -> Option<(u8, usize)> {
+    let dot = name.iter().rposition(|&b| b == b'.')?;
+    let label = &name[dot..];
+    if label.len() > 5 {
+        return None;
+    }
+    let word = word_of(label);
+    if word == word_of(b".uk") && dot >= 3 && word_of(&name[dot - 3..dot]) == word_of(b".co") {
+        return Some((FIRST_SUFFIX_CODE + 4, 6));
+    }
+    let i = SUFFIX_WORDS.iter().position(|&w| w == word)?;
+    Some((FIRST_SUFFIX_CODE + i as u8, label.len()))
+}
+
+/// Write the key of `name` (ASCII upper case taken as lower) into `out`; its length, or
+/// None when the name is longer than `MAX_NAME_BYTES`.
+fn write_key(name: &[u8], out: &mut [u8; MAX_KEY_BYTES]) -> Option<usize> {
+    if name.len() > MAX_NAME_BYTES {
+        return None;
+    }
+    // Pack four codes into three bytes at a time; the ending's code (if any) goes in
+    // the last four, after the characters left over.
+    let (head, suffix) = match suffix_code(name) {
+        Some((code, len)) => (&name[..name.len() - len], code),
+        None => (name, 0),
+    };
+    let pack = |c: [u8; 4]| {
+        let v = u32::from(c[0]) << 18 | u32::from(c[1]) << 12 | u32::from(c[2]) << 6;
+        (v | u32::from(c[3])).to_be_bytes()
+    };
+    let mut packs = true;
+    let mut at = 1;
+    let mut quads = head.chunks_exact(4);
+    for q in &mut quads {
+        let c = [q[0], q[1], q[2], q[3]].map(|b| CODE[usize::from(b)]);
+        packs &= c.iter().all(|&c| c != 0);
+        out[at..at + 3].copy_from_slice(&pack(c)[1..]);
+        at += 3;
+    }
+    let rest = quads.remainder();
+    let mut last = [0u8; 4];
+    for (l, &b) in last.iter_mut().zip(rest) {
+        *l = CODE[usize::from(b)];
+        packs &= *l != 0;
+    }
+    last[rest.len()] = suffix;
+    if !packs {
+        out[0] = RAW;
+        out[1] = name.len() as u8;
+        for (o, b) in out[2..].iter_mut().zip(name) {
+            *o = b.to_ascii_lowercase();
+        }
+        return Some(2 + name.len());
+    }
+    out[at..at + 3].copy_from_slice(&pack(last)[1..]);
+    let count = head.len() + usize::from(suffix != 0);
+    let bytes = (count * 6).div_ceil(8);
+    out[0] = bytes as u8;
+    Some(1 + bytes)
+}
+
+/// Whether `key` holds its name packed (not raw: every byte packs).
+pub fn is_packed(key: &[u8]) -> bool {
+    key.first().is_some_and(|&b| b != RAW)
+}
+
+/// Append the key of `name` (ASCII upper case taken as lower) to `out`. False, and
+/// nothing appended, when the name is longer than `MAX_NAME_BYTES`.
+pub fn encode(name: &[u8], out: &mut Vec<u8>) -> bool {
+    let at = out.len();
+    out.resize(at + MAX_KEY_BYTES, 0);
+    let len = write_key(
+        name,
+        (&mut out[at..])
+            .try_into()
+            .unwrap_or(&mut [0; MAX_KEY_BYTES]),
+    );
+    out.truncate(at + len.unwrap_or(0));
+    len.is_some()
+}
+
+/// How many bytes the key starting `key` takes.
+fn key_len(key: &[u8]) -> usize {
+    match key[0] {
+        RAW => 2 + key[1] as usize,
+        packed => 1 + packed as usize,
+    }
+}
+
+/// A name's key, built on the stack for a lookup.
+pub struct Key {
+    bytes: [u8; MAX_KEY_BYTES],
+    len: usize,
+    hash: u64,
+}
+
+impl Key {
+    /// The key of `name`, or None when it is too long to be in any table.
+    pub fn new(name: &[u8]) -> Option<Key> {
+        let mut bytes = [0; MAX_KEY_BYTES];
+        let len = write_key(name, &mut bytes)?;
+        let hash = hash(&bytes[..len]);
+        Some(Key { bytes, len, hash })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// The name a key stands for.
+pub fn decode(key: &[u8]) -> String {
+    if key[0] == RAW {
+        return String::from_utf8_lossy(&key[2..key_len(key)]).into_owned();
+    }
+    let mut name = String::with_capacity(key[0] as usize * 4 / 3);
+    let mut bits = 0u32;
+    let mut held = 0;
+    for &b in &key[1..key_len(key)] {
+        bits = (bits << 8) | u32::from(b);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            match ((bits >> held) & 0x3F) as u8 {
+                0 => return name,
+                c if c >= FIRST_SUFFIX_CODE => {
+                    let suffix = SUFFIXES.get(usize::from(c - FIRST_SUFFIX_CODE));
+                    name.push_str(
+                        std::str::from_utf8(suffix.copied().unwrap_or(b"")).unwrap_or(""),
+                    );
+                }
+                c => name.push(CHAR[usize::from(c)] as char),
+            }
+        }
+    }
+    name
+}
+
 /// Why a name could not be added.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -40,18 +264,41 @@ pub enum Refused {
     Full,
 }
 
+/// One cache line of the index: a slot is empty where its tag is 0, and slots fill in
+/// order (nothing is ever removed), so the first empty one ends a search.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Group {
+    tags: [u8; GROUP_SLOTS],
+    at: [u32; GROUP_SLOTS],
+}
+
+/// A hash's tag: never 0, which marks an empty slot.
+fn tag(hash: u64) -> u8 {
+    (hash as u8).max(1)
+}
+
 /// See the module comment.
 #[derive(Clone, Debug, Default)]
 pub struct NameTable {
     arena: Vec<u8>,
-    /// Arena offset + 1 of a record, 0 for an empty slot; the length is a power of two.
-    index: Vec<u32>,
-    /// 64 minus log2 of the index length: a hash's slot is `hash >> shift`.
-    shift: u32,
+    groups: Vec<Group>,
     len: usize,
+    /// Values are one byte; larger ones are `OVERFLOW` in the arena and kept here by
+    /// record offset.
+    small_values: bool,
+    overflow: HashMap<u32, u32>,
 }
 
 impl NameTable {
+    /// A table whose values are mostly below 255 (a few distinct ones): a byte each.
+    pub fn with_small_values() -> NameTable {
+        NameTable {
+            small_values: true,
+            ..Default::default()
+        }
+    }
+
     /// Names held.
     pub fn len(&self) -> usize {
         self.len
@@ -61,70 +308,138 @@ impl NameTable {
         self.len == 0
     }
 
+    fn value_bytes(&self) -> usize {
+        if self.small_values {
+            1
+        } else {
+            4
+        }
+    }
+
+    fn capacity(groups: usize) -> usize {
+        groups * GROUP_SLOTS * MAX_LOAD_EIGHTHS / 8
+    }
+
     /// Make room for `names` more names of `bytes` name bytes in all, so that adding them
     /// neither rehashes nor moves the arena.
     pub fn reserve(&mut self, names: usize, bytes: usize) {
-        self.arena.reserve(bytes + names * RECORD_OVERHEAD);
-        let wanted = (self.len + names) * 8 / MAX_LOAD_EIGHTHS + 1;
-        if wanted > self.index.len() {
-            self.rehash(wanted.next_power_of_two());
+        self.arena.reserve(bytes + names * (2 + self.value_bytes()));
+        let wanted = self.len + names;
+        if wanted > Self::capacity(self.groups.len()) {
+            self.rehash((wanted * 8).div_ceil(MAX_LOAD_EIGHTHS * GROUP_SLOTS));
         }
     }
 
-    fn rehash(&mut self, slots: usize) {
-        let slots = slots.max(8);
-        let old = std::mem::replace(&mut self.index, vec![0; slots]);
-        self.shift = 64 - slots.trailing_zeros();
-        for at in old.into_iter().filter(|&s| s != 0) {
-            let name = self.name_bytes((at - 1) as usize);
-            let mut i = self.slot_of(hash(name));
-            while self.index[i] != 0 {
-                i = (i + 1) & (slots - 1);
+    fn rehash(&mut self, groups: usize) {
+        let old = std::mem::replace(&mut self.groups, vec![Group::default(); groups.max(1)]);
+        for g in &old {
+            for (&t, &at) in g.tags.iter().zip(&g.at).filter(|(&t, _)| t != 0) {
+                let h = hash(self.key_at(at));
+                let (group, slot) = self.empty_slot(h);
+                self.groups[group].tags[slot] = t;
+                self.groups[group].at[slot] = at;
             }
-            self.index[i] = at;
         }
     }
 
-    fn slot_of(&self, hash: u64) -> usize {
-        // A shift of 64 (empty index) is never used: lookups check for it first.
-        (hash >> self.shift) as usize
+    fn group_of(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.groups.len() as u128) >> 64) as usize
     }
 
-    fn name_bytes(&self, at: usize) -> &[u8] {
-        let len = self.arena[at] as usize;
-        &self.arena[at + 1..at + 1 + len]
+    fn next_group(&self, g: usize) -> usize {
+        if g + 1 == self.groups.len() {
+            0
+        } else {
+            g + 1
+        }
+    }
+
+    /// The first empty slot from `hash`'s group on (the index is never full).
+    fn empty_slot(&self, hash: u64) -> (usize, usize) {
+        let mut g = self.group_of(hash);
+        loop {
+            if let Some(s) = self.groups[g].tags.iter().position(|&t| t == 0) {
+                return (g, s);
+            }
+            g = self.next_group(g);
+        }
+    }
+
+    /// The key of the record at `at`.
+    pub fn key_at(&self, at: u32) -> &[u8] {
+        let at = at as usize;
+        &self.arena[at..at + key_len(&self.arena[at..])]
     }
 
     /// The name of the record at `at`.
-    pub fn name_at(&self, at: u32) -> &str {
-        std::str::from_utf8(self.name_bytes(at as usize)).unwrap_or("")
+    pub fn name_at(&self, at: u32) -> String {
+        decode(self.key_at(at))
     }
 
     /// The value of the record at `at`.
     pub fn value_at(&self, at: u32) -> u32 {
-        let at = at as usize;
-        let v = at + 1 + self.arena[at] as usize;
-        u32::from_le_bytes([
-            self.arena[v],
-            self.arena[v + 1],
-            self.arena[v + 2],
-            self.arena[v + 3],
-        ])
+        let v = at as usize + key_len(&self.arena[at as usize..]);
+        if self.small_values {
+            match self.arena[v] {
+                OVERFLOW => self.overflow.get(&at).copied().unwrap_or_default(),
+                small => u32::from(small),
+            }
+        } else {
+            u32::from_le_bytes([
+                self.arena[v],
+                self.arena[v + 1],
+                self.arena[v + 2],
+                self.arena[v + 3],
+            ])
+        }
     }
 
     /// Change the value of the record at `at`.
     pub fn set_value(&mut self, at: u32, value: u32) {
-        let at = at as usize;
-        let v = at + 1 + self.arena[at] as usize;
-        self.arena[v..v + 4].copy_from_slice(&value.to_le_bytes());
+        let v = at as usize + key_len(&self.arena[at as usize..]);
+        if !self.small_values {
+            self.arena[v..v + 4].copy_from_slice(&value.to_le_bytes());
+        } else if value < u32::from(OVERFLOW) {
+            if self.arena[v] == OVERFLOW {
+                self.overflow.remove(&at);
+            }
+            self.arena[v] = value as u8;
+        } else {
+            self.arena[v] = OVERFLOW;
+            self.overflow.insert(at, value);
+        }
+    }
+
+    /// Ask the memory system for the index line `hash` will read, ahead of the lookup.
+    pub fn prefetch(&self, hash: u64) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let line: *const Group = &self.groups[self.group_of(hash)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that reads nothing; the address is a live group.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = line;
     }
 
     /// The record offset of `name` (lower case, no trailing dot), if present.
     pub fn find(&self, name: &[u8]) -> Option<u32> {
-        if self.len == 0 || name.len() > MAX_NAME_BYTES {
+        if self.len == 0 {
             return None;
         }
-        self.probe(name, hash(name)).ok()
+        let key = Key::new(name)?;
+        self.find_key(key.as_bytes(), key.hash())
+    }
+
+    /// The record offset of the key `key` (whose hash is `hash`), if present.
+    pub fn find_key(&self, key: &[u8], hash: u64) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        self.probe(key, hash).ok()
     }
 
     /// The value for `name`, if present.
@@ -132,58 +447,83 @@ impl NameTable {
         self.find(name).map(|at| self.value_at(at))
     }
 
-    /// Ok(record offset) where `name` is, or Err(empty slot) where it would go.
-    fn probe(&self, name: &[u8], hash: u64) -> Result<u32, usize> {
-        let mask = self.index.len() - 1;
-        let mut i = self.slot_of(hash);
+    /// The value for the key `key` (whose hash is `hash`), if present.
+    pub fn get_key(&self, key: &[u8], hash: u64) -> Option<u32> {
+        self.find_key(key, hash).map(|at| self.value_at(at))
+    }
+
+    /// Ok(record offset) where `key` is, or Err(group, slot) of the empty slot where it
+    /// would go.
+    fn probe(&self, key: &[u8], hash: u64) -> Result<u32, (usize, usize)> {
+        let t = tag(hash);
+        let mut g = self.group_of(hash);
         loop {
-            match self.index[i] {
-                0 => return Err(i),
-                s if self.name_bytes((s - 1) as usize) == name => return Ok(s - 1),
-                _ => i = (i + 1) & mask,
+            let group = &self.groups[g];
+            for s in 0..GROUP_SLOTS {
+                match group.tags[s] {
+                    0 => return Err((g, s)),
+                    x if x == t && self.arena[group.at[s] as usize..].starts_with(key) => {
+                        return Ok(group.at[s]);
+                    }
+                    _ => {}
+                }
             }
+            g = self.next_group(g);
         }
     }
 
-    /// The record of `name` (whose `hash` is given): Ok(offset) if it was there already,
-    /// else it is added with `value` and Err(offset) returned as the new record's place.
+    /// The record of the key `key` (whose `hash` is given): Ok(offset) if it was there
+    /// already, else it is added with `value` and Err(offset) returned as the new
+    /// record's place.
     pub fn find_or_insert(
         &mut self,
-        name: &[u8],
+        key: &[u8],
         hash: u64,
         value: u32,
     ) -> Result<Result<u32, u32>, Refused> {
-        if name.len() > MAX_NAME_BYTES {
+        if key.is_empty() || key.len() != key_len(key) {
             return Err(Refused::TooLong);
         }
-        if (self.len + 1) * 8 > self.index.len() * MAX_LOAD_EIGHTHS {
-            self.rehash((self.index.len() * 2).max(8));
+        if self.len + 1 > Self::capacity(self.groups.len()) {
+            self.rehash((self.groups.len() * 2).max(1));
         }
-        let slot = match self.probe(name, hash) {
+        let (g, s) = match self.probe(key, hash) {
             Ok(at) => return Ok(Ok(at)),
             Err(slot) => slot,
         };
         let at = self.arena.len();
-        if at + name.len() + RECORD_OVERHEAD >= u32::MAX as usize {
+        if at + key.len() + 4 >= u32::MAX as usize {
             return Err(Refused::Full);
         }
-        self.arena.push(name.len() as u8);
-        self.arena.extend_from_slice(name);
-        self.arena.extend_from_slice(&value.to_le_bytes());
-        self.index[slot] = at as u32 + 1;
+        self.arena.extend_from_slice(key);
+        self.arena.resize(at + key.len() + self.value_bytes(), 0);
+        self.groups[g].tags[s] = tag(hash);
+        self.groups[g].at[s] = at as u32;
         self.len += 1;
+        self.set_value(at as u32, value);
         Ok(Err(at as u32))
+    }
+
+    /// Add `name` (or find it): `find_or_insert` for a name rather than a key.
+    pub fn find_or_insert_name(
+        &mut self,
+        name: &[u8],
+        value: u32,
+    ) -> Result<Result<u32, u32>, Refused> {
+        let key = Key::new(name).ok_or(Refused::TooLong)?;
+        self.find_or_insert(key.as_bytes(), key.hash(), value)
     }
 
     /// Every record's offset, in the order added.
     pub fn records(&self) -> impl Iterator<Item = u32> + '_ {
         let mut at = 0usize;
+        let value_bytes = self.value_bytes();
         std::iter::from_fn(move || {
             if at >= self.arena.len() {
                 return None;
             }
             let this = at;
-            at += self.arena[at] as usize + RECORD_OVERHEAD;
+            at += key_len(&self.arena[at..]) + value_bytes;
             Some(this as u32)
         })
     }
@@ -199,24 +539,24 @@ mod tests {
     use super::*;
 
     fn add(t: &mut NameTable, name: &str, value: u32) -> Result<u32, u32> {
-        t.find_or_insert(name.as_bytes(), hash(name.as_bytes()), value)
-            .unwrap()
+        t.find_or_insert_name(name.as_bytes(), value).unwrap()
     }
 
     #[test]
     fn finds_what_was_added_and_nothing_else() {
-        let mut t = NameTable::default();
-        assert_eq!(t.get(b"a"), None);
-        for i in 0..10_000u32 {
-            assert!(add(&mut t, &format!("host{i}.example"), i).is_err());
+        for mut t in [NameTable::default(), NameTable::with_small_values()] {
+            assert_eq!(t.get(b"a"), None);
+            for i in 0..10_000u32 {
+                assert!(add(&mut t, &format!("host{i}.example"), i).is_err());
+            }
+            assert_eq!(t.len(), 10_000);
+            for i in 0..10_000u32 {
+                assert_eq!(t.get(format!("host{i}.example").as_bytes()), Some(i));
+            }
+            assert_eq!(t.get(b"host10000.example"), None);
+            assert_eq!(t.get(b"host1.exampl"), None);
+            assert_eq!(t.get(b""), None);
         }
-        assert_eq!(t.len(), 10_000);
-        for i in 0..10_000u32 {
-            assert_eq!(t.get(format!("host{i}.example").as_bytes()), Some(i));
-        }
-        assert_eq!(t.get(b"host10000.example"), None);
-        assert_eq!(t.get(b"host1.exampl"), None);
-        assert_eq!(t.get(b""), None);
     }
 
     #[test]
@@ -233,13 +573,13 @@ mod tests {
 
     #[test]
     fn records_are_listed_in_the_order_added_across_rehashes() {
-        let mut t = NameTable::default();
+        let mut t = NameTable::with_small_values();
         t.reserve(2, 10);
         let names: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
         for (i, n) in names.iter().enumerate() {
             add(&mut t, n, i as u32).unwrap_err();
         }
-        let listed: Vec<&str> = t.records().map(|at| t.name_at(at)).collect();
+        let listed: Vec<String> = t.records().map(|at| t.name_at(at)).collect();
         assert_eq!(listed, names);
     }
 
@@ -248,12 +588,83 @@ mod tests {
         let mut t = NameTable::default();
         let long = "a".repeat(MAX_NAME_BYTES + 1);
         assert_eq!(
-            t.find_or_insert(long.as_bytes(), hash(long.as_bytes()), 0),
+            t.find_or_insert_name(long.as_bytes(), 0),
             Err(Refused::TooLong)
         );
         assert_eq!(t.get(long.as_bytes()), None);
         let longest = "b".repeat(MAX_NAME_BYTES);
         add(&mut t, &longest, 3).unwrap_err();
         assert_eq!(t.get(longest.as_bytes()), Some(3));
+        assert_eq!(t.name_at(t.find(longest.as_bytes()).unwrap()), longest);
+    }
+
+    #[test]
+    fn packed_and_raw_names_come_back_as_given_and_match_without_case() {
+        let mut t = NameTable::default();
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "x_y-z.0-9.example",
+            "with space.example",
+            "star*.example",
+            "ümlaut.example",
+        ];
+        for (i, n) in names.iter().enumerate() {
+            add(&mut t, n, i as u32).unwrap_err();
+        }
+        for (i, n) in names.iter().enumerate() {
+            let at = t.find(n.as_bytes()).unwrap();
+            assert_eq!(t.name_at(at), *n);
+            assert_eq!(t.value_at(at), i as u32);
+        }
+        assert_eq!(t.get(b"X_Y-Z.0-9.EXAMPLE"), Some(5));
+        assert_eq!(t.get(b"With Space.Example"), Some(6));
+        assert_eq!(
+            t.get(b"abcde"),
+            None,
+            "a longer name whose start packs the same"
+        );
+        assert_eq!(t.get(b"ab"), Some(2));
+        let mut packed = Vec::new();
+        encode(b"ads.example.com", &mut packed);
+        assert_eq!(
+            packed.len(),
+            1 + 9,
+            "11 characters and .com in 9 bytes, and a length"
+        );
+        let endings = [
+            "x.co.uk", "x.uk", "xco.uk", "co.uk", "com", "x.com", "x.comm", "x.io",
+        ];
+        for (i, name) in endings.iter().enumerate() {
+            add(&mut t, name, 100 + i as u32).unwrap_err();
+        }
+        for (i, name) in endings.iter().enumerate() {
+            let at = t.find(name.as_bytes()).unwrap();
+            assert_eq!(t.name_at(at), *name);
+            assert_eq!(t.value_at(at), 100 + i as u32, "{name}");
+            assert_eq!(t.get(name.to_uppercase().as_bytes()), Some(100 + i as u32));
+        }
+        assert_eq!(t.get(b"x.i"), None);
+    }
+
+    #[test]
+    fn small_values_keep_large_ones_aside() {
+        let mut t = NameTable::with_small_values();
+        let a = add(&mut t, "a.example", 254).unwrap_err();
+        let b = add(&mut t, "b.example", 255).unwrap_err();
+        let c = add(&mut t, "c.example", 70_000).unwrap_err();
+        assert_eq!(
+            (t.value_at(a), t.value_at(b), t.value_at(c)),
+            (254, 255, 70_000)
+        );
+        t.set_value(b, 3);
+        t.set_value(a, 1 << 30);
+        assert_eq!((t.value_at(a), t.value_at(b)), (1 << 30, 3));
+        assert_eq!(t.overflow.len(), 2, "b's large value is gone, a's kept");
+        let listed: Vec<String> = t.records().map(|at| t.name_at(at)).collect();
+        assert_eq!(listed, ["a.example", "b.example", "c.example"]);
     }
 }
