@@ -5,5 +5,6 @@ pub mod daemon;
 pub mod dhcp;
 pub mod dns;
 pub mod log;
+pub mod memory;
 pub mod parallel_parse;
 pub mod runtime;

@@ -5,6 +5,8 @@ use ringmasq::config::{self, Command};
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    // Before any table is built: the big ones ask for huge pages.
+    ringmasq::memory::allow_advised_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match config::load(&args) {
         Ok(Command::Print(text)) => print!("{text}"),

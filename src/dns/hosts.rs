@@ -100,7 +100,7 @@ impl HostsTable {
         self.names.is_empty()
     }
 
-    /// The addresses of `name` (lower case, no trailing dot).
+    /// The addresses of `name` (no trailing dot; case does not matter).
     pub fn get(&self, name: &str) -> Option<HostAddrs<'_>> {
         self.names
             .get(name.as_bytes())

@@ -278,6 +278,19 @@ fn tag(hash: u64) -> u8 {
     (hash as u8).max(1)
 }
 
+/// Ask the memory system for the cache line holding `item` (a hint that reads nothing).
+fn prefetch_line<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing and cannot fault; the address is of a live value.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (item as *const T).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
 /// See the module comment.
 #[derive(Clone, Debug, Default)]
 pub struct NameTable {
@@ -412,17 +425,9 @@ impl NameTable {
 
     /// Ask the memory system for the index line `hash` will read, ahead of the lookup.
     pub fn prefetch(&self, hash: u64) {
-        if self.groups.is_empty() {
-            return;
+        if !self.groups.is_empty() {
+            prefetch_line(&self.groups[self.group_of(hash)]);
         }
-        let line: *const Group = &self.groups[self.group_of(hash)];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint that reads nothing; the address is a live group.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = line;
     }
 
     /// The record offset of `name` (lower case, no trailing dot), if present.
@@ -528,9 +533,12 @@ impl NameTable {
         })
     }
 
-    /// Give back spare arena capacity (after the last insert).
+    /// Give back spare arena capacity (after the last insert), and ask for a big table
+    /// to be on huge pages (lookups are spread over all of it).
     pub fn shrink(&mut self) {
         self.arena.shrink_to_fit();
+        crate::memory::advise_huge_pages(&self.arena);
+        crate::memory::advise_huge_pages(&self.groups);
     }
 }
 

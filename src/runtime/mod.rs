@@ -13,6 +13,7 @@ use crate::config::{Config, DEFAULT_RESOLV_FILE};
 use crate::daemon::{self, Readiness};
 use crate::dns::{hosts, local};
 use crate::log;
+use crate::memory;
 use crossbeam::channel::Sender;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -69,7 +70,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     };
     let snapshot = Arc::new(build_snapshot(config));
     // Reading a million names leaves much freed memory: give it back before serving.
-    release_free_memory();
+    memory::release_free_memory();
     let shard_config = shard_config(config, shards);
 
     let listening = interfaces::Listening::from_config(config);
@@ -239,16 +240,9 @@ impl Snapshots {
         let before = self.retired.len();
         self.retired.retain(|s| Arc::strong_count(s) > 1);
         if self.retired.len() < before {
-            release_free_memory();
+            memory::release_free_memory();
         }
     }
-}
-
-/// Hand memory freed on this thread back to the system (the allocator otherwise keeps it
-/// for a while, which after a million-name load is most of the process's size).
-fn release_free_memory() {
-    // SAFETY: mi_collect only walks the allocator's own free lists.
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Run the calling thread (and threads it starts) only when a CPU would otherwise be idle,
