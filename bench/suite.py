@@ -359,7 +359,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--only", choices=["flat"],
+    ap.add_argument("--only", choices=["flat", "reload"],
                     help="measure only this part (printed, not written to bench/results)")
     a = ap.parse_args()
     for tool in ("dnsmasq", "unbound", "taskset"):
@@ -394,9 +394,13 @@ def main():
         rules = {s: [] for s in ("ringmasq", "dnsmasq")}
         reload = {s: [] for s in ("ringmasq", "dnsmasq")}
         flat = []
-        if a.only == "flat":
+        if a.only:
             for r in range(a.rounds):
-                print(f"round {r + 1} ringmasq flat: {measure_flat(work, a.seconds)}", flush=True)
+                if a.only == "flat":
+                    figures = measure_flat(work, a.seconds)
+                else:
+                    figures = measure_reload("ringmasq", work, a.seconds)
+                print(f"round {r + 1} ringmasq {a.only}: {figures}", flush=True)
             return
         for r in range(a.rounds):
             for s in servers:

@@ -25,23 +25,27 @@ pub fn allow_advised_huge_pages() -> bool {
     }
 }
 
-/// Put the whole huge pages inside `items` (a table built and from now on read) on
-/// huge pages, now. A hint: where the kernel says no, nothing changes.
-pub fn advise_huge_pages<T>(items: &[T]) {
-    let start = items.as_ptr() as usize;
-    let end = start + std::mem::size_of_val(items);
+/// Ask for the whole huge pages inside `count` items from `start` (memory allocated for
+/// a big table and not yet written) to be huge pages when first written. Asked before
+/// the table is filled, so that pages come huge as they fault in: collapsing them later
+/// would take the process's memory map lock while the DNS shards run. A hint: where the
+/// kernel says no, nothing changes.
+pub fn advise_huge_pages<T>(start: *const T, count: usize) {
+    let start = start as usize;
+    let end = start + count * std::mem::size_of::<T>();
     let first = start.next_multiple_of(HUGE_PAGE_BYTES);
     let last = end / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
     if last <= first {
         return;
     }
-    let (at, len) = (first as *mut libc::c_void, last - first);
-    // SAFETY: the range lies inside the live allocation behind `items`; these advices
-    // change how it is mapped, never what it holds.
+    // SAFETY: madvise(MADV_HUGEPAGE) changes how memory is mapped, never what it holds,
+    // and fails harmlessly on a range that is not mapped.
     unsafe {
-        if libc::madvise(at, len, libc::MADV_HUGEPAGE) == 0 {
-            libc::madvise(at, len, libc::MADV_COLLAPSE);
-        }
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_HUGEPAGE,
+        );
     }
 }
 

@@ -337,6 +337,8 @@ impl NameTable {
     /// neither rehashes nor moves the arena.
     pub fn reserve(&mut self, names: usize, bytes: usize) {
         self.arena.reserve(bytes + names * (2 + self.value_bytes()));
+        // Lookups spread over all of a big table: on huge pages they miss the TLB far less.
+        crate::memory::advise_huge_pages(self.arena.as_ptr(), self.arena.capacity());
         let wanted = self.len + names;
         if wanted > Self::capacity(self.groups.len()) {
             self.rehash((wanted * 8).div_ceil(MAX_LOAD_EIGHTHS * GROUP_SLOTS));
@@ -344,7 +346,10 @@ impl NameTable {
     }
 
     fn rehash(&mut self, groups: usize) {
-        let old = std::mem::replace(&mut self.groups, vec![Group::default(); groups.max(1)]);
+        let mut index = Vec::with_capacity(groups.max(1));
+        crate::memory::advise_huge_pages(index.as_ptr(), index.capacity());
+        index.resize(groups.max(1), Group::default());
+        let old = std::mem::replace(&mut self.groups, index);
         for g in &old {
             for (&t, &at) in g.tags.iter().zip(&g.at).filter(|(&t, _)| t != 0) {
                 let h = hash(self.key_at(at));
@@ -533,12 +538,10 @@ impl NameTable {
         })
     }
 
-    /// Give back spare arena capacity (after the last insert), and ask for a big table
-    /// to be on huge pages (lookups are spread over all of it).
+    /// Give back spare arena capacity (after the last insert). A big reservation is not
+    /// moved (the allocator shrinks it in place), so it stays on huge pages.
     pub fn shrink(&mut self) {
         self.arena.shrink_to_fit();
-        crate::memory::advise_huge_pages(&self.arena);
-        crate::memory::advise_huge_pages(&self.groups);
     }
 }
 

@@ -1,0 +1,592 @@
+//! The lease store: every DHCPv4 lease in memory, found by address, by client and by
+//! expiry in O(1) or O(log n), and on disk as a dnsmasq lease file plus an append-only
+//! journal of the changes made since that file was written.
+//!
+//! A change counts as made (its DHCPACK may go out) once `commit` has returned, which is
+//! after its journal record is on disk (fdatasync). Changes made between two commits go
+//! to disk together: the server commits once per batch of requests (group commit), not
+//! once per lease. When the journal outgrows the table it is compacted: the whole table
+//! is written in dnsmasq's format to a new file, synced and renamed over the lease file,
+//! and then the journal is emptied. Replaying a journal over the file it was compacted
+//! into gives the same table again, so a crash at any moment, even mid-compaction, loses
+//! no change that `commit` acknowledged. A crash mid-commit leaves at most a torn last
+//! record, which each record's checksum tells apart; it is dropped on reopening.
+
+use super::lease_file::{HwAddr, Lease, LeaseFile};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// Most leases one store holds (a hostile lease file cannot exhaust memory).
+pub const MAX_LEASES: usize = 4_000_000;
+
+/// The journal is compacted once it holds more records than the table has leases, and
+/// at least this many.
+pub const MIN_COMPACT_RECORDS: usize = 4096;
+
+/// Every lease, indexed three ways.
+#[derive(Debug, Default)]
+pub struct LeaseTable {
+    by_addr: HashMap<Ipv4Addr, Lease>,
+    by_client_id: HashMap<Vec<u8>, Ipv4Addr>,
+    /// A hardware address can hold several leases (other client ids, other subnets).
+    by_hwaddr: HashMap<HwAddr, Vec<Ipv4Addr>>,
+    /// Leases that end, by when (infinite ones are not here).
+    by_expiry: BTreeSet<(u64, Ipv4Addr)>,
+}
+
+impl LeaseTable {
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+
+    pub fn get(&self, addr: Ipv4Addr) -> Option<&Lease> {
+        self.by_addr.get(&addr)
+    }
+
+    /// The lease of the client with this client identifier.
+    pub fn by_client_id(&self, id: &[u8]) -> Option<&Lease> {
+        self.by_client_id.get(id).and_then(|a| self.by_addr.get(a))
+    }
+
+    /// The leases of this hardware address.
+    pub fn by_hwaddr<'a>(&'a self, hw: &HwAddr) -> impl Iterator<Item = &'a Lease> + 'a {
+        self.by_hwaddr
+            .get(hw)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| self.by_addr.get(a))
+    }
+
+    /// Addresses of the leases that ended before `now_secs`, soonest first, at most `max`.
+    pub fn expired(&self, now_secs: u64, max: usize) -> Vec<Ipv4Addr> {
+        self.by_expiry
+            .range(..(now_secs, Ipv4Addr::UNSPECIFIED))
+            .take(max)
+            .map(|&(_, a)| a)
+            .collect()
+    }
+
+    /// Every lease, in no set order.
+    pub fn iter(&self) -> impl Iterator<Item = &Lease> {
+        self.by_addr.values()
+    }
+
+    /// Put `lease` in (replacing any lease of its address); the lease replaced.
+    fn insert(&mut self, lease: Lease) -> Option<Lease> {
+        let old = self.remove(lease.addr);
+        if let Some(id) = &lease.client_id {
+            self.by_client_id.insert(id.clone(), lease.addr);
+        }
+        self.by_hwaddr
+            .entry(lease.hwaddr.clone())
+            .or_default()
+            .push(lease.addr);
+        if lease.expires != 0 {
+            self.by_expiry.insert((lease.expires, lease.addr));
+        }
+        self.by_addr.insert(lease.addr, lease);
+        old
+    }
+
+    fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {
+        let lease = self.by_addr.remove(&addr)?;
+        if let Some(id) = &lease.client_id {
+            if self.by_client_id.get(id) == Some(&addr) {
+                self.by_client_id.remove(id);
+            }
+        }
+        if let Some(list) = self.by_hwaddr.get_mut(&lease.hwaddr) {
+            list.retain(|&a| a != addr);
+            if list.is_empty() {
+                self.by_hwaddr.remove(&lease.hwaddr);
+            }
+        }
+        self.by_expiry.remove(&(lease.expires, addr));
+        Some(lease)
+    }
+}
+
+/// One change as the journal records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Record {
+    Put(Lease),
+    Remove(Ipv4Addr),
+}
+
+/// FNV-1a, 32 bits: enough to tell a whole record from a torn one.
+fn checksum(body: &str) -> u32 {
+    body.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+impl Record {
+    /// `+<lease line> <checksum>` or `-<address> <checksum>`, with its line end.
+    fn write(&self, out: &mut String) {
+        let body = match self {
+            Record::Put(lease) => format!("+{}", lease.line()),
+            Record::Remove(addr) => format!("-{addr}"),
+        };
+        let sum = checksum(&body);
+        out.push_str(&body);
+        out.push_str(&format!(" {sum:08x}\n"));
+    }
+
+    /// One journal line (without its line end); None if torn or damaged.
+    fn parse(line: &str) -> Option<Record> {
+        let (body, sum) = line.rsplit_once(' ')?;
+        if sum.len() != 8 || u32::from_str_radix(sum, 16).ok()? != checksum(body) {
+            return None;
+        }
+        match body.split_at_checked(1)? {
+            ("+", lease) => Lease::parse(lease).ok().map(Record::Put),
+            ("-", addr) => addr.parse().ok().map(Record::Remove),
+            _ => None,
+        }
+    }
+}
+
+/// What opening the store found, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Leases read from the lease file.
+    pub from_file: usize,
+    /// Lease-file lines skipped: line number and why.
+    pub bad_lines: Vec<(usize, super::lease_file::BadLine)>,
+    /// Journal records replayed.
+    pub replayed: usize,
+    /// Bytes of a torn journal end dropped (a change never acknowledged).
+    pub torn_bytes: usize,
+    /// Leases left out: more than `MAX_LEASES`.
+    pub dropped: usize,
+}
+
+/// The files behind a store.
+#[derive(Debug)]
+struct Files {
+    path: PathBuf,
+    journal_path: PathBuf,
+    journal: File,
+    /// Records in the journal, and its length: all of them whole.
+    records: usize,
+    bytes: u64,
+}
+
+/// See the module comment.
+#[derive(Debug)]
+pub struct LeaseStore {
+    table: LeaseTable,
+    v6_lines: Vec<String>,
+    /// None with `--leasefile-ro`: nothing is written.
+    files: Option<Files>,
+    /// Records of changes not yet committed.
+    pending: String,
+    pending_records: usize,
+    compact_after: usize,
+    /// Leases refused: the table was full.
+    pub dropped: usize,
+}
+
+/// The journal beside a lease file.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".journal");
+    PathBuf::from(p)
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+impl LeaseStore {
+    /// A store that keeps leases in memory only (`--leasefile-ro`).
+    pub fn in_memory() -> LeaseStore {
+        LeaseStore {
+            table: LeaseTable::default(),
+            v6_lines: Vec::new(),
+            files: None,
+            pending: String::new(),
+            pending_records: 0,
+            compact_after: MIN_COMPACT_RECORDS,
+            dropped: 0,
+        }
+    }
+
+    /// Open the lease file at `path` (made if missing) and its journal, replaying the
+    /// journal; then compact, so that the lease file is current.
+    pub fn open(path: &Path) -> io::Result<(LeaseStore, OpenReport)> {
+        Self::open_compacting_after(path, MIN_COMPACT_RECORDS)
+    }
+
+    /// `open`, compacting once the journal holds more than `records` records (and more
+    /// than the table's leases).
+    pub fn open_compacting_after(
+        path: &Path,
+        records: usize,
+    ) -> io::Result<(LeaseStore, OpenReport)> {
+        let mut store = LeaseStore::in_memory();
+        store.compact_after = records.max(1);
+        let mut report = OpenReport::default();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let file = LeaseFile::parse(&text);
+        report.from_file = file.leases.len();
+        report.bad_lines = file.bad;
+        store.v6_lines = file.v6_lines;
+        for lease in file.leases {
+            store.apply(Record::Put(lease));
+        }
+        let journal_path = journal_path(path);
+        let journal_text = match std::fs::read(&journal_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        // Whole records up to the first torn or damaged one: everything after it was
+        // written after it, so was never acknowledged either.
+        let mut good = 0;
+        for line in journal_text.split_inclusive(|&b| b == b'\n') {
+            let Some(record) = line
+                .strip_suffix(b"\n")
+                .and_then(|l| std::str::from_utf8(l).ok())
+                .and_then(Record::parse)
+            else {
+                break;
+            };
+            store.apply(record);
+            report.replayed += 1;
+            good += line.len();
+        }
+        report.torn_bytes = journal_text.len() - good;
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)?;
+        if report.torn_bytes > 0 {
+            journal.set_len(good as u64)?;
+            journal.sync_data()?;
+        }
+        store.files = Some(Files {
+            path: path.to_path_buf(),
+            journal_path,
+            journal,
+            records: report.replayed,
+            bytes: good as u64,
+        });
+        report.dropped = store.dropped;
+        if report.replayed > 0 || !path.exists() {
+            store.compact()?;
+        }
+        Ok((store, report))
+    }
+
+    pub fn table(&self) -> &LeaseTable {
+        &self.table
+    }
+
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::Put(lease) => {
+                if self.table.len() >= MAX_LEASES && self.table.get(lease.addr).is_none() {
+                    self.dropped += 1;
+                    return;
+                }
+                self.table.insert(lease);
+            }
+            Record::Remove(addr) => {
+                self.table.remove(addr);
+            }
+        }
+    }
+
+    fn record(&mut self, record: Record) {
+        if self.files.is_some() {
+            record.write(&mut self.pending);
+            self.pending_records += 1;
+        }
+        self.apply(record);
+    }
+
+    /// Put `lease` in, replacing any lease of its address: in the table now, on disk at
+    /// the next `commit`. False if the table is full.
+    pub fn put(&mut self, lease: Lease) -> bool {
+        if self.table.len() >= MAX_LEASES && self.table.get(lease.addr).is_none() {
+            self.dropped += 1;
+            return false;
+        }
+        self.record(Record::Put(lease));
+        true
+    }
+
+    /// Take the lease of `addr` out (now; on disk at the next `commit`).
+    pub fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {
+        let lease = self.table.get(addr).cloned()?;
+        self.record(Record::Remove(addr));
+        Some(lease)
+    }
+
+    /// Whether changes wait for `commit`.
+    pub fn has_pending(&self) -> bool {
+        self.pending_records > 0
+    }
+
+    /// Put every change made since the last commit on disk, in one write and one
+    /// fdatasync; compact the journal when it has grown past the table. When this returns
+    /// Ok, the changes survive a crash. On an error they stay pending (in memory they are
+    /// made): the caller must not acknowledge them.
+    pub fn commit(&mut self) -> io::Result<()> {
+        let Some(files) = self.files.as_mut() else {
+            return Ok(());
+        };
+        if self.pending_records == 0 {
+            return Ok(());
+        }
+        let written = files
+            .journal
+            .write_all(self.pending.as_bytes())
+            .and_then(|()| files.journal.sync_data());
+        if let Err(e) = written {
+            // Cut off what part of the records went out, so that the next commit's do
+            // not follow a torn one (replay stops at the first).
+            let _ = files.journal.set_len(files.bytes);
+            return Err(e);
+        }
+        files.records += self.pending_records;
+        files.bytes += self.pending.len() as u64;
+        self.pending.clear();
+        self.pending_records = 0;
+        if files.records > self.compact_after.max(self.table.len()) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Write the whole table to the lease file in dnsmasq's format (through a new file
+    /// renamed over it) and empty the journal. Changes not yet committed are committed
+    /// with it.
+    pub fn compact(&mut self) -> io::Result<()> {
+        let Some(files) = self.files.as_mut() else {
+            return Ok(());
+        };
+        let mut leases: Vec<&Lease> = self.table.iter().collect();
+        leases.sort_unstable_by_key(|l| l.addr);
+        let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
+        let mut new = files.path.as_os_str().to_owned();
+        new.push(".new");
+        let new = PathBuf::from(new);
+        {
+            let mut f = File::create(&new)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&new, &files.path)?;
+        sync_dir(&files.path)?;
+        // The lease file now holds every change: the journal (and what was pending) can
+        // go. Until it is emptied, replaying it over the new file gives the same table.
+        files.journal.set_len(0)?;
+        files.journal.sync_data()?;
+        files.records = 0;
+        files.bytes = 0;
+        self.pending.clear();
+        self.pending_records = 0;
+        Ok(())
+    }
+
+    /// The lease file's path, if leases are written.
+    pub fn path(&self) -> Option<&Path> {
+        self.files.as_ref().map(|f| f.path.as_path())
+    }
+
+    /// The journal's path, if leases are written.
+    pub fn journal(&self) -> Option<&Path> {
+        self.files.as_ref().map(|f| f.journal_path.as_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(i: u32, expires: u64) -> Lease {
+        Lease {
+            expires,
+            hwaddr: HwAddr::ether([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            addr: Ipv4Addr::from(0x0a00_0000 + i),
+            hostname: Some(format!("host{i}")),
+            client_id: i.is_multiple_of(2).then(|| vec![1, (i >> 8) as u8, i as u8]),
+        }
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "ringmasq-leases-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn leases_are_found_by_address_client_and_expiry() {
+        let mut s = LeaseStore::in_memory();
+        for i in 1..=100 {
+            assert!(s.put(lease(i, 1000 + u64::from(i))));
+        }
+        s.put(lease(200, 0));
+        let t = s.table();
+        assert_eq!(t.len(), 101);
+        assert_eq!(t.get(Ipv4Addr::new(10, 0, 0, 7)), Some(&lease(7, 1007)));
+        assert_eq!(
+            t.by_client_id(&[1, 0, 8]).map(|l| l.addr),
+            Some(lease(8, 0).addr)
+        );
+        assert_eq!(
+            t.by_hwaddr(&lease(9, 0).hwaddr)
+                .map(|l| l.addr)
+                .collect::<Vec<_>>(),
+            [lease(9, 0).addr]
+        );
+        assert_eq!(
+            t.expired(1004, 10),
+            [lease(1, 0).addr, lease(2, 0).addr, lease(3, 0).addr]
+        );
+        assert_eq!(
+            t.expired(u64::MAX, 1000).len(),
+            100,
+            "infinite leases never end"
+        );
+        // A renewal moves the lease's expiry; a new client id replaces the old one.
+        let mut renewed = lease(1, 5000);
+        renewed.client_id = Some(vec![9]);
+        s.put(renewed);
+        let t = s.table();
+        assert_eq!(t.expired(1004, 10), [lease(2, 0).addr, lease(3, 0).addr]);
+        assert!(t.by_client_id(&[9]).is_some());
+        s.remove(lease(2, 0).addr);
+        assert!(s.table().by_hwaddr(&lease(2, 0).hwaddr).next().is_none());
+        assert!(s.table().by_client_id(&[1, 0, 2]).is_none());
+    }
+
+    #[test]
+    fn committed_changes_are_there_after_reopening_and_the_file_is_dnsmasqs() {
+        let d = dir();
+        let path = d.join("dnsmasq.leases");
+        let (mut s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(report, OpenReport::default());
+        for i in 1..=50 {
+            s.put(lease(i, 2000));
+        }
+        s.remove(lease(10, 0).addr);
+        s.commit().unwrap();
+        s.put(lease(99, 2000)); // never committed
+        drop(s);
+        let (s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(report.replayed, 51);
+        assert_eq!(s.table().len(), 49);
+        assert!(s.table().get(lease(10, 0).addr).is_none());
+        assert!(s.table().get(lease(99, 0).addr).is_none());
+        // Opening compacted: the lease file alone holds them, in dnsmasq's format.
+        let file = LeaseFile::parse(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(file.leases.len(), 49);
+        assert!(file.bad.is_empty());
+        assert_eq!(std::fs::metadata(journal_path(&path)).unwrap().len(), 0);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_journal_end_is_dropped_and_the_rest_kept() {
+        let d = dir();
+        let path = d.join("leases");
+        let (mut s, _) = LeaseStore::open(&path).unwrap();
+        s.put(lease(1, 10));
+        s.put(lease(2, 10));
+        s.commit().unwrap();
+        drop(s);
+        let journal = journal_path(&path);
+        let mut text = std::fs::read_to_string(&journal).unwrap();
+        let whole = text.len();
+        let mut torn = String::new();
+        Record::Put(lease(3, 10)).write(&mut torn);
+        text.push_str(&torn[..torn.len() / 2]);
+        std::fs::write(&journal, &text).unwrap();
+        let (s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(
+            (report.replayed, report.torn_bytes),
+            (2, text.len() - whole)
+        );
+        assert_eq!(s.table().len(), 2);
+        // A damaged record stops the replay there too (later ones came after it).
+        drop(s);
+        let mut records = String::new();
+        Record::Put(lease(4, 10)).write(&mut records);
+        Record::Put(lease(5, 10)).write(&mut records);
+        let damaged = records.replacen("host4", "host5", 1);
+        std::fs::write(&journal, damaged).unwrap();
+        let (s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(report.replayed, 0);
+        assert_eq!(s.table().len(), 2);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_journal_is_compacted_when_it_outgrows_the_table() {
+        let d = dir();
+        let path = d.join("leases");
+        let (mut s, _) = LeaseStore::open_compacting_after(&path, 10).unwrap();
+        for round in 0..5u64 {
+            for i in 1..=4 {
+                s.put(lease(i, 100 + round));
+                s.commit().unwrap();
+            }
+        }
+        let journal_records = std::fs::read_to_string(journal_path(&path))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(journal_records <= 10, "{journal_records} records");
+        let file = LeaseFile::parse(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(file.leases.len(), 4);
+        drop(s);
+        let (s, _) = LeaseStore::open(&path).unwrap();
+        assert!(s.table().iter().all(|l| l.expires == 104));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_dnsmasq_lease_file_carries_over() {
+        let d = dir();
+        let path = d.join("dnsmasq.leases");
+        let text = "1764590400 52:54:00:12:34:56 192.168.1.50 laptop 01:52:54:00:12:34:56\n\
+                    0 52:54:00:ab:cd:ef 192.168.1.2 * *\n\
+                    duid 00:01:00:01:2b:3c:4d:5e:52:54:00:00:00:01\n";
+        std::fs::write(&path, text).unwrap();
+        let (mut s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(report.from_file, 2);
+        let laptop = s.table().get(Ipv4Addr::new(192, 168, 1, 50)).unwrap();
+        assert_eq!(laptop.hostname.as_deref(), Some("laptop"));
+        s.remove(Ipv4Addr::new(192, 168, 1, 2));
+        s.compact().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "1764590400 52:54:00:12:34:56 192.168.1.50 laptop 01:52:54:00:12:34:56\n\
+             duid 00:01:00:01:2b:3c:4d:5e:52:54:00:00:00:01\n"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
