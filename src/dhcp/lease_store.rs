@@ -427,7 +427,9 @@ mod tests {
             hwaddr: HwAddr::ether([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
             addr: Ipv4Addr::from(0x0a00_0000 + i),
             hostname: Some(format!("host{i}")),
-            client_id: i.is_multiple_of(2).then(|| vec![1, (i >> 8) as u8, i as u8]),
+            client_id: i
+                .is_multiple_of(2)
+                .then(|| vec![1, (i >> 8) as u8, i as u8]),
         }
     }
 

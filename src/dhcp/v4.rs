@@ -1,0 +1,1276 @@
+//! DHCPv4 (RFC 2131, options of RFC 2132) as dnsmasq answers it, as a pure state machine:
+//! a request's bytes, the interface it came in on and the time go in; the reply's bytes,
+//! where they go and dnsmasq's log lines come out, and the lease changes are made in the
+//! `LeaseStore`. The caller commits the store before it sends the replies of a batch
+//! (group commit), so no ACK goes out for a lease that is not on disk. No sockets here.
+//!
+//! Covered so far: dynamic and static `--dhcp-range`s, `--dhcp-host` (MACs with
+//! wildcards, `id:`, address, name, lease time, `ignore`), untagged `--dhcp-option`s,
+//! `--domain`, `--dhcp-authoritative`, `--dhcp-lease-max`, `--dhcp-ignore-clid`,
+//! `--dhcp-sequential-ip`, relays (giaddr), and dnsmasq's choice of address.
+
+use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
+use super::lease_store::LeaseStore;
+use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, Value};
+use crate::config::values::{legal_hostname, LeaseTime};
+use crate::config::Config;
+use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The server's port; replies to relays go to it too.
+pub const SERVER_PORT: u16 = 67;
+/// The client's port.
+pub const CLIENT_PORT: u16 = 68;
+
+/// dnsmasq's lease time where none is configured: one hour.
+const DEFAULT_LEASE_SECS: u32 = 3600;
+
+/// An address a client declined is not offered again for this long (as dnsmasq).
+const DECLINE_HOLD_SECS: u64 = 600;
+
+/// Most declined addresses remembered.
+const MAX_DECLINED: usize = 4096;
+
+/// `--dhcp-lease-max`'s default.
+const DEFAULT_LEASE_MAX: usize = 1000;
+
+/// The interface a request came in on.
+#[derive(Clone, Debug)]
+pub struct Interface {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+}
+
+/// Where a reply goes (RFC 2131 4.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// To the relay agent, port 67.
+    Relay(Ipv4Addr),
+    /// To the address the client already has (ciaddr), port 68.
+    Client(Ipv4Addr),
+    /// To 255.255.255.255, port 68.
+    Broadcast,
+    /// To an address the client has not configured yet, port 68: unicast to its hardware
+    /// address (the runtime adds the ARP entry first, as dnsmasq does on Linux).
+    Hardware { addr: Ipv4Addr, hwaddr: HwAddr },
+}
+
+/// What answering one request gave.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub reply: Option<(Vec<u8>, Destination)>,
+    /// dnsmasq's log lines for it (`DHCPDISCOVER(eth0) 52:54:00:..`).
+    pub log: Vec<String>,
+}
+
+/// A `--dhcp-range` for IPv4.
+#[derive(Clone, Copy, Debug)]
+struct Range {
+    start: u32,
+    end: u32,
+    netmask: Option<Ipv4Addr>,
+    broadcast: Option<Ipv4Addr>,
+    lease: LeaseTime,
+    /// `static`: only `--dhcp-host` addresses are given out.
+    static_only: bool,
+}
+
+/// The DHCPv4 part of the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct V4Config {
+    ranges: Vec<Range>,
+    hosts: Vec<DhcpHost>,
+    /// Untagged, plain DHCPv4 options: number, value, forced.
+    options: Vec<(u8, Vec<u8>, bool)>,
+    domain: Option<String>,
+    authoritative: bool,
+    lease_max: usize,
+    ignore_client_id: bool,
+    sequential: bool,
+    /// The DNS server's port: 0 means no DNS, so no DNS-server option by default.
+    dns_port: u16,
+}
+
+impl V4Config {
+    pub fn from_config(config: &Config) -> V4Config {
+        let ranges = config
+            .values("dhcp-range")
+            .filter_map(|v| match v {
+                Value::DhcpRange(r) => match (r.start, r.end) {
+                    (IpAddr::V4(s), IpAddr::V4(e)) if !r.modes.iter().any(|m| m == "proxy") => {
+                        Some(Range {
+                            start: u32::from(s),
+                            end: u32::from(e),
+                            netmask: r.netmask,
+                            broadcast: r.broadcast,
+                            lease: r.lease.unwrap_or(LeaseTime::Secs(DEFAULT_LEASE_SECS)),
+                            static_only: r.modes.iter().any(|m| m == "static"),
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let hosts = config
+            .values("dhcp-host")
+            .filter_map(|v| match v {
+                Value::DhcpHost(h) if h.tags.is_empty() => Some((**h).clone()),
+                _ => None,
+            })
+            .collect();
+        let options = ["dhcp-option", "dhcp-option-force"]
+            .iter()
+            .flat_map(|name| {
+                config.values(name).filter_map(move |v| match v {
+                    Value::DhcpOption(o) if plain_v4(o) => {
+                        Some((o.number as u8, o.data.clone(), *name == "dhcp-option-force"))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        let domain = config.values("domain").find_map(|v| match v {
+            Value::Domain {
+                name: Some(n),
+                range: None,
+                ..
+            } => Some(n.clone()),
+            _ => None,
+        });
+        let lease_max = match config.last("dhcp-lease-max") {
+            Some(Value::Uint(n)) => *n as usize,
+            _ => DEFAULT_LEASE_MAX,
+        };
+        V4Config {
+            ranges,
+            hosts,
+            options,
+            domain,
+            authoritative: config.has("dhcp-authoritative"),
+            lease_max,
+            ignore_client_id: config.has("dhcp-ignore-clid"),
+            sequential: config.has("dhcp-sequential-ip"),
+            dns_port: config.uint_or("port", 53) as u16,
+        }
+    }
+
+    /// Whether any IPv4 range is configured (else DHCPv4 is off).
+    pub fn is_enabled(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+}
+
+/// A configured option this server sends as it is: DHCPv4, no tags, vendor or encapsulation.
+fn plain_v4(o: &ConfiguredOption) -> bool {
+    !o.v6
+        && o.tags.is_empty()
+        && o.vendor.is_none()
+        && o.encap.is_none()
+        && o.vi_encap.is_none()
+        && (1..255).contains(&o.number)
+}
+
+/// A subnet a request is for: a range, with the mask and broadcast address it uses, and
+/// the address this server is known by there.
+#[derive(Clone, Copy, Debug)]
+struct Subnet {
+    range: Range,
+    netmask: Ipv4Addr,
+    broadcast: Ipv4Addr,
+    local: Ipv4Addr,
+}
+
+impl Subnet {
+    fn contains(&self, addr: Ipv4Addr) -> bool {
+        let m = u32::from(self.netmask);
+        u32::from(addr) & m == self.range.start & m
+    }
+
+    fn in_range(&self, addr: Ipv4Addr) -> bool {
+        (self.range.start..=self.range.end).contains(&u32::from(addr))
+    }
+}
+
+/// Who a client is: its client identifier (unless ignored) and hardware address.
+#[derive(Clone, Debug)]
+struct Client {
+    hwaddr: HwAddr,
+    client_id: Option<Vec<u8>>,
+}
+
+impl Client {
+    fn mac_text(&self) -> String {
+        self.hwaddr.to_string()
+    }
+}
+
+/// The DHCPv4 server. See the module comment.
+#[derive(Debug)]
+pub struct Server {
+    config: V4Config,
+    /// Declined addresses and when they may be offered again.
+    declined: HashMap<Ipv4Addr, u64>,
+}
+
+/// dnsmasq's reason texts for a DHCPNAK.
+const NAK_WRONG_NETWORK: &str = "wrong network";
+const NAK_WRONG_ADDRESS: &str = "wrong address";
+const NAK_NOT_AVAILABLE: &str = "address not available";
+const NAK_NO_LEASE: &str = "lease not found";
+
+impl Server {
+    pub fn new(config: V4Config) -> Server {
+        Server {
+            config,
+            declined: HashMap::new(),
+        }
+    }
+
+    /// Answer one request (a UDP payload to port 67) that came in on `iface`.
+    pub fn handle(
+        &mut self,
+        packet: &[u8],
+        iface: &Interface,
+        now_secs: u64,
+        store: &mut LeaseStore,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let Ok(msg) = Message::decode(&mut Decoder::new(packet)) else {
+            return out;
+        };
+        if msg.opcode() != v4::Opcode::BootRequest || msg.hlen() as usize > MAX_HW_BYTES {
+            return out;
+        }
+        let Some(kind) = msg.opts().msg_type() else {
+            // BOOTP (no message type) is answered only with --bootp-dynamic: not yet.
+            return out;
+        };
+        let hwaddr = HwAddr {
+            htype: u8::from(msg.htype()),
+            bytes: msg.chaddr()[..msg.hlen() as usize].to_vec(),
+        };
+        let client_id = match msg.opts().get(OptionCode::ClientIdentifier) {
+            Some(DhcpOption::ClientIdentifier(id)) if !self.config.ignore_client_id => {
+                Some(id.clone()).filter(|id| !id.is_empty())
+            }
+            _ => None,
+        };
+        let client = Client { hwaddr, client_id };
+        let relay = msg.giaddr();
+        let Some(subnet) = self.subnet(iface, relay) else {
+            return out;
+        };
+        let name = iface.name.as_str();
+        match kind {
+            MessageType::Discover => {
+                self.discover(&msg, &client, subnet, name, now_secs, store, &mut out)
+            }
+            MessageType::Request => {
+                self.request(&msg, &client, subnet, name, now_secs, store, &mut out)
+            }
+            MessageType::Release => self.release(&msg, &client, subnet, name, store, &mut out),
+            MessageType::Decline => {
+                self.decline(&msg, &client, subnet, name, now_secs, store, &mut out)
+            }
+            MessageType::Inform => self.inform(&msg, &client, subnet, name, &mut out),
+            _ => {}
+        }
+        out
+    }
+
+    /// The range a request is for: on the receiving interface's network, or on the
+    /// relay's (giaddr) for relayed requests.
+    fn subnet(&self, iface: &Interface, relay: Ipv4Addr) -> Option<Subnet> {
+        let (net_addr, default_mask) = if relay.is_unspecified() {
+            (iface.addr, iface.netmask)
+        } else {
+            (relay, Ipv4Addr::new(255, 255, 255, 0))
+        };
+        self.config.ranges.iter().find_map(|range| {
+            let netmask = range.netmask.unwrap_or(default_mask);
+            let m = u32::from(netmask);
+            (range.start & m == u32::from(net_addr) & m).then(|| Subnet {
+                range: *range,
+                netmask,
+                broadcast: range
+                    .broadcast
+                    .unwrap_or(Ipv4Addr::from(range.start & m | !m)),
+                local: iface.addr,
+            })
+        })
+    }
+
+    /// The `--dhcp-host` for this client, if any.
+    fn host_for(&self, client: &Client) -> Option<&DhcpHost> {
+        let by_id = client.client_id.as_ref().and_then(|id| {
+            self.config
+                .hosts
+                .iter()
+                .find(|h| h.client_id.as_ref() == Some(id))
+        });
+        by_id.or_else(|| {
+            self.config
+                .hosts
+                .iter()
+                .find(|h| h.macs.iter().any(|m| mac_matches(m, &client.hwaddr)))
+        })
+    }
+
+    /// Whether `addr` is some other client's `--dhcp-host` address.
+    fn reserved_for_other(&self, addr: Ipv4Addr, mine: Option<&DhcpHost>) -> bool {
+        self.config
+            .hosts
+            .iter()
+            .any(|h| h.addr == Some(addr) && !mine.is_some_and(|m| std::ptr::eq(h, m)))
+    }
+
+    /// The client's current lease, if any.
+    fn lease_of<'s>(&self, client: &Client, store: &'s LeaseStore) -> Option<&'s Lease> {
+        let table = store.table();
+        match &client.client_id {
+            Some(id) => table.by_client_id(id).or_else(|| {
+                table
+                    .by_hwaddr(&client.hwaddr)
+                    .find(|l| l.client_id.is_none())
+            }),
+            None => table
+                .by_hwaddr(&client.hwaddr)
+                .find(|l| l.client_id.is_none()),
+        }
+    }
+
+    /// Whether `addr` may be given to `client` on `subnet`: in a dynamic range (or its
+    /// `--dhcp-host` address), not leased to another client, not another's reserved
+    /// address, not the server's own and not recently declined.
+    fn available(
+        &self,
+        addr: Ipv4Addr,
+        client: &Client,
+        host: Option<&DhcpHost>,
+        subnet: Subnet,
+        now_secs: u64,
+        store: &LeaseStore,
+    ) -> bool {
+        let mine = host.and_then(|h| h.addr) == Some(addr);
+        if !subnet.contains(addr) || addr == subnet.local {
+            return false;
+        }
+        if !mine && (subnet.range.static_only || !subnet.in_range(addr)) {
+            return false;
+        }
+        if !mine && self.reserved_for_other(addr, host) {
+            return false;
+        }
+        if self
+            .declined
+            .get(&addr)
+            .is_some_and(|&until| until > now_secs)
+        {
+            return false;
+        }
+        match store.table().get(addr) {
+            Some(lease) => same_client(lease, client),
+            None => true,
+        }
+    }
+
+    /// The address to offer: the client's lease, its `--dhcp-host` address, the one it
+    /// asked for, or one picked as dnsmasq picks (from a hash of the hardware address,
+    /// then upwards).
+    fn choose(
+        &self,
+        client: &Client,
+        host: Option<&DhcpHost>,
+        asked: Option<Ipv4Addr>,
+        subnet: Subnet,
+        now_secs: u64,
+        store: &LeaseStore,
+    ) -> Option<Ipv4Addr> {
+        let ok = |a: Ipv4Addr| self.available(a, client, host, subnet, now_secs, store);
+        if let Some(a) = host.and_then(|h| h.addr).filter(|&a| ok(a)) {
+            return Some(a);
+        }
+        if let Some(a) = self
+            .lease_of(client, store)
+            .map(|l| l.addr)
+            .filter(|&a| ok(a))
+        {
+            return Some(a);
+        }
+        if let Some(a) = asked.filter(|&a| ok(a)) {
+            return Some(a);
+        }
+        if subnet.range.static_only {
+            return None;
+        }
+        let size = subnet.range.end - subnet.range.start + 1;
+        let first = if self.config.sequential {
+            0
+        } else {
+            address_hash(&client.hwaddr.bytes) % size
+        };
+        // Each address skipped is leased, reserved, declined or the server's: at most as
+        // many as there are of those, so the walk ends well before the range's size when
+        // anything is free.
+        let limit =
+            size.min((store.table().len() + self.config.hosts.len() + MAX_DECLINED + 2) as u32);
+        (0..limit)
+            .map(|i| Ipv4Addr::from(subnet.range.start + (first + i) % size))
+            .find(|&a| ok(a))
+    }
+
+    fn lease_secs(&self, host: Option<&DhcpHost>, subnet: Subnet) -> LeaseTime {
+        host.and_then(|h| h.lease).unwrap_or(subnet.range.lease)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn discover(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        now_secs: u64,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+    ) {
+        out.log
+            .push(format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
+        let host = self.host_for(client);
+        if host.is_some_and(|h| h.ignore) {
+            out.log.push(format!(
+                "DHCPDISCOVER({iface}) {} ignored",
+                client.mac_text()
+            ));
+            return;
+        }
+        let has_lease = self.lease_of(client, store).is_some();
+        if !has_lease && store.table().len() >= self.config.lease_max {
+            out.log.push(format!(
+                "DHCPDISCOVER({iface}) {} no address available",
+                client.mac_text()
+            ));
+            return;
+        }
+        let asked = match msg.opts().get(OptionCode::RequestedIpAddress) {
+            Some(DhcpOption::RequestedIpAddress(a)) => Some(*a),
+            _ => None,
+        };
+        let Some(addr) = self.choose(client, host, asked, subnet, now_secs, store) else {
+            out.log.push(format!(
+                "DHCPDISCOVER({iface}) {} no address available",
+                client.mac_text()
+            ));
+            return;
+        };
+        let time = self.lease_secs(host, subnet);
+        let name = self.hostname(msg, host);
+        let reply = self.reply(
+            msg,
+            MessageType::Offer,
+            addr,
+            subnet,
+            Some(time),
+            name.as_deref(),
+        );
+        out.log
+            .push(format!("DHCPOFFER({iface}) {addr} {}", client.mac_text()));
+        out.reply = Some((reply, self.destination(msg, addr, client, false)));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        now_secs: u64,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+    ) {
+        let server_id = match msg.opts().get(OptionCode::ServerIdentifier) {
+            Some(DhcpOption::ServerIdentifier(a)) => Some(*a),
+            _ => None,
+        };
+        let asked = match msg.opts().get(OptionCode::RequestedIpAddress) {
+            Some(DhcpOption::RequestedIpAddress(a)) => Some(*a),
+            _ => None,
+        };
+        let ciaddr = msg.ciaddr();
+        let addr = match asked {
+            Some(a) => a,
+            None if !ciaddr.is_unspecified() => ciaddr,
+            None => return,
+        };
+        out.log
+            .push(format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()));
+        if let Some(id) = server_id {
+            if id != subnet.local {
+                // SELECTING, and the client chose another server.
+                return;
+            }
+        }
+        let host = self.host_for(client);
+        if host.is_some_and(|h| h.ignore) {
+            out.log.push(format!(
+                "DHCPREQUEST({iface}) {} ignored",
+                client.mac_text()
+            ));
+            return;
+        }
+        let lease = self.lease_of(client, store).cloned();
+        let nak = |server: &Server, out: &mut Outcome, why: &str| {
+            out.log.push(format!(
+                "DHCPNAK({iface}) {addr} {} {why}",
+                client.mac_text()
+            ));
+            let reply = server.nak(msg, subnet, why);
+            out.reply = Some((reply, server.nak_destination(msg)));
+        };
+        if !subnet.contains(addr) {
+            // Outside every subnet here: only an authoritative server, or the one that
+            // leased it, says no.
+            if self.config.authoritative || lease.is_some() {
+                nak(self, out, NAK_WRONG_NETWORK);
+            }
+            return;
+        }
+        if server_id.is_none() && lease.is_none() && !self.config.authoritative {
+            // INIT-REBOOT or RENEWING with a lease this server never made: stay silent.
+            return;
+        }
+        if lease.as_ref().is_some_and(|l| l.addr != addr) && server_id.is_none() {
+            // INIT-REBOOT asks for an address; RENEWING (ciaddr only) has one.
+            let why = if asked.is_some() {
+                NAK_WRONG_ADDRESS
+            } else {
+                NAK_NO_LEASE
+            };
+            nak(self, out, why);
+            return;
+        }
+        if !self.available(addr, client, host, subnet, now_secs, store) {
+            nak(self, out, NAK_NOT_AVAILABLE);
+            return;
+        }
+        if lease.is_none() && store.table().len() >= self.config.lease_max {
+            nak(self, out, NAK_NOT_AVAILABLE);
+            return;
+        }
+        if let Some(old) = lease.as_ref().filter(|l| l.addr != addr) {
+            store.remove(old.addr);
+        }
+        let time = self.lease_secs(host, subnet);
+        let name = self.hostname(msg, host);
+        let expires = match time {
+            LeaseTime::Infinite => 0,
+            LeaseTime::Secs(s) => now_secs + u64::from(s),
+        };
+        let granted = store.put(Lease {
+            expires,
+            hwaddr: client.hwaddr.clone(),
+            addr,
+            hostname: name.clone(),
+            client_id: client.client_id.clone(),
+        });
+        if !granted {
+            nak(self, out, NAK_NOT_AVAILABLE);
+            return;
+        }
+        let reply = self.reply(
+            msg,
+            MessageType::Ack,
+            addr,
+            subnet,
+            Some(time),
+            name.as_deref(),
+        );
+        let mut line = format!("DHCPACK({iface}) {addr} {}", client.mac_text());
+        if let Some(n) = &name {
+            line.push(' ');
+            line.push_str(n);
+        }
+        out.log.push(line);
+        out.reply = Some((reply, self.destination(msg, addr, client, false)));
+    }
+
+    fn release(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+    ) {
+        let addr = msg.ciaddr();
+        out.log
+            .push(format!("DHCPRELEASE({iface}) {addr} {}", client.mac_text()));
+        let ours = matches!(
+            msg.opts().get(OptionCode::ServerIdentifier),
+            Some(DhcpOption::ServerIdentifier(id)) if *id == subnet.local
+        );
+        if ours
+            && store
+                .table()
+                .get(addr)
+                .is_some_and(|l| same_client(l, client))
+        {
+            store.remove(addr);
+        } else {
+            out.log.push(format!(
+                "DHCPRELEASE({iface}) {addr} {} unknown lease",
+                client.mac_text()
+            ));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decline(
+        &mut self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        now_secs: u64,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+    ) {
+        let Some(DhcpOption::RequestedIpAddress(addr)) =
+            msg.opts().get(OptionCode::RequestedIpAddress)
+        else {
+            return;
+        };
+        let addr = *addr;
+        out.log
+            .push(format!("DHCPDECLINE({iface}) {addr} {}", client.mac_text()));
+        if !subnet.contains(addr) {
+            return;
+        }
+        if store
+            .table()
+            .get(addr)
+            .is_some_and(|l| same_client(l, client))
+        {
+            store.remove(addr);
+        }
+        if self.declined.len() >= MAX_DECLINED {
+            self.declined.retain(|_, &mut until| until > now_secs);
+        }
+        if self.declined.len() < MAX_DECLINED {
+            self.declined.insert(addr, now_secs + DECLINE_HOLD_SECS);
+        }
+    }
+
+    fn inform(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        out: &mut Outcome,
+    ) {
+        let addr = msg.ciaddr();
+        if addr.is_unspecified() {
+            return;
+        }
+        out.log
+            .push(format!("DHCPINFORM({iface}) {addr} {}", client.mac_text()));
+        let reply = self.reply(
+            msg,
+            MessageType::Ack,
+            Ipv4Addr::UNSPECIFIED,
+            subnet,
+            None,
+            None,
+        );
+        out.log
+            .push(format!("DHCPACK({iface}) {addr} {}", client.mac_text()));
+        out.reply = Some((reply, self.destination(msg, addr, client, true)));
+    }
+
+    /// The client's name: its `--dhcp-host` name, else the first label of the name it
+    /// sent (option 12) if that is a legal host name.
+    fn hostname(&self, msg: &Message, host: Option<&DhcpHost>) -> Option<String> {
+        if let Some(n) = host.and_then(|h| h.hostname.clone()) {
+            return Some(n);
+        }
+        match msg.opts().get(OptionCode::Hostname) {
+            Some(DhcpOption::Hostname(n)) => {
+                let first = n.split('.').next().unwrap_or("").trim_end_matches('\0');
+                legal_hostname(first).then(|| first.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// An OFFER or ACK: the address, the lease time (none for INFORM), and the options
+    /// dnsmasq sends, the configured ones in place of its defaults.
+    fn reply(
+        &self,
+        msg: &Message,
+        kind: MessageType,
+        yiaddr: Ipv4Addr,
+        subnet: Subnet,
+        time: Option<LeaseTime>,
+        hostname: Option<&str>,
+    ) -> Vec<u8> {
+        let mut r = reply_header(msg);
+        r.set_yiaddr(yiaddr);
+        let asked: Option<Vec<u8>> = match msg.opts().get(OptionCode::ParameterRequestList) {
+            Some(DhcpOption::ParameterRequestList(list)) => {
+                Some(list.iter().map(|&c| u8::from(c)).collect())
+            }
+            _ => None,
+        };
+        // With no parameter request list, everything is sent (as dnsmasq's in_list).
+        let wanted = |code: u8| asked.as_ref().is_none_or(|l| l.contains(&code));
+        let configured = |code: u8| self.config.options.iter().any(|(n, _, _)| *n == code);
+        let opts = r.opts_mut();
+        opts.insert(DhcpOption::MessageType(kind));
+        opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+        if let Some(time) = time {
+            let secs = match time {
+                LeaseTime::Infinite => u32::MAX,
+                LeaseTime::Secs(s) => s,
+            };
+            opts.insert(DhcpOption::AddressLeaseTime(secs));
+            if secs != u32::MAX {
+                // dnsmasq takes a little off T1 and T2 so that clients do not all renew
+                // at once; here the amount comes from the transaction id.
+                let mut fuzz = msg.xid() & 0xffff;
+                while fuzz > secs / 16 {
+                    fuzz /= 2;
+                }
+                if !configured(58) {
+                    opts.insert(DhcpOption::Renewal(secs / 2 - fuzz));
+                }
+                if !configured(59) {
+                    opts.insert(DhcpOption::Rebinding(secs / 8 * 7 - fuzz));
+                }
+            }
+        }
+        if !configured(1) {
+            opts.insert(DhcpOption::SubnetMask(subnet.netmask));
+        }
+        if !configured(28) {
+            opts.insert(DhcpOption::BroadcastAddr(subnet.broadcast));
+        }
+        if wanted(3) && !configured(3) && msg.giaddr().is_unspecified() {
+            opts.insert(DhcpOption::Router(vec![subnet.local]));
+        }
+        if wanted(6) && !configured(6) && self.config.dns_port == 53 {
+            opts.insert(DhcpOption::DomainNameServer(vec![subnet.local]));
+        }
+        if let Some(d) = self
+            .config
+            .domain
+            .as_ref()
+            .filter(|_| wanted(15) && !configured(15))
+        {
+            opts.insert(DhcpOption::DomainName(d.clone()));
+        }
+        if let Some(n) = hostname.filter(|_| wanted(12) && !configured(12)) {
+            opts.insert(DhcpOption::Hostname(n.to_string()));
+        }
+        for (code, data, forced) in &self.config.options {
+            if *forced || wanted(*code) {
+                opts.insert(DhcpOption::Unknown(UnknownOption::new(
+                    OptionCode::from(*code),
+                    data.clone(),
+                )));
+            }
+        }
+        encode(&r)
+    }
+
+    fn nak(&self, msg: &Message, subnet: Subnet, why: &str) -> Vec<u8> {
+        let mut r = reply_header(msg);
+        if !msg.giaddr().is_unspecified() {
+            r.set_flags(v4::Flags::default().set_broadcast());
+        }
+        let opts = r.opts_mut();
+        opts.insert(DhcpOption::MessageType(MessageType::Nak));
+        opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+        opts.insert(DhcpOption::Message(why.to_string()));
+        encode(&r)
+    }
+
+    /// RFC 2131 4.1: to the relay, else to the client's address, else broadcast when it
+    /// asks or cannot take unicast, else unicast to its hardware address.
+    fn destination(
+        &self,
+        msg: &Message,
+        addr: Ipv4Addr,
+        client: &Client,
+        inform: bool,
+    ) -> Destination {
+        let relay = msg.giaddr();
+        if !relay.is_unspecified() {
+            return Destination::Relay(relay);
+        }
+        let ciaddr = msg.ciaddr();
+        if !ciaddr.is_unspecified() || inform {
+            return Destination::Client(if inform { addr } else { ciaddr });
+        }
+        if msg.flags().broadcast() || client.hwaddr.bytes.is_empty() {
+            return Destination::Broadcast;
+        }
+        Destination::Hardware {
+            addr,
+            hwaddr: client.hwaddr.clone(),
+        }
+    }
+
+    fn nak_destination(&self, msg: &Message) -> Destination {
+        match msg.giaddr() {
+            relay if !relay.is_unspecified() => Destination::Relay(relay),
+            _ => Destination::Broadcast,
+        }
+    }
+}
+
+/// A BOOTREPLY for `msg`: its transaction, hardware address, flags and relay.
+fn reply_header(msg: &Message) -> Message {
+    let mut r = Message::default();
+    r.set_opcode(v4::Opcode::BootReply)
+        .set_htype(msg.htype())
+        .set_xid(msg.xid())
+        .set_flags(msg.flags())
+        .set_giaddr(msg.giaddr())
+        .set_chaddr(&msg.chaddr()[..(msg.hlen() as usize).min(MAX_HW_BYTES)]);
+    r
+}
+
+fn encode(msg: &Message) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(300);
+    // A message built here from valid parts always encodes.
+    let _ = msg.encode(&mut Encoder::new(&mut buf));
+    buf
+}
+
+/// Whether `lease` belongs to `client`: the same client id, or (without ids) the same
+/// hardware address.
+fn same_client(lease: &Lease, client: &Client) -> bool {
+    match (&lease.client_id, &client.client_id) {
+        (Some(a), Some(b)) => a == b,
+        (None, _) => lease.hwaddr == client.hwaddr,
+        (Some(_), None) => false,
+    }
+}
+
+/// Whether a `--dhcp-host` MAC (with `*` bytes and an optional hardware type) matches.
+fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
+    if mac.bytes.len() != hw.bytes.len() || mac.hw_type.is_some_and(|t| t != u16::from(hw.htype)) {
+        return false;
+    }
+    let n = mac.bytes.len();
+    mac.bytes
+        .iter()
+        .zip(&hw.bytes)
+        .enumerate()
+        .all(|(i, (m, h))| mac.wildcard_mask >> (n - 1 - i) & 1 == 1 || m == h)
+}
+
+/// dnsmasq's start for the search of a free address: the SDBM hash of the hardware
+/// address (0 taken as 1).
+fn address_hash(hw: &[u8]) -> u32 {
+    let j = hw.iter().fold(0u32, |j, &b| {
+        u32::from(b)
+            .wrapping_add(j << 6)
+            .wrapping_add(j << 16)
+            .wrapping_sub(j)
+    });
+    j.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+
+    fn server(conf: &str) -> Server {
+        Server::new(V4Config::from_config(
+            &Config::from_text(conf).expect("config"),
+        ))
+    }
+
+    fn iface() -> Interface {
+        Interface {
+            name: "eth0".into(),
+            addr: Ipv4Addr::new(192, 168, 1, 1),
+            netmask: Ipv4Addr::new(255, 255, 255, 0),
+        }
+    }
+
+    fn request(kind: MessageType, mac: [u8; 6], opts: Vec<DhcpOption>) -> Message {
+        let mut m = Message::new_with_id(
+            0x1234_5678,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &mac,
+        );
+        m.opts_mut().insert(DhcpOption::MessageType(kind));
+        for o in opts {
+            m.opts_mut().insert(o);
+        }
+        m
+    }
+
+    fn answer(
+        s: &mut Server,
+        m: &Message,
+        store: &mut LeaseStore,
+    ) -> Option<(Message, Destination)> {
+        let out = s.handle(&encode(m), &iface(), 1_000_000, store);
+        out.reply
+            .map(|(bytes, to)| (Message::decode(&mut Decoder::new(&bytes)).unwrap(), to))
+    }
+
+    fn kind(m: &Message) -> MessageType {
+        m.opts().msg_type().unwrap()
+    }
+
+    #[test]
+    fn discover_gets_an_offer_with_dnsmasqs_default_options() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150,12h\ndomain=lan\n");
+        let mut store = LeaseStore::in_memory();
+        let (offer, to) = answer(
+            &mut s,
+            &request(MessageType::Discover, MAC, vec![]),
+            &mut store,
+        )
+        .unwrap();
+        assert_eq!(kind(&offer), MessageType::Offer);
+        let addr = offer.yiaddr();
+        assert!((50..=150).contains(&addr.octets()[3]), "{addr}");
+        // dnsmasq's pick: the SDBM hash of the MAC into the range.
+        assert_eq!(
+            u32::from(addr),
+            u32::from(Ipv4Addr::new(192, 168, 1, 50)) + address_hash(&MAC) % 101
+        );
+        assert_eq!(
+            to,
+            Destination::Hardware {
+                addr,
+                hwaddr: HwAddr::ether(MAC)
+            }
+        );
+        let o = offer.opts();
+        assert_eq!(
+            o.get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(iface().addr))
+        );
+        assert_eq!(
+            o.get(OptionCode::AddressLeaseTime),
+            Some(&DhcpOption::AddressLeaseTime(43_200))
+        );
+        assert_eq!(
+            o.get(OptionCode::SubnetMask),
+            Some(&DhcpOption::SubnetMask(iface().netmask))
+        );
+        assert_eq!(
+            o.get(OptionCode::BroadcastAddr),
+            Some(&DhcpOption::BroadcastAddr(Ipv4Addr::new(192, 168, 1, 255)))
+        );
+        assert_eq!(
+            o.get(OptionCode::Router),
+            Some(&DhcpOption::Router(vec![iface().addr]))
+        );
+        assert_eq!(
+            o.get(OptionCode::DomainNameServer),
+            Some(&DhcpOption::DomainNameServer(vec![iface().addr]))
+        );
+        assert_eq!(
+            o.get(OptionCode::DomainName),
+            Some(&DhcpOption::DomainName("lan".into()))
+        );
+        match (o.get(OptionCode::Renewal), o.get(OptionCode::Rebinding)) {
+            (Some(DhcpOption::Renewal(t1)), Some(DhcpOption::Rebinding(t2))) => {
+                assert!(*t1 <= 21_600 && *t1 > 21_600 - 43_200 / 16, "{t1}");
+                assert!(*t2 <= 37_800 && *t2 > *t1, "{t2}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store.table().is_empty(), "an offer makes no lease");
+    }
+
+    #[test]
+    fn request_after_offer_gets_an_ack_and_a_lease() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\n");
+        let mut store = LeaseStore::in_memory();
+        let (offer, _) = answer(
+            &mut s,
+            &request(MessageType::Discover, MAC, vec![]),
+            &mut store,
+        )
+        .unwrap();
+        let req = request(
+            MessageType::Request,
+            MAC,
+            vec![
+                DhcpOption::RequestedIpAddress(offer.yiaddr()),
+                DhcpOption::ServerIdentifier(iface().addr),
+                DhcpOption::Hostname("laptop.example".into()),
+            ],
+        );
+        let (ack, _) = answer(&mut s, &req, &mut store).unwrap();
+        assert_eq!(kind(&ack), MessageType::Ack);
+        assert_eq!(ack.yiaddr(), offer.yiaddr());
+        let lease = store.table().get(offer.yiaddr()).unwrap();
+        assert_eq!(lease.hwaddr, HwAddr::ether(MAC));
+        assert_eq!(lease.hostname.as_deref(), Some("laptop"));
+        assert_eq!(lease.expires, 1_000_000 + 3600);
+        // The same client asking again gets the same address.
+        let (again, _) = answer(
+            &mut s,
+            &request(MessageType::Discover, MAC, vec![]),
+            &mut store,
+        )
+        .unwrap();
+        assert_eq!(again.yiaddr(), offer.yiaddr());
+    }
+
+    #[test]
+    fn a_request_for_an_address_leased_to_another_gets_a_nak() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\ndhcp-authoritative\n");
+        let mut store = LeaseStore::in_memory();
+        let taken = Ipv4Addr::new(192, 168, 1, 60);
+        let other = [2, 0, 0, 0, 0, 9];
+        let ask = |mac| {
+            request(
+                MessageType::Request,
+                mac,
+                vec![DhcpOption::RequestedIpAddress(taken)],
+            )
+        };
+        let (ack, _) = answer(&mut s, &ask(other), &mut store).unwrap();
+        assert_eq!(kind(&ack), MessageType::Ack);
+        let (nak, to) = answer(&mut s, &ask(MAC), &mut store).unwrap();
+        assert_eq!(kind(&nak), MessageType::Nak);
+        assert_eq!(to, Destination::Broadcast);
+        assert_eq!(nak.yiaddr(), Ipv4Addr::UNSPECIFIED);
+        // Renewing an address that is not its lease's.
+        let mut renew = request(MessageType::Request, other, vec![]);
+        renew.set_ciaddr(Ipv4Addr::new(192, 168, 1, 61));
+        let (nak, _) = answer(&mut s, &renew, &mut store).unwrap();
+        assert_eq!(
+            nak.opts().get(OptionCode::Message),
+            Some(&DhcpOption::Message(NAK_NO_LEASE.into()))
+        );
+        // Outside the network: wrong network.
+        let far = request(
+            MessageType::Request,
+            MAC,
+            vec![DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 0, 0, 5))],
+        );
+        let (nak, _) = answer(&mut s, &far, &mut store).unwrap();
+        assert_eq!(
+            nak.opts().get(OptionCode::Message),
+            Some(&DhcpOption::Message(NAK_WRONG_NETWORK.into()))
+        );
+    }
+
+    #[test]
+    fn without_authority_an_unknown_init_reboot_gets_no_answer() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\n");
+        let mut store = LeaseStore::in_memory();
+        let req = request(
+            MessageType::Request,
+            MAC,
+            vec![DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+                192, 168, 1, 70,
+            ))],
+        );
+        assert!(answer(&mut s, &req, &mut store).is_none());
+    }
+
+    #[test]
+    fn a_dhcp_host_gets_its_address_name_and_lease_time_and_others_never_get_it() {
+        let mut s = server(
+            "dhcp-range=192.168.1.50,192.168.1.150\n\
+             dhcp-host=52:54:00:12:34:*,192.168.1.7,printer,2h\n\
+             dhcp-host=02:00:00:00:00:01,ignore\n",
+        );
+        let mut store = LeaseStore::in_memory();
+        let (offer, _) = answer(
+            &mut s,
+            &request(MessageType::Discover, MAC, vec![]),
+            &mut store,
+        )
+        .unwrap();
+        assert_eq!(
+            offer.yiaddr(),
+            Ipv4Addr::new(192, 168, 1, 7),
+            "outside the range, but its own"
+        );
+        assert_eq!(
+            offer.opts().get(OptionCode::AddressLeaseTime),
+            Some(&DhcpOption::AddressLeaseTime(7200))
+        );
+        assert_eq!(
+            offer.opts().get(OptionCode::Hostname),
+            Some(&DhcpOption::Hostname("printer".into()))
+        );
+        let ignored = request(MessageType::Discover, [2, 0, 0, 0, 0, 1], vec![]);
+        assert!(answer(&mut s, &ignored, &mut store).is_none());
+        let thief = request(
+            MessageType::Discover,
+            [2, 0, 0, 0, 0, 2],
+            vec![DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+                192, 168, 1, 7,
+            ))],
+        );
+        let (offer, _) = answer(&mut s, &thief, &mut store).unwrap();
+        assert_ne!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, 7));
+    }
+
+    #[test]
+    fn release_ends_the_lease_and_decline_holds_the_address_back() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.51\n");
+        let mut store = LeaseStore::in_memory();
+        let addr = Ipv4Addr::new(192, 168, 1, 50);
+        let req = request(
+            MessageType::Request,
+            MAC,
+            vec![
+                DhcpOption::RequestedIpAddress(addr),
+                DhcpOption::ServerIdentifier(iface().addr),
+            ],
+        );
+        answer(&mut s, &req, &mut store).unwrap();
+        let mut release = request(
+            MessageType::Release,
+            MAC,
+            vec![DhcpOption::ServerIdentifier(iface().addr)],
+        );
+        release.set_ciaddr(addr);
+        assert!(answer(&mut s, &release, &mut store).is_none());
+        assert!(store.table().is_empty());
+        let decline = request(
+            MessageType::Decline,
+            MAC,
+            vec![
+                DhcpOption::RequestedIpAddress(addr),
+                DhcpOption::ServerIdentifier(iface().addr),
+            ],
+        );
+        answer(&mut s, &decline, &mut store);
+        let other = [2, 0, 0, 0, 0, 3];
+        let (offer, _) = answer(
+            &mut s,
+            &request(
+                MessageType::Discover,
+                other,
+                vec![DhcpOption::RequestedIpAddress(addr)],
+            ),
+            &mut store,
+        )
+        .unwrap();
+        assert_eq!(
+            offer.yiaddr(),
+            Ipv4Addr::new(192, 168, 1, 51),
+            "50 was declined"
+        );
+    }
+
+    #[test]
+    fn configured_options_replace_defaults_and_only_asked_ones_are_sent() {
+        let mut s = server(
+            "dhcp-range=192.168.1.50,192.168.1.150\n\
+             dhcp-option=3,192.168.1.254\n\
+             dhcp-option=42,192.168.1.9\n\
+             dhcp-option-force=66,tftp.lan\n",
+        );
+        let mut store = LeaseStore::in_memory();
+        let asked =
+            DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]);
+        let (offer, _) = answer(
+            &mut s,
+            &request(MessageType::Discover, MAC, vec![asked]),
+            &mut store,
+        )
+        .unwrap();
+        let o = offer.opts();
+        let raw = |code: u8| match o.get(OptionCode::from(code)) {
+            Some(DhcpOption::Router(r)) => {
+                Some(r.iter().flat_map(|a| a.octets()).collect::<Vec<u8>>())
+            }
+            Some(DhcpOption::Unknown(u)) => Some(u.data().to_vec()),
+            Some(DhcpOption::TFTPServerName(n)) => Some(n.clone()),
+            Some(other) => panic!("{other:?}"),
+            None => None,
+        };
+        assert_eq!(raw(3), Some(vec![192, 168, 1, 254]));
+        assert_eq!(raw(42), None, "not asked for");
+        assert_eq!(raw(66), Some(b"tftp.lan".to_vec()), "forced");
+        assert!(
+            o.get(OptionCode::DomainNameServer).is_none(),
+            "not asked for"
+        );
+        assert!(o.get(OptionCode::SubnetMask).is_some());
+    }
+
+    #[test]
+    fn relayed_requests_are_answered_to_the_relay_from_its_subnet() {
+        let mut s = server("dhcp-range=10.5.0.10,10.5.0.20,255.255.255.0\n");
+        let mut store = LeaseStore::in_memory();
+        let mut m = request(MessageType::Discover, MAC, vec![]);
+        m.set_giaddr(Ipv4Addr::new(10, 5, 0, 1));
+        let (offer, to) = answer(&mut s, &m, &mut store).unwrap();
+        assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 5, 0, 1)));
+        assert!((10..=20).contains(&offer.yiaddr().octets()[3]));
+        assert_eq!(offer.giaddr(), Ipv4Addr::new(10, 5, 0, 1));
+        // A request from a network with no range is not answered.
+        m.set_giaddr(Ipv4Addr::new(10, 6, 0, 1));
+        assert!(answer(&mut s, &m, &mut store).is_none());
+    }
+
+    #[test]
+    fn the_lease_limit_stops_new_clients() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\ndhcp-lease-max=1\n");
+        let mut store = LeaseStore::in_memory();
+        let req = |mac| {
+            request(
+                MessageType::Request,
+                mac,
+                vec![
+                    DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 168, 1, 90)),
+                    DhcpOption::ServerIdentifier(iface().addr),
+                ],
+            )
+        };
+        assert_eq!(
+            kind(&answer(&mut s, &req(MAC), &mut store).unwrap().0),
+            MessageType::Ack
+        );
+        assert!(answer(
+            &mut s,
+            &request(MessageType::Discover, [2, 0, 0, 0, 0, 4], vec![]),
+            &mut store
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn garbage_is_dropped() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\n");
+        let mut store = LeaseStore::in_memory();
+        for bytes in [
+            &b""[..],
+            &[1u8; 10][..],
+            &[0u8; 300][..],
+            &[0xffu8; 600][..],
+        ] {
+            assert!(s.handle(bytes, &iface(), 0, &mut store).reply.is_none());
+        }
+    }
+}
