@@ -566,7 +566,12 @@ impl Server {
             store.remove(old.addr);
         }
         let time = self.lease_secs(host, subnet);
-        let name = self.hostname(msg, host);
+        // A client that sends no name on renewal keeps the one its lease has.
+        let kept = lease
+            .as_ref()
+            .filter(|l| l.addr == addr)
+            .and_then(|l| l.hostname.clone());
+        let name = self.hostname(msg, host).or(kept);
         let expires = match time {
             LeaseTime::Infinite => 0,
             LeaseTime::Secs(s) => now_secs + u64::from(s),

@@ -1,6 +1,7 @@
 //! The runtime: binds sockets, starts one pinned glommio executor per DNS shard, and runs
 //! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
 
+mod dhcp_v4;
 pub mod dns_shard;
 mod file_watch;
 mod forward;
@@ -123,6 +124,8 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         None => DEFAULT_PID_FILE.to_string(),
     };
     daemon::write_pid_file(&pid_file)?;
+    // The DHCP port and the lease file, while still privileged.
+    let dhcp = dhcp_v4::prepare(config)?;
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),
@@ -168,6 +171,12 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         })?;
     }
 
+    if let Some(dhcp) = dhcp {
+        dhcp_v4::spawn(dhcp).map_err(|e| {
+            ConfigError::bad(format!("cannot start the DHCP server: {e}"))
+                .with_exit(ExitCode::Other)
+        })?;
+    }
     log::info(format!(
         "started, version {} (dnsmasq 2.90 compatible), {} DNS shards",
         env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,17 @@ pub struct RawAddr {
     len: libc::socklen_t,
 }
 
+impl From<SocketAddr> for RawAddr {
+    fn from(addr: SocketAddr) -> RawAddr {
+        let a = socket2::SockAddr::from(addr);
+        let len = a.len();
+        RawAddr {
+            storage: a.as_storage(),
+            len,
+        }
+    }
+}
+
 impl RawAddr {
     /// The address's bytes as the kernel gave them.
     fn bytes(&self) -> &[u8] {
@@ -460,12 +471,7 @@ mod tests {
     use std::time::Duration;
 
     fn raw(addr: SocketAddr) -> RawAddr {
-        let a = socket2::SockAddr::from(addr);
-        let len = a.len();
-        RawAddr {
-            storage: a.as_storage(),
-            len,
-        }
+        RawAddr::from(addr)
     }
 
     fn client() -> (UdpSocket, RawAddr) {

@@ -1,0 +1,151 @@
+//! ringmasq's DHCPv4 server over loopback, as a relay agent sees it (no root, no network
+//! namespace): the test is the relay at 127.0.0.2, forwarding a client's DISCOVER and
+//! REQUEST to the server on 127.0.0.1 and taking the replies the server sends back to
+//! the relay's address.
+
+mod common;
+
+use common::{free_port, scratch_dir, Running};
+use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
+const RELAY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const MAC: [u8; 6] = [0x52, 0x54, 0, 0xaa, 0xbb, 0xcc];
+
+fn start(dir: &std::path::Path, port: u16) -> Running {
+    let conf = format!(
+        "port=0\ndhcp-alternate-port={port},{}\n\
+         dhcp-range=127.0.0.50,127.0.0.60,255.255.255.0,2h\n\
+         dhcp-leasefile={}/leases\nkeep-in-foreground\npid-file=\nlog-facility={}/log\n",
+        port + 1,
+        dir.display(),
+        dir.display()
+    );
+    let path = dir.join("ringmasq.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut cmd = Command::new(RINGMASQ);
+    cmd.arg("-C").arg(&path);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.arg("--user=root");
+    }
+    Running(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The relay's socket: 127.0.0.2 on the server port, where the server sends replies.
+fn relay(port: u16) -> UdpSocket {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&SockAddr::from(SocketAddr::from((RELAY, port))))
+        .unwrap();
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    s
+}
+
+fn relayed(kind: MessageType, xid: u32, opts: Vec<DhcpOption>) -> Vec<u8> {
+    let mut m = Message::new_with_id(
+        xid,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        RELAY,
+        &MAC,
+    );
+    m.set_hops(1);
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    for o in opts {
+        m.opts_mut().insert(o);
+    }
+    let mut buf = Vec::new();
+    m.encode(&mut Encoder::new(&mut buf)).unwrap();
+    buf
+}
+
+/// Send `request` until a reply with its transaction id comes back (the server may still
+/// be starting).
+fn exchange(sock: &UdpSocket, port: u16, request: &[u8], xid: u32) -> Message {
+    let mut buf = [0u8; 1500];
+    for _ in 0..50 {
+        sock.send_to(request, (Ipv4Addr::LOCALHOST, port)).unwrap();
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let reply = Message::decode(&mut Decoder::new(&buf[..n])).unwrap();
+            if reply.xid() == xid && reply.opcode() == v4::Opcode::BootReply {
+                return reply;
+            }
+        }
+    }
+    panic!("no reply to transaction {xid:#x}");
+}
+
+#[test]
+fn a_relayed_client_gets_a_lease_that_is_on_disk_and_survives_a_restart() {
+    let dir = scratch_dir("dhcp-relay");
+    let port = free_port();
+    let sock = relay(port);
+    let server = start(&dir, port);
+    let offer = exchange(&sock, port, &relayed(MessageType::Discover, 1, vec![]), 1);
+    assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+    let addr = offer.yiaddr();
+    assert!((50..=60).contains(&addr.octets()[3]), "{addr}");
+    assert_eq!(offer.giaddr(), RELAY);
+    assert_eq!(
+        offer.opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(7200))
+    );
+    let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(id)) => *id,
+        other => panic!("{other:?}"),
+    };
+    let request = relayed(
+        MessageType::Request,
+        2,
+        vec![
+            DhcpOption::RequestedIpAddress(addr),
+            DhcpOption::ServerIdentifier(server_id),
+            DhcpOption::Hostname("relayed-client".into()),
+        ],
+    );
+    let ack = exchange(&sock, port, &request, 2);
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), addr);
+    // The ACK went out after the lease was on disk: the journal (or the lease file,
+    // after a compaction) holds it, in dnsmasq's line format.
+    let on_disk = std::fs::read_to_string(dir.join("leases")).unwrap_or_default()
+        + &std::fs::read_to_string(dir.join("leases.journal")).unwrap_or_default();
+    assert!(
+        on_disk.contains(&format!("52:54:00:aa:bb:cc {addr} relayed-client *")),
+        "{on_disk}"
+    );
+    drop(server);
+    // A restarted server knows the lease: the client renewing (INIT-REBOOT, no server
+    // id) gets its address back, where a server without the lease would stay silent.
+    let _server = start(&dir, port);
+    let reboot = relayed(
+        MessageType::Request,
+        3,
+        vec![DhcpOption::RequestedIpAddress(addr)],
+    );
+    let ack = exchange(&sock, port, &reboot, 3);
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), addr);
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!(
+            "DHCPACK(lo) {addr} 52:54:00:aa:bb:cc relayed-client"
+        )),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
