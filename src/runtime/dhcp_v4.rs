@@ -97,20 +97,7 @@ fn bind(port: u16) -> std::io::Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and a c_int option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_PKTINFO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    udp_batch::receive_destinations(s.as_raw_fd(), false)?;
     s.bind(&SockAddr::from(SocketAddr::from((
         Ipv4Addr::UNSPECIFIED,
         port,

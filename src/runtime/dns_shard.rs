@@ -125,24 +125,7 @@ fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Res
     }
     if ty == Type::DGRAM && addr.ip().is_unspecified() {
         // A wildcard socket learns each query's destination, to answer from it.
-        let (level, name) = match addr {
-            SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
-            SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
-        };
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket and a c_int option value.
-        let rc = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                level,
-                name,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        udp_batch::receive_destinations(s.as_raw_fd(), addr.is_ipv6())?;
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;

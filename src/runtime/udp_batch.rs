@@ -441,6 +441,30 @@ unsafe fn write_cmsg<T>(at: *mut u8, level: i32, ty: i32, value: T) {
     std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut T, value);
 }
 
+/// Have a wildcard socket learn each datagram's destination address and interface
+/// (IP_PKTINFO, IPV6_RECVPKTINFO), for `Received::destination` and replies from it.
+pub fn receive_destinations(fd: RawFd, v6: bool) -> io::Result<()> {
+    let (level, name) = match v6 {
+        false => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+        true => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Send one datagram to `to` without blocking, leaving from `from` when given.
 pub fn send_one(fd: RawFd, buf: &[u8], to: &RawAddr, from: Option<Destination>) -> io::Result<()> {
     let mut to = *to;
