@@ -746,17 +746,11 @@ impl Server {
             };
             opts.insert(DhcpOption::AddressLeaseTime(secs));
             if secs != u32::MAX {
-                // dnsmasq takes a little off T1 and T2 so that clients do not all renew
-                // at once; here the amount comes from the transaction id.
-                let mut fuzz = msg.xid() & 0xffff;
-                while fuzz > secs / 16 {
-                    fuzz /= 2;
-                }
                 if !configured(58) {
-                    opts.insert(DhcpOption::Renewal(secs / 2 - fuzz));
+                    opts.insert(DhcpOption::Renewal(secs / 2));
                 }
                 if !configured(59) {
-                    opts.insert(DhcpOption::Rebinding(secs / 8 * 7 - fuzz));
+                    opts.insert(DhcpOption::Rebinding(secs / 8 * 7));
                 }
             }
         }
@@ -766,8 +760,13 @@ impl Server {
         if !configured(28) {
             opts.insert(DhcpOption::BroadcastAddr(subnet.broadcast));
         }
-        if wanted(3) && !configured(3) && msg.giaddr().is_unspecified() {
-            opts.insert(DhcpOption::Router(vec![subnet.local]));
+        if wanted(3) && !configured(3) {
+            // A relayed client's router is its relay, as in dnsmasq.
+            let router = match msg.giaddr() {
+                relay if relay.is_unspecified() => subnet.local,
+                relay => relay,
+            };
+            opts.insert(DhcpOption::Router(vec![router]));
         }
         if wanted(6) && !configured(6) && self.config.dns_port == 53 {
             opts.insert(DhcpOption::DomainNameServer(vec![subnet.local]));
@@ -785,9 +784,15 @@ impl Server {
         }
         for (code, data, forced) in &self.config.options {
             if *forced || wanted(*code) {
+                let mut data = data.clone();
+                // The TFTP server and boot file names go NUL-terminated, as dnsmasq
+                // sends them (some PXE clients need it).
+                if matches!(code, 66 | 67) && data.last() != Some(&0) {
+                    data.push(0);
+                }
                 opts.insert(DhcpOption::Unknown(UnknownOption::new(
                     OptionCode::from(*code),
-                    data.clone(),
+                    data,
                 )));
             }
         }
@@ -998,13 +1003,14 @@ mod tests {
             o.get(OptionCode::DomainName),
             Some(&DhcpOption::DomainName("lan".into()))
         );
-        match (o.get(OptionCode::Renewal), o.get(OptionCode::Rebinding)) {
-            (Some(DhcpOption::Renewal(t1)), Some(DhcpOption::Rebinding(t2))) => {
-                assert!(*t1 <= 21_600 && *t1 > 21_600 - 43_200 / 16, "{t1}");
-                assert!(*t2 <= 37_800 && *t2 > *t1, "{t2}");
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            o.get(OptionCode::Renewal),
+            Some(&DhcpOption::Renewal(21_600))
+        );
+        assert_eq!(
+            o.get(OptionCode::Rebinding),
+            Some(&DhcpOption::Rebinding(37_800))
+        );
         assert!(store.table().is_empty(), "an offer makes no lease");
     }
 
@@ -1216,7 +1222,11 @@ mod tests {
         };
         assert_eq!(raw(3), Some(vec![192, 168, 1, 254]));
         assert_eq!(raw(42), None, "not asked for");
-        assert_eq!(raw(66), Some(b"tftp.lan".to_vec()), "forced");
+        assert_eq!(
+            raw(66),
+            Some(b"tftp.lan\0".to_vec()),
+            "forced, NUL-terminated"
+        );
         assert!(
             o.get(OptionCode::DomainNameServer).is_none(),
             "not asked for"
@@ -1234,6 +1244,11 @@ mod tests {
         assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 5, 0, 1)));
         assert!((10..=20).contains(&offer.yiaddr().octets()[3]));
         assert_eq!(offer.giaddr(), Ipv4Addr::new(10, 5, 0, 1));
+        assert_eq!(
+            offer.opts().get(OptionCode::Router),
+            Some(&DhcpOption::Router(vec![Ipv4Addr::new(10, 5, 0, 1)])),
+            "the relay is the router"
+        );
         // A request from a network with no range is not answered.
         m.set_giaddr(Ipv4Addr::new(10, 6, 0, 1));
         assert!(answer(&mut s, &m, &mut store).is_none());

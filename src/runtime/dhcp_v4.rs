@@ -163,9 +163,16 @@ fn serve(mut p: Prepared) {
             let Some(dst) = received.destination(i) else {
                 continue;
             };
-            let Some(iface) = interface(dst.ifindex) else {
+            let Some(mut iface) = interface(dst.ifindex) else {
                 continue;
             };
+            // A request sent to one of our addresses (by a relay, or a renewing client)
+            // is answered as that address; a broadcast one as the interface's.
+            if let IpAddr::V4(to) = dst.addr {
+                if !to.is_broadcast() && !to.is_unspecified() {
+                    iface.addr = to;
+                }
+            }
             let outcome = p.server.handle(packet, &iface, now, &mut p.store);
             for line in outcome.log {
                 log::info(line);

@@ -1,0 +1,312 @@
+//! ringmasq's DHCPv4 answers against dnsmasq 2.90's, for the same configuration and the
+//! same relayed request. Runs as root, in a network namespace of its own whose loopback
+//! carries the relay's address (10.77.0.1): each server answers the relay there, and the
+//! replies are read off the loopback with a packet socket, whoever sends them. Without
+//! root, `ip` or dnsmasq the test says so and passes (CI runs it as root).
+
+mod common;
+
+use common::Running;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
+const RELAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const PORT: u16 = 10067;
+const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x11, 0x22, 0x33];
+
+/// A network namespace, entered by the calling thread (and so by the servers it starts),
+/// deleted when dropped.
+struct Namespace(String);
+
+impl Namespace {
+    fn enter() -> Option<Namespace> {
+        let name = format!("ringmasq-dhcp-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip(&["netns", "add", &name]) {
+            return None;
+        }
+        let ns = Namespace(name.clone());
+        if !ip(&["-n", &name, "link", "set", "lo", "up"])
+            || !ip(&["-n", &name, "addr", "add", "10.77.0.1/24", "dev", "lo"])
+        {
+            return None;
+        }
+        let file = std::fs::File::open(format!("/run/netns/{name}")).ok()?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread with a namespace file we hold open.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        Some(ns)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A packet socket reading every IPv4 packet on the namespace's loopback.
+struct Capture(i32);
+
+impl Capture {
+    fn open() -> Capture {
+        // SAFETY: plain socket creation; the fd is closed on drop.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_DGRAM,
+                (libc::ETH_P_IP as u16).to_be() as i32,
+            )
+        };
+        assert!(fd >= 0, "packet socket");
+        Capture(fd)
+    }
+
+    /// The next BOOTREPLY with transaction `xid` sent to the relay's server port.
+    fn reply(&self, xid: u32, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + wait;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            let mut poll = libc::pollfd {
+                fd: self.0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; buf outlives the recv.
+            let n = unsafe {
+                if libc::poll(&mut poll, 1, 50) <= 0 {
+                    continue;
+                }
+                libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), 0)
+            };
+            let Some(ip) = buf.get(..n.max(0) as usize) else {
+                continue;
+            };
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            if ip.len() < ihl + 8 + 240 || ip[9] != 17 {
+                continue;
+            }
+            let dport = u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]);
+            let dhcp = &ip[ihl + 8..];
+            if dport == PORT && dhcp[0] == 2 && dhcp[4..8] == xid.to_be_bytes() {
+                return Some(dhcp.to_vec());
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        // SAFETY: our own fd.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Options as (code, value).
+type Options = Vec<(u8, Vec<u8>)>;
+
+/// A request to send: its message type and options.
+type Request = (u8, Options);
+
+/// A reply as compared: your-address and options by code.
+type Reply = (Ipv4Addr, BTreeMap<u8, Vec<u8>>);
+
+/// A relayed request: message type `kind`, the given options (code, value).
+fn request(kind: u8, xid: u32, opts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut p = vec![0u8; 236];
+    p[0] = 1;
+    p[1] = 1;
+    p[2] = 6;
+    p[3] = 1;
+    p[4..8].copy_from_slice(&xid.to_be_bytes());
+    p[24..28].copy_from_slice(&RELAY.octets());
+    p[28..34].copy_from_slice(&MAC);
+    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, kind]);
+    for (code, value) in opts {
+        p.push(*code);
+        p.push(value.len() as u8);
+        p.extend_from_slice(value);
+    }
+    p.push(255);
+    p
+}
+
+/// A reply's your-address and options by code.
+fn parse(reply: &[u8]) -> Reply {
+    let yiaddr = Ipv4Addr::new(reply[16], reply[17], reply[18], reply[19]);
+    let mut opts = BTreeMap::new();
+    let mut i = 240;
+    while i + 1 < reply.len() && reply[i] != 255 {
+        if reply[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(reply[i + 1]);
+        opts.insert(
+            reply[i],
+            reply[i + 2..(i + 2 + len).min(reply.len())].to_vec(),
+        );
+        i += 2 + len;
+    }
+    (yiaddr, opts)
+}
+
+fn start(server: &str, conf: &str, dir: &std::path::Path) -> Running {
+    let path = dir.join(format!("{server}.conf"));
+    let leases = dir.join(format!("{server}.leases"));
+    let _ = std::fs::remove_file(&leases);
+    let _ = std::fs::remove_file(dir.join(format!("{server}.leases.journal")));
+    std::fs::write(
+        &path,
+        format!(
+            "port=0\ndhcp-alternate-port={PORT},{}\ndhcp-leasefile={}\nkeep-in-foreground\n\
+             pid-file=\nuser=root\nlog-facility={}/{server}.log\nno-ping\n{conf}",
+            PORT + 1,
+            leases.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let binary = if server == "dnsmasq" {
+        "dnsmasq"
+    } else {
+        RINGMASQ
+    };
+    let child = Command::new(binary)
+        .arg("-C")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// What `server` answers to `requests` (sent in turn; each waits for its reply).
+fn answers(
+    server: &str,
+    conf: &str,
+    requests: &[Request],
+    dir: &std::path::Path,
+) -> Vec<Option<Reply>> {
+    let _running = start(server, conf, dir);
+    let capture = Capture::open();
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut out = Vec::new();
+    for (n, (kind, opts)) in requests.iter().enumerate() {
+        let xid = 0x5000 + n as u32;
+        let packet = request(*kind, xid, opts);
+        let mut got = None;
+        // The server may still be starting: ask again for up to three seconds.
+        for _ in 0..15 {
+            sock.send_to(&packet, (RELAY, PORT)).unwrap();
+            if let Some(r) = capture.reply(xid, Duration::from_millis(200)) {
+                got = Some(parse(&r));
+                break;
+            }
+        }
+        out.push(got);
+    }
+    out
+}
+
+const DISCOVER: u8 = 1;
+const REQUEST: u8 = 3;
+
+#[test]
+fn offers_and_acks_carry_the_options_dnsmasq_sends() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let have_dnsmasq = Command::new("dnsmasq").arg("--version").output().is_ok();
+    if !root || !have_dnsmasq {
+        eprintln!("skipped: needs root and dnsmasq (CI has both)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ringmasq-diff-dhcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(_ns) = Namespace::enter() else {
+        eprintln!("skipped: cannot make a network namespace");
+        return;
+    };
+    let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
+    let prl = |codes: &[u8]| (55u8, codes.to_vec());
+    let discover = |opts: Options| (DISCOVER, opts);
+    let cases: Vec<(&str, String, Vec<Request>)> = vec![
+        ("no request list", range.to_string(), vec![discover(vec![])]),
+        (
+            "a request list",
+            range.to_string(),
+            vec![discover(vec![prl(&[1, 3, 6, 15, 28, 42])])],
+        ),
+        (
+            "a domain",
+            format!("{range}domain=lan\n"),
+            vec![discover(vec![prl(&[1, 3, 6, 12, 15])])],
+        ),
+        (
+            "configured router and DNS",
+            format!("{range}dhcp-option=3,10.77.0.254\ndhcp-option=option:dns-server,10.77.0.53,10.77.0.54\n"),
+            vec![discover(vec![prl(&[1, 3, 6])])],
+        ),
+        (
+            "an option not asked for, and one forced",
+            format!("{range}dhcp-option=42,10.77.0.9\ndhcp-option-force=66,tftp.lan\n"),
+            vec![discover(vec![prl(&[1, 3])])],
+        ),
+        (
+            "a dhcp-host",
+            format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.7,printer,1h\n"),
+            vec![discover(vec![prl(&[1, 3, 12])])],
+        ),
+        (
+            "an infinite lease",
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,infinite\n".to_string(),
+            vec![discover(vec![])],
+        ),
+        (
+            "a static range",
+            "dhcp-range=10.77.0.0,static,255.255.255.0\ndhcp-host=52:54:00:11:22:33,10.77.0.9\n"
+                .to_string(),
+            vec![discover(vec![])],
+        ),
+        (
+            "an ignored host",
+            format!("{range}dhcp-host=52:54:00:11:22:33,ignore\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a requested address, then a request for it",
+            range.to_string(),
+            vec![
+                discover(vec![(50, vec![10, 77, 0, 77])]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 77]), prl(&[1, 3, 6, 51])]),
+            ],
+        ),
+    ];
+    let mut differences = Vec::new();
+    for (what, conf, requests) in &cases {
+        let theirs = answers("dnsmasq", conf, requests, &dir);
+        let ours = answers("ringmasq", conf, requests, &dir);
+        for (n, (t, o)) in theirs.iter().zip(&ours).enumerate() {
+            if t != o {
+                differences.push(format!(
+                    "{what}, reply {n}:\n  dnsmasq  {t:?}\n  ringmasq {o:?}"
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
