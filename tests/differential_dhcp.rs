@@ -294,6 +294,31 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 (REQUEST, vec![(50, vec![10, 77, 0, 77]), prl(&[1, 3, 6, 51])]),
             ],
         ),
+        (
+            "a domain search list and an NTP server, asked for",
+            format!("{range}dhcp-option=option:domain-search,lan,example.com\ndhcp-option=option:ntp-server,10.77.0.5\n"),
+            vec![discover(vec![prl(&[1, 3, 42, 119])])],
+        ),
+        (
+            "a configured domain over --domain, and a short lease",
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,45m\ndomain=lan\ndhcp-option=15,other.lan\n".to_string(),
+            vec![discover(vec![prl(&[1, 3, 15])])],
+        ),
+        (
+            "an authoritative server asked for an address outside its range",
+            format!("{range}dhcp-authoritative\n"),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 200])])],
+        ),
+        (
+            "an authoritative server asked for an address on another network",
+            format!("{range}dhcp-authoritative\n"),
+            vec![(REQUEST, vec![(50, vec![192, 168, 5, 5])])],
+        ),
+        (
+            "a request naming another server",
+            range.to_string(),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 77]), (54, vec![10, 77, 0, 99])])],
+        ),
     ];
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {

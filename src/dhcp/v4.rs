@@ -40,8 +40,12 @@ const DEFAULT_LEASE_MAX: usize = 1000;
 #[derive(Clone, Debug)]
 pub struct Interface {
     pub name: String,
+    /// Its (first) IPv4 address and netmask.
     pub addr: Ipv4Addr,
     pub netmask: Ipv4Addr,
+    /// The address the request was sent to, if one of ours (a relay's or a renewing
+    /// client's request): the server is known by it.
+    pub reached_at: Option<Ipv4Addr>,
 }
 
 /// Where a reply goes (RFC 2131 4.1).
@@ -181,7 +185,10 @@ struct Subnet {
     range: Range,
     netmask: Ipv4Addr,
     broadcast: Ipv4Addr,
+    /// The server's identifier here.
     local: Ipv4Addr,
+    /// The interface's own address: the identifier where no subnet fits the request.
+    interface_addr: Ipv4Addr,
 }
 
 impl Subnet {
@@ -299,7 +306,8 @@ impl Server {
                 broadcast: range
                     .broadcast
                     .unwrap_or(Ipv4Addr::from(range.start & m | !m)),
-                local: iface.addr,
+                local: iface.reached_at.unwrap_or(iface.addr),
+                interface_addr: iface.addr,
             })
         })
     }
@@ -529,7 +537,12 @@ impl Server {
                 "DHCPNAK({iface}) {addr} {} {why}",
                 client.mac_text()
             ));
-            let reply = server.nak(msg, subnet, why);
+            // For an address on no network of ours, dnsmasq answers as the interface.
+            let id = match why {
+                NAK_WRONG_NETWORK => subnet.interface_addr,
+                _ => subnet.local,
+            };
+            let reply = server.nak(msg, id, why);
             out.reply = Some((reply, server.nak_destination(msg)));
         };
         if !subnet.contains(addr) {
@@ -750,7 +763,7 @@ impl Server {
                     opts.insert(DhcpOption::Renewal(secs / 2));
                 }
                 if !configured(59) {
-                    opts.insert(DhcpOption::Rebinding(secs / 8 * 7));
+                    opts.insert(DhcpOption::Rebinding((u64::from(secs) * 7 / 8) as u32));
                 }
             }
         }
@@ -799,14 +812,14 @@ impl Server {
         encode(&r)
     }
 
-    fn nak(&self, msg: &Message, subnet: Subnet, why: &str) -> Vec<u8> {
+    fn nak(&self, msg: &Message, server_id: Ipv4Addr, why: &str) -> Vec<u8> {
         let mut r = reply_header(msg);
         if !msg.giaddr().is_unspecified() {
             r.set_flags(v4::Flags::default().set_broadcast());
         }
         let opts = r.opts_mut();
         opts.insert(DhcpOption::MessageType(MessageType::Nak));
-        opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+        opts.insert(DhcpOption::ServerIdentifier(server_id));
         opts.insert(DhcpOption::Message(why.to_string()));
         encode(&r)
     }
@@ -916,6 +929,7 @@ mod tests {
             name: "eth0".into(),
             addr: Ipv4Addr::new(192, 168, 1, 1),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
+            reached_at: None,
         }
     }
 

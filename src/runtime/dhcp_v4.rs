@@ -124,6 +124,7 @@ fn interface(index: u32) -> Option<Interface> {
                 netmask: Ipv4Addr::from(
                     u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0),
                 ),
+                reached_at: None,
             }),
             _ => None,
         })
@@ -169,9 +170,7 @@ fn serve(mut p: Prepared) {
             // A request sent to one of our addresses (by a relay, or a renewing client)
             // is answered as that address; a broadcast one as the interface's.
             if let IpAddr::V4(to) = dst.addr {
-                if !to.is_broadcast() && !to.is_unspecified() {
-                    iface.addr = to;
-                }
+                iface.reached_at = Some(to).filter(|a| !a.is_broadcast() && !a.is_unspecified());
             }
             let outcome = p.server.handle(packet, &iface, now, &mut p.store);
             for line in outcome.log {
@@ -179,7 +178,7 @@ fn serve(mut p: Prepared) {
             }
             if let Some((bytes, to)) = outcome.reply {
                 let from = Source {
-                    addr: IpAddr::V4(iface.addr),
+                    addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
                     ifindex: dst.ifindex,
                 };
                 let to = match to {
