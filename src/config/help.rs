@@ -18,6 +18,7 @@ pub fn usage() -> String {
         let left = format!("{short}--{}{eq}{}", o.long, o.syntax);
         let mark = match o.status {
             Status::Works => "",
+            Status::Partly(_) => " [partly]",
             Status::NotYet(_) => " [not yet]",
             Status::NotPlanned(_) => " [not planned]",
         };
@@ -58,6 +59,7 @@ pub fn compat_markdown() -> String {
         let short = o.short.map(|c| format!("`-{c}`")).unwrap_or_default();
         let (status, note) = match o.status {
             Status::Works => ("works", ""),
+            Status::Partly(what) => ("partly", what),
             Status::NotYet(what) => ("parsed, not yet", what),
             Status::NotPlanned(why) => ("not planned", why),
         };

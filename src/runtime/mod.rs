@@ -187,6 +187,12 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     }
     for (name, status) in config.unbuilt() {
         let why = match status {
+            crate::config::options::Status::Partly(w) => {
+                log::warn(format!(
+                    "warning: option --{name} is only partly built: {w}"
+                ));
+                continue;
+            }
             crate::config::options::Status::NotYet(w) => format!("not built yet: {w}"),
             crate::config::options::Status::NotPlanned(w) => format!("not planned: {w}"),
             crate::config::options::Status::Works => continue,
