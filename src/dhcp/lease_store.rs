@@ -298,10 +298,15 @@ impl LeaseStore {
         &self.table
     }
 
+    /// Whether a lease for `addr` would pass `MAX_LEASES` (it is new and the table full).
+    fn full_for(&self, addr: Ipv4Addr) -> bool {
+        self.table.len() >= MAX_LEASES && self.table.get(addr).is_none()
+    }
+
     fn apply(&mut self, record: Record) {
         match record {
             Record::Put(lease) => {
-                if self.table.len() >= MAX_LEASES && self.table.get(lease.addr).is_none() {
+                if self.full_for(lease.addr) {
                     self.dropped += 1;
                     return;
                 }
@@ -324,7 +329,7 @@ impl LeaseStore {
     /// Put `lease` in, replacing any lease of its address: in the table now, on disk at
     /// the next `commit`. False if the table is full.
     pub fn put(&mut self, lease: Lease) -> bool {
-        if self.table.len() >= MAX_LEASES && self.table.get(lease.addr).is_none() {
+        if self.full_for(lease.addr) {
             self.dropped += 1;
             return false;
         }

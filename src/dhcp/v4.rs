@@ -16,7 +16,7 @@ use crate::config::values::{legal_hostname, LeaseTime};
 use crate::config::Config;
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The server's port; replies to relays go to it too.
@@ -87,6 +87,8 @@ struct Range {
 pub struct V4Config {
     ranges: Vec<Range>,
     hosts: Vec<DhcpHost>,
+    /// The addresses `--dhcp-host`s give.
+    reserved: HashSet<Ipv4Addr>,
     /// Untagged, plain DHCPv4 options: number, value, forced.
     options: Vec<(u8, Vec<u8>, bool)>,
     domain: Option<String>,
@@ -119,13 +121,14 @@ impl V4Config {
                 _ => None,
             })
             .collect();
-        let hosts = config
+        let hosts: Vec<DhcpHost> = config
             .values("dhcp-host")
             .filter_map(|v| match v {
                 Value::DhcpHost(h) if h.tags.is_empty() => Some((**h).clone()),
                 _ => None,
             })
             .collect();
+        let reserved = hosts.iter().filter_map(|h| h.addr).collect();
         let options = ["dhcp-option", "dhcp-option-force"]
             .iter()
             .flat_map(|name| {
@@ -152,6 +155,7 @@ impl V4Config {
         V4Config {
             ranges,
             hosts,
+            reserved,
             options,
             domain,
             authoritative: config.has("dhcp-authoritative"),
@@ -328,14 +332,6 @@ impl Server {
         })
     }
 
-    /// Whether `addr` is some other client's `--dhcp-host` address.
-    fn reserved_for_other(&self, addr: Ipv4Addr, mine: Option<&DhcpHost>) -> bool {
-        self.config
-            .hosts
-            .iter()
-            .any(|h| h.addr == Some(addr) && !mine.is_some_and(|m| std::ptr::eq(h, m)))
-    }
-
     /// The client's current lease, if any.
     fn lease_of<'s>(&self, client: &Client, store: &'s LeaseStore) -> Option<&'s Lease> {
         let table = store.table();
@@ -370,7 +366,8 @@ impl Server {
         if !mine && (subnet.range.static_only || !subnet.in_range(addr)) {
             return false;
         }
-        if !mine && self.reserved_for_other(addr, host) {
+        // Not this client's own: so any `--dhcp-host` giving it is another's.
+        if !mine && self.config.reserved.contains(&addr) {
             return false;
         }
         if self
@@ -963,16 +960,17 @@ mod tests {
         m.opts().msg_type().unwrap()
     }
 
+    /// The OFFER the server answers a DISCOVER from `MAC` with.
+    fn offer_to_mac(s: &mut Server, store: &mut LeaseStore) -> (Message, Destination) {
+        let discover = request(MessageType::Discover, MAC, vec![]);
+        answer(s, &discover, store).expect("an offer")
+    }
+
     #[test]
     fn discover_gets_an_offer_with_dnsmasqs_default_options() {
         let mut s = server("dhcp-range=192.168.1.50,192.168.1.150,12h\ndomain=lan\n");
         let mut store = LeaseStore::in_memory();
-        let (offer, to) = answer(
-            &mut s,
-            &request(MessageType::Discover, MAC, vec![]),
-            &mut store,
-        )
-        .unwrap();
+        let (offer, to) = offer_to_mac(&mut s, &mut store);
         assert_eq!(kind(&offer), MessageType::Offer);
         let addr = offer.yiaddr();
         assert!((50..=150).contains(&addr.octets()[3]), "{addr}");
@@ -1032,12 +1030,7 @@ mod tests {
     fn request_after_offer_gets_an_ack_and_a_lease() {
         let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\n");
         let mut store = LeaseStore::in_memory();
-        let (offer, _) = answer(
-            &mut s,
-            &request(MessageType::Discover, MAC, vec![]),
-            &mut store,
-        )
-        .unwrap();
+        let (offer, _) = offer_to_mac(&mut s, &mut store);
         let req = request(
             MessageType::Request,
             MAC,
@@ -1055,12 +1048,7 @@ mod tests {
         assert_eq!(lease.hostname.as_deref(), Some("laptop"));
         assert_eq!(lease.expires, 1_000_000 + 3600);
         // The same client asking again gets the same address.
-        let (again, _) = answer(
-            &mut s,
-            &request(MessageType::Discover, MAC, vec![]),
-            &mut store,
-        )
-        .unwrap();
+        let (again, _) = offer_to_mac(&mut s, &mut store);
         assert_eq!(again.yiaddr(), offer.yiaddr());
     }
 
@@ -1126,12 +1114,7 @@ mod tests {
              dhcp-host=02:00:00:00:00:01,ignore\n",
         );
         let mut store = LeaseStore::in_memory();
-        let (offer, _) = answer(
-            &mut s,
-            &request(MessageType::Discover, MAC, vec![]),
-            &mut store,
-        )
-        .unwrap();
+        let (offer, _) = offer_to_mac(&mut s, &mut store);
         assert_eq!(
             offer.yiaddr(),
             Ipv4Addr::new(192, 168, 1, 7),

@@ -127,9 +127,10 @@ fn suffix_code(name: &[u8]) -> Option<(u8, usize)> {
     Some((FIRST_SUFFIX_CODE + i as u8, label.len()))
 }
 
-/// Write the key of `name` (ASCII upper case taken as lower) into `out`; its length, or
-/// None when the name is longer than `MAX_NAME_BYTES`.
-fn write_key(name: &[u8], out: &mut [u8; MAX_KEY_BYTES]) -> Option<usize> {
+/// Write the key of `name` (ASCII upper case taken as lower) into `out` (at least
+/// `MAX_KEY_BYTES` long); its length, or None when the name is longer than
+/// `MAX_NAME_BYTES`.
+fn write_key(name: &[u8], out: &mut [u8]) -> Option<usize> {
     if name.len() > MAX_NAME_BYTES {
         return None;
     }
@@ -184,12 +185,7 @@ pub fn is_packed(key: &[u8]) -> bool {
 pub fn encode(name: &[u8], out: &mut Vec<u8>) -> bool {
     let at = out.len();
     out.resize(at + MAX_KEY_BYTES, 0);
-    let len = write_key(
-        name,
-        (&mut out[at..])
-            .try_into()
-            .unwrap_or(&mut [0; MAX_KEY_BYTES]),
-    );
+    let len = write_key(name, &mut out[at..]);
     out.truncate(at + len.unwrap_or(0));
     len.is_some()
 }

@@ -1,8 +1,8 @@
 //! The DHCPv4 server's loop, on its own thread off the DNS shards: one socket on the DHCP
 //! server port (67, or `--dhcp-alternate-port`'s), requests taken a batch at a time
 //! (recvmmsg), each answered by `dhcp::v4::Server`, the batch's lease changes committed
-//! to disk together, and only then the replies sent. Expired leases are removed once a
-//! second.
+//! to disk together, and only then the replies sent. Expired leases are removed at every
+//! wake-up, at least once a second.
 //!
 //! Not yet (issue 6): replies to clients without an address go out broadcast rather than
 //! unicast to their hardware address, and there is no ping check before an offer.
@@ -113,21 +113,17 @@ pub fn spawn(p: Prepared) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The interface with this index, as the server core needs it.
-fn interface(index: u32) -> Option<Interface> {
-    interfaces::host_addresses()
-        .into_iter()
-        .find_map(|a| match a.addr {
-            IpAddr::V4(addr) if a.index == index => Some(Interface {
-                name: a.name,
-                addr,
-                netmask: Ipv4Addr::from(
-                    u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0),
-                ),
-                reached_at: None,
-            }),
-            _ => None,
-        })
+/// The interface with this index among `host`'s addresses, as the server core needs it.
+fn interface(host: &[interfaces::IfAddr], index: u32) -> Option<Interface> {
+    host.iter().find_map(|a| match a.addr {
+        IpAddr::V4(addr) if a.index == index => Some(Interface {
+            name: a.name.clone(),
+            addr,
+            netmask: Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0)),
+            reached_at: None,
+        }),
+        _ => None,
+    })
 }
 
 fn now_secs() -> u64 {
@@ -157,6 +153,12 @@ fn serve(mut p: Prepared) {
                 continue;
             }
         };
+        // The interfaces' addresses, read once a batch (not once a request).
+        let host = if count > 0 {
+            interfaces::host_addresses()
+        } else {
+            Vec::new()
+        };
         for i in 0..count {
             let Some((packet, _)) = received.get(i) else {
                 continue;
@@ -164,7 +166,7 @@ fn serve(mut p: Prepared) {
             let Some(dst) = received.destination(i) else {
                 continue;
             };
-            let Some(mut iface) = interface(dst.ifindex) else {
+            let Some(mut iface) = interface(&host, dst.ifindex) else {
                 continue;
             };
             // A request sent to one of our addresses (by a relay, or a renewing client)
