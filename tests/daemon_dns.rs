@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{scratch_dir as scratch, wait_until};
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use common::{ask, scratch_dir as scratch, wait_until};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record, RecordType};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
 
@@ -19,30 +19,6 @@ fn free_udp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn query_bytes(id: u16, name: &str, qtype: RecordType) -> Vec<u8> {
-    let mut m = Message::new();
-    m.set_id(id).set_recursion_desired(true);
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-    m.to_vec().unwrap()
-}
-
-/// Ask the server until it answers (it may still be starting), up to a deadline.
-fn ask(port: u16, id: u16, name: &str, qtype: RecordType) -> Message {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        sock.send_to(&query_bytes(id, name, qtype), ("127.0.0.1", port))
-            .unwrap();
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            return Message::from_vec(&buf[..n]).unwrap();
-        }
-    }
-    panic!("no answer for {name} on port {port}");
 }
 
 struct Server(Child);

@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::{free_port, scratch_dir, Running};
+use common::{ask, free_port, scratch_dir, wait_until, Running};
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
@@ -18,8 +20,13 @@ const RELAY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const MAC: [u8; 6] = [0x52, 0x54, 0, 0xaa, 0xbb, 0xcc];
 
 fn start(dir: &std::path::Path, port: u16) -> Running {
+    start_with(dir, port, "port=0\n")
+}
+
+/// The server with DHCP on `port` (replies to clients on `port + 1`) and `extra` lines.
+fn start_with(dir: &std::path::Path, port: u16, extra: &str) -> Running {
     let conf = format!(
-        "port=0\ndhcp-alternate-port={port},{}\n\
+        "{extra}dhcp-alternate-port={port},{}\n\
          dhcp-range=127.0.0.50,127.0.0.60,255.255.255.0,2h\n\
          dhcp-leasefile={}/leases\nkeep-in-foreground\npid-file=\nlog-facility={}/log\n",
         port + 1,
@@ -146,6 +153,105 @@ fn a_relayed_client_gets_a_lease_that_is_on_disk_and_survives_a_restart() {
             "DHCPACK(lo) {addr} 52:54:00:aa:bb:cc relayed-client"
         )),
         "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The server id and address of an OFFER.
+fn offered(offer: &Message) -> (Ipv4Addr, Ipv4Addr) {
+    match offer.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(id)) => (*id, offer.yiaddr()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn addresses(port: u16, name: &str) -> (ResponseCode, Vec<RData>) {
+    let m = ask(port, 7, name, RecordType::A);
+    let answers = m
+        .answers()
+        .iter()
+        .filter_map(|r| r.data().cloned())
+        .collect();
+    (m.response_code(), answers)
+}
+
+#[test]
+fn a_clients_name_is_in_dns_while_its_lease_lasts() {
+    let dir = scratch_dir("dhcp-names");
+    let port = free_port();
+    let dns = free_port();
+    let sock = relay(port);
+    let _server = start_with(
+        &dir,
+        port,
+        &format!("port={dns}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\ndomain=lan\nlocal=/lan/\ndhcp-ttl=30\n"),
+    );
+    let (server_id, addr) = offered(&exchange(
+        &sock,
+        port,
+        &relayed(MessageType::Discover, 1, vec![]),
+        1,
+    ));
+    // Before the lease, the name is not known: local=/lan/ answers NXDOMAIN.
+    assert_eq!(addresses(dns, "laptop.lan.").0, ResponseCode::NXDomain);
+    let request = relayed(
+        MessageType::Request,
+        2,
+        vec![
+            DhcpOption::RequestedIpAddress(addr),
+            DhcpOption::ServerIdentifier(server_id),
+            DhcpOption::Hostname("Laptop".into()),
+        ],
+    );
+    assert_eq!(
+        exchange(&sock, port, &request, 2).opts().msg_type(),
+        Some(MessageType::Ack)
+    );
+    // By the time the ACK is out, the name answers (bare and qualified), with the
+    // --dhcp-ttl, and the address's PTR names it.
+    let want = vec![RData::A(addr.into())];
+    assert_eq!(
+        addresses(dns, "laptop.lan."),
+        (ResponseCode::NoError, want.clone())
+    );
+    assert_eq!(addresses(dns, "laptop."), (ResponseCode::NoError, want));
+    let m = ask(dns, 8, "laptop.lan.", RecordType::A);
+    assert_eq!(m.answers()[0].ttl(), 30);
+    let o = addr.octets();
+    let ptr = ask(
+        dns,
+        9,
+        &format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0]),
+        RecordType::PTR,
+    );
+    let names: Vec<String> = ptr
+        .answers()
+        .iter()
+        .filter_map(|r| r.data())
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(names, vec!["laptop.lan.".to_string()]);
+    // RELEASE ends the lease and the name with it.
+    let mut release = Message::new_with_id(
+        3,
+        addr,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        RELAY,
+        &MAC,
+    );
+    release
+        .opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Release));
+    release
+        .opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server_id));
+    let mut buf = Vec::new();
+    release.encode(&mut Encoder::new(&mut buf)).unwrap();
+    sock.send_to(&buf, (Ipv4Addr::LOCALHOST, port)).unwrap();
+    assert!(
+        wait_until(|| addresses(dns, "laptop.lan.").0 == ResponseCode::NXDomain),
+        "the name outlived its lease"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -190,6 +190,8 @@ pub struct LeaseStore {
     pending: String,
     pending_records: usize,
     compact_after: usize,
+    /// Addresses whose lease changed since `take_changed` last ran (for DNS names).
+    changed: Vec<Ipv4Addr>,
     /// Leases refused: the table was full.
     pub dropped: usize,
 }
@@ -219,6 +221,7 @@ impl LeaseStore {
             pending: String::new(),
             pending_records: 0,
             compact_after: MIN_COMPACT_RECORDS,
+            changed: Vec::new(),
             dropped: 0,
         }
     }
@@ -323,7 +326,18 @@ impl LeaseStore {
             record.write(&mut self.pending);
             self.pending_records += 1;
         }
+        self.changed.push(match &record {
+            Record::Put(lease) => lease.addr,
+            Record::Remove(addr) => *addr,
+        });
         self.apply(record);
+    }
+
+    /// The addresses whose lease was put or removed since the last call, oldest first
+    /// (an address may be named more than once). The caller takes them every loop, so
+    /// the list holds at most one loop's changes.
+    pub fn take_changed(&mut self) -> Vec<Ipv4Addr> {
+        std::mem::take(&mut self.changed)
     }
 
     /// Put `lease` in, replacing any lease of its address: in the table now, on disk at
@@ -344,9 +358,9 @@ impl LeaseStore {
         Some(lease)
     }
 
-    /// Whether changes wait for `commit`.
-    pub fn has_pending(&self) -> bool {
-        self.pending_records > 0
+    /// How many changes wait for `commit` (none, ever, for a store in memory).
+    pub fn pending(&self) -> usize {
+        self.pending_records
     }
 
     /// Put every change made since the last commit on disk, in one write and one

@@ -167,6 +167,11 @@ impl V4Config {
     }
 
     /// Whether any IPv4 range is configured (else DHCPv4 is off).
+    /// `--domain` (its plain form), which qualifies clients' names.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
     pub fn is_enabled(&self) -> bool {
         !self.ranges.is_empty()
     }

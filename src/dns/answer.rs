@@ -6,6 +6,7 @@
 use super::cache::{Ask, BareNegative, Cache, Hit, LocalCheck, Origin, Policy};
 use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
+use super::lease_names::LeaseNames;
 use super::local::{DomainRule, LocalData, LocalMx, NameData, RuleTarget, Source};
 use super::upstream::Tally;
 use super::wire::{self, flag, rcode, rtype, Question};
@@ -84,6 +85,8 @@ pub struct Engine {
     /// Every shard's record of each upstream server, for `servers.bind`; set by the
     /// runtime.
     pub tallies: Option<TallySource>,
+    /// DHCP clients' names, when a DHCP server runs; set by the runtime.
+    pub lease_names: Option<Arc<LeaseNames>>,
 }
 
 /// Where an engine reads every shard's per-server counts from.
@@ -137,6 +140,7 @@ impl Engine {
             local_turn: 0,
             interface_addrs: Vec::new(),
             tallies: None,
+            lease_names: None,
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -199,8 +203,9 @@ impl Engine {
             edns,
             max_bytes: limit,
         };
+        let generation = self.local_generation();
         if query[2] & flag::RD != 0 && !self.local.has_interface_names() {
-            let check = LocalCheck::Pending(self.local.generation);
+            let check = LocalCheck::Pending(generation);
             if let Some(hit) = self.cache.answer(&ask, now_secs, &mut self.out, check) {
                 self.note_hit(hit);
                 return Action::Reply(&self.out);
@@ -229,6 +234,9 @@ impl Engine {
         if name.is_some_and(|n| self.hosts_reply(query, &q, n, edns.is_some(), limit)) {
             return Action::Reply(&self.out);
         }
+        if let Some(outcome) = name.and_then(|n| self.lease_answer(n, q.qtype)) {
+            return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
+        }
         let bogus_priv = self.options.bogus_priv;
         if let Some(mut outcome) =
             name.and_then(|n| local_answer(&self.local, n, q.qtype, bogus_priv))
@@ -242,7 +250,6 @@ impl Engine {
             }
             return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
         }
-        let generation = self.local.generation;
         let hit = match query[2] & flag::RD {
             0 => None,
             _ if uncached => None,
@@ -314,6 +321,49 @@ impl Engine {
             }
         }
         Action::Forward(servers)
+    }
+
+    /// What the cache's local checks are valid under: this snapshot and the lease names
+    /// as they are (the snapshot's number in the low half, the names' in the high).
+    fn local_generation(&self) -> u64 {
+        let leases = self
+            .lease_names
+            .as_deref()
+            .map_or(0, LeaseNames::generation);
+        self.local.generation ^ (leases << 32)
+    }
+
+    /// The answer a DHCP client's name (A) or address (PTR) gets, where neither the hosts
+    /// files nor the configuration know it: those come first, as in dnsmasq, but lease
+    /// names come before domain rules (`local=/lan/` with `domain=lan` is the usual set-up).
+    /// Other types, and AAAA, go on as for a hosts-file name.
+    fn lease_answer(&self, name: &str, qtype: u16) -> Option<Outcome> {
+        let leases = self.lease_names.as_deref().filter(|l| !l.is_empty())?;
+        let (rdata, reverse) = match qtype {
+            rtype::A | rtype::ANY if !self.local.has_name(name) => {
+                (RData::A(A(leases.address(name)?)), false)
+            }
+            rtype::PTR => {
+                let ip = reverse_address(name)?;
+                let IpAddr::V4(v4) = ip else {
+                    return None;
+                };
+                if self.local.reverse_name(ip).is_some() {
+                    return None;
+                }
+                (RData::PTR(PTR(fqdn(&leases.name_of(v4)?)?)), true)
+            }
+            _ => return None,
+        };
+        Some(Outcome {
+            rcode: rcode::NOERROR,
+            authoritative: true,
+            answers: vec![Record::from_rdata(fqdn(name)?, leases.ttl_secs, rdata)],
+            additional: Vec::new(),
+            source: "DHCP".into(),
+            address_sources: Vec::new(),
+            reverse,
+        })
     }
 
     /// Answer an A or AAAA query for a hosts-file name straight into `out`, as the

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod chaos;
 pub mod filter;
 pub mod hosts;
+pub mod lease_names;
 pub mod local;
 pub mod name_table;
 pub mod synth;

@@ -8,23 +8,33 @@
 //! unicast to their hardware address, and there is no ping check before an offer.
 
 use super::interfaces;
-use super::udp_batch::{self, Destination as Source, Received};
+use super::udp_batch::{self, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
 use crate::dhcp::lease_store::LeaseStore;
 use crate::dhcp::v4::{self, Destination, Interface, Server, V4Config};
+use crate::dns::lease_names::LeaseNames;
 use crate::log;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The lease file when `--dhcp-leasefile` does not name one.
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/misc/dnsmasq.leases";
 
 /// Largest DHCP request read (a DHCP message fits an Ethernet frame; relays add little).
 const MAX_REQUEST_BYTES: usize = 1500;
+
+/// Most replies held back for one commit: at the rates a DHCP server sees, a group this
+/// size is a few milliseconds of requests, and one fdatasync serves them all.
+const MAX_HELD_PER_COMMIT: usize = 1024;
+
+/// Receive buffer asked for: a burst of some ten thousand requests queues while a commit
+/// waits on the disk, where the kernel's default holds a few hundred.
+const RECEIVE_BUFFER_BYTES: usize = 8 << 20;
 
 /// The loop wakes at least this often, to end expired leases.
 const TICK_MS: i32 = 1000;
@@ -36,6 +46,8 @@ const MAX_EXPIRED_PER_TICK: usize = 10_000;
 /// the lease file may be root's).
 pub struct Prepared {
     server: Server,
+    /// The leases' names, which the DNS shards answer from.
+    pub names: Arc<LeaseNames>,
     store: LeaseStore,
     socket: Socket,
     server_port: u16,
@@ -77,6 +89,14 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         }
         store
     };
+    let names = Arc::new(LeaseNames::new(
+        v4.domain().map(str::to_string),
+        config.has("dhcp-fqdn"),
+        config.uint_or("dhcp-ttl", config.uint_or("local-ttl", 0)) as u32,
+    ));
+    for lease in store.table().iter() {
+        name_lease(&names, lease.addr, lease.hostname.as_deref());
+    }
     let socket = bind(server_port).map_err(|e| {
         ConfigError::bad(format!(
             "failed to bind DHCP server socket: {}",
@@ -86,6 +106,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
     })?;
     Ok(Some(Prepared {
         server: Server::new(v4),
+        names,
         store,
         socket,
         server_port,
@@ -98,6 +119,7 @@ fn bind(port: u16) -> std::io::Result<Socket> {
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
     udp_batch::receive_destinations(s.as_raw_fd(), false)?;
+    udp_batch::force_receive_buffer(s.as_raw_fd(), RECEIVE_BUFFER_BYTES)?;
     s.bind(&SockAddr::from(SocketAddr::from((
         Ipv4Addr::UNSPECIFIED,
         port,
@@ -132,10 +154,17 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Replies waiting to be sent: (bytes, to, from).
+type Queue = Vec<(Vec<u8>, SocketAddr, Source)>;
+
 fn serve(mut p: Prepared) {
     let fd = p.socket.as_raw_fd();
     let mut received = Received::new(MAX_REQUEST_BYTES, true);
-    let mut replies: Vec<(Vec<u8>, SocketAddr, Option<Source>)> = Vec::new();
+    // Replies that acknowledge a lease change wait in `held` until it is on disk; the
+    // rest (offers, NAKs, answers to INFORM) go in `ready` at once.
+    let mut held: Queue = Vec::new();
+    let mut ready: Queue = Vec::new();
+    let mut sending = Replies::default();
     loop {
         let mut poll = libc::pollfd {
             fd,
@@ -146,67 +175,136 @@ fn serve(mut p: Prepared) {
         unsafe { libc::poll(&mut poll, 1, TICK_MS) };
         let now = now_secs();
         end_expired(&mut p.store, now);
-        let count = match received.receive(fd) {
-            Ok(n) => n,
-            Err(e) => {
-                log::warn(format!("DHCP receive failed: {e}"));
-                continue;
-            }
-        };
-        // The interfaces' addresses, read once a batch (not once a request).
-        let host = if count > 0 {
-            interfaces::host_addresses()
-        } else {
-            Vec::new()
-        };
-        for i in 0..count {
-            let Some((packet, _)) = received.get(i) else {
-                continue;
+        // Everything waiting is answered under one commit (group commit), up to a bound
+        // that keeps the first reply of the group from waiting long.
+        let mut host = None;
+        while held.len() < MAX_HELD_PER_COMMIT {
+            let count = match received.receive(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::warn(format!("DHCP receive failed: {e}"));
+                    break;
+                }
             };
-            let Some(dst) = received.destination(i) else {
-                continue;
-            };
-            let Some(mut iface) = interface(&host, dst.ifindex) else {
-                continue;
-            };
-            // A request sent to one of our addresses (by a relay, or a renewing client)
-            // is answered as that address; a broadcast one as the interface's.
-            if let IpAddr::V4(to) = dst.addr {
-                iface.reached_at = Some(to).filter(|a| !a.is_broadcast() && !a.is_unspecified());
+            if count == 0 {
+                break;
             }
-            let outcome = p.server.handle(packet, &iface, now, &mut p.store);
-            for line in outcome.log {
-                log::info(line);
-            }
-            if let Some((bytes, to)) = outcome.reply {
-                let from = Source {
-                    addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
-                    ifindex: dst.ifindex,
-                };
-                let to = match to {
-                    Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
-                    Destination::Client(a) => SocketAddr::from((a, p.client_port)),
-                    // Unicast to a hardware address needs an ARP entry first: broadcast,
-                    // which every client takes, until that is built.
-                    Destination::Broadcast | Destination::Hardware { .. } => {
-                        SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
-                    }
-                };
-                replies.push((bytes, to, Some(from)));
+            // The interfaces' addresses, read once a group (not once a request).
+            let host = host.get_or_insert_with(interfaces::host_addresses);
+            answer_batch(&mut p, &received, count, host, now, &mut held, &mut ready);
+            send(fd, &mut sending, &mut ready);
+            if count < udp_batch::BATCH {
+                break;
             }
         }
-        // Every lease change of the batch on disk before any of its replies goes out.
-        if let Err(e) = p.store.commit() {
-            log::error(format!("failed to write lease file: {e}"));
-            replies.clear();
+        if held.is_empty() {
+            update_names(&p.names, &mut p.store);
             continue;
         }
-        for (bytes, to, from) in replies.drain(..) {
-            let raw = udp_batch::RawAddr::from(to);
-            if let Err(e) = udp_batch::send_one(fd, &bytes, &raw, from) {
-                log::warn(format!("DHCP reply to {to} failed: {e}"));
-            }
+        // Every lease change of the group on disk before any reply that acknowledges it,
+        // and its name in DNS.
+        if let Err(e) = p.store.commit() {
+            log::error(format!("failed to write lease file: {e}"));
+            held.clear();
+            continue;
         }
+        update_names(&p.names, &mut p.store);
+        send(fd, &mut sending, &mut held);
+    }
+}
+
+/// Send and empty `queue`, a sendmmsg per `BATCH` replies.
+fn send(fd: RawFd, sending: &mut Replies, queue: &mut Queue) {
+    for chunk in queue.chunks(udp_batch::BATCH) {
+        for (bytes, to, from) in chunk {
+            let buf = sending.next_buf();
+            buf.clear();
+            buf.extend_from_slice(bytes);
+            sending.push(&udp_batch::RawAddr::from(*to), Some(*from));
+        }
+        sending.flush(fd, |_, to| {
+            let to = to
+                .to_socket_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            log::warn(format!("DHCP reply to {to} dropped: send buffer full"));
+        });
+    }
+    queue.clear();
+}
+
+/// Answer the `count` requests in `received`: replies that acknowledge a lease change
+/// into `held`, the others into `ready`.
+fn answer_batch(
+    p: &mut Prepared,
+    received: &Received,
+    count: usize,
+    host: &[interfaces::IfAddr],
+    now: u64,
+    held: &mut Queue,
+    ready: &mut Queue,
+) {
+    for i in 0..count {
+        let Some((packet, _)) = received.get(i) else {
+            continue;
+        };
+        let Some(dst) = received.destination(i) else {
+            continue;
+        };
+        let Some(mut iface) = interface(host, dst.ifindex) else {
+            continue;
+        };
+        // A request sent to one of our addresses (by a relay, or a renewing client) is
+        // answered as that address; a broadcast one as the interface's.
+        if let IpAddr::V4(to) = dst.addr {
+            iface.reached_at = Some(to).filter(|a| !a.is_broadcast() && !a.is_unspecified());
+        }
+        let pending = p.store.pending();
+        let outcome = p.server.handle(packet, &iface, now, &mut p.store);
+        for line in outcome.log {
+            log::info(line);
+        }
+        let Some((bytes, to)) = outcome.reply else {
+            continue;
+        };
+        let from = Source {
+            addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
+            ifindex: dst.ifindex,
+        };
+        let to = match to {
+            Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
+            Destination::Client(a) => SocketAddr::from((a, p.client_port)),
+            // Unicast to a hardware address needs an ARP entry first: broadcast, which
+            // every client takes, until that is built.
+            Destination::Broadcast | Destination::Hardware { .. } => {
+                SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
+            }
+        };
+        let queue = if p.store.pending() != pending {
+            &mut *held
+        } else {
+            &mut *ready
+        };
+        queue.push((bytes, to, from));
+    }
+}
+
+/// Give DNS the names of the leases changed since the last call.
+fn update_names(names: &LeaseNames, store: &mut LeaseStore) {
+    for addr in store.take_changed() {
+        let lease = store.table().get(addr);
+        name_lease(names, addr, lease.and_then(|l| l.hostname.as_deref()));
+    }
+}
+
+/// Give `addr` the names of `hostname` in DNS, logging one another lease holds, as
+/// dnsmasq does.
+fn name_lease(names: &LeaseNames, addr: Ipv4Addr, hostname: Option<&str>) {
+    for name in names.set(addr, hostname) {
+        log::warn(format!(
+            "not giving name {name} to the DHCP lease of {addr} because the name exists \
+             with another lease"
+        ));
     }
 }
 

@@ -6,6 +6,7 @@ use super::interfaces::{Gate, IfAddr};
 use super::udp_batch::{self, Destination, RawAddr, Received, Replies};
 use crate::dns::answer::{Action, Engine, Options};
 use crate::dns::cache::{Policy, Stored};
+use crate::dns::lease_names::LeaseNames;
 use crate::dns::local::{LocalData, SendFrom};
 use crate::dns::upstream::{Board, ForwardPolicy, Tally};
 use crossbeam::channel::{Receiver, Sender};
@@ -53,6 +54,8 @@ pub struct ShardConfig {
     pub max_tcp_connections: usize,
     /// The process-wide clock every shard's cache times are counted from.
     pub epoch: Instant,
+    /// DHCP clients' names, when a DHCP server runs.
+    pub lease_names: Option<Arc<LeaseNames>>,
 }
 
 /// A shard's links to the others: cached answers it fetched go out, theirs come in.
@@ -334,6 +337,7 @@ pub fn spawn(
             let mut engine = Engine::new(snapshot, config.policy.clone(), config.options.clone());
             engine.interface_addrs = gate.named_addresses();
             engine.tallies = Some(Box::new(move || super::forward::tallies(&all_stats)));
+            engine.lease_names.clone_from(&config.lease_names);
             let shard = Rc::new(Shard {
                 engine: RefCell::new(engine),
                 gated: gate.checks_anything(),

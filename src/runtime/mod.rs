@@ -72,7 +72,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     let snapshot = Arc::new(build_snapshot(config));
     // Reading a million names leaves much freed memory: give it back before serving.
     memory::release_free_memory();
-    let shard_config = shard_config(config, shards);
+    let mut shard_config = shard_config(config, shards);
 
     let listening = interfaces::Listening::from_config(config);
     let host = interfaces::host_addresses();
@@ -126,6 +126,9 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     daemon::write_pid_file(&pid_file)?;
     // The DHCP port and the lease file, while still privileged.
     let dhcp = dhcp_v4::prepare(config)?;
+    if let Some(d) = &dhcp {
+        shard_config.lease_names = Some(d.names.clone());
+    }
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),
@@ -577,6 +580,7 @@ fn shard_config(config: &Config, shards: usize) -> dns_shard::ShardConfig {
         max_forwards: per_shard(config.uint_or("dns-forward-max", 150) as usize),
         max_tcp_connections: per_shard(config.uint_or("max-tcp-connections", 20) as usize),
         epoch: std::time::Instant::now(),
+        lease_names: None,
     }
 }
 

@@ -444,18 +444,29 @@ unsafe fn write_cmsg<T>(at: *mut u8, level: i32, ty: i32, value: T) {
 /// Have a wildcard socket learn each datagram's destination address and interface
 /// (IP_PKTINFO, IPV6_RECVPKTINFO), for `Received::destination` and replies from it.
 pub fn receive_destinations(fd: RawFd, v6: bool) -> io::Result<()> {
-    let (level, name) = match v6 {
-        false => (libc::IPPROTO_IP, libc::IP_PKTINFO),
-        true => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
-    };
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and a c_int option value.
+    match v6 {
+        false => set_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1),
+        true => set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1),
+    }
+}
+
+/// Ask for a receive buffer of `bytes`, past net.core.rmem_max where the process may
+/// (SO_RCVBUFFORCE, root before privileges are dropped), else as far as that cap allows.
+pub fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes)
+        .or_else(|_| set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes))
+}
+
+/// Set a socket option whose value is a C int.
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: a c_int option value that outlives the call.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            (&on as *const libc::c_int).cast(),
+            (&value as *const libc::c_int).cast(),
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };

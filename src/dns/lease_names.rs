@@ -1,0 +1,173 @@
+//! DHCP clients' names, for DNS: written by the DHCP server as leases begin and end, read
+//! by every shard. One concurrent map (dashmap) shared by all, so a client's name answers
+//! on every shard the moment its lease is granted and stops when it ends. A generation
+//! number, bumped whenever a name is added, tells each shard's cache that an answer it
+//! holds may now be shadowed by a lease name. (A name that goes needs no bump: lease
+//! names are answered from here, never cached.)
+//!
+//! As dnsmasq: a lease with a hostname gives the bare name and, where a `--domain`
+//! applies, the qualified one (`--dhcp-fqdn`: only the qualified one); a PTR query for
+//! the address gets the qualified name if there is one. The first lease to claim a name
+//! keeps it while it lasts.
+
+use dashmap::DashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Most names held (two a lease); past it, new leases get none, and that is logged.
+pub const MAX_NAMES: usize = 8 << 20;
+
+/// The names of the leases in force.
+#[derive(Debug, Default)]
+pub struct LeaseNames {
+    /// Lower-case name, without a final dot -> the address it answers with.
+    forward: DashMap<String, Ipv4Addr>,
+    /// Address -> the names it holds in `forward` (qualified one first).
+    reverse: DashMap<Ipv4Addr, Vec<String>>,
+    count: AtomicUsize,
+    generation: AtomicU64,
+    /// `--domain`, which qualifies the names.
+    domain: Option<String>,
+    /// `--dhcp-fqdn`.
+    fqdn_only: bool,
+    /// `--dhcp-ttl`, else `--local-ttl`.
+    pub ttl_secs: u32,
+}
+
+impl LeaseNames {
+    pub fn new(domain: Option<String>, fqdn_only: bool, ttl_secs: u32) -> LeaseNames {
+        LeaseNames {
+            domain: domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            fqdn_only,
+            ttl_secs,
+            ..LeaseNames::default()
+        }
+    }
+
+    /// Give `addr` the names for `hostname`, or none; whatever names it had go. Returns
+    /// the names that could not be given because another lease holds them.
+    pub fn set(&self, addr: Ipv4Addr, hostname: Option<&str>) -> Vec<String> {
+        let mut added = false;
+        if let Some((_, old)) = self.reverse.remove(&addr) {
+            for name in old {
+                self.forward.remove_if(&name, |_, a| *a == addr);
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let mut taken = Vec::new();
+        if let Some(host) = hostname.filter(|h| !h.is_empty()) {
+            let bare = host.trim_end_matches('.').to_ascii_lowercase();
+            let mut names = Vec::with_capacity(2);
+            match &self.domain {
+                Some(d) if !bare.contains('.') => names.push(format!("{bare}.{d}")),
+                _ => {}
+            }
+            if !self.fqdn_only || names.is_empty() {
+                names.push(bare);
+            }
+            let mut held = Vec::with_capacity(names.len());
+            for name in names {
+                if self.count.load(Ordering::Relaxed) >= MAX_NAMES {
+                    taken.push(name);
+                    continue;
+                }
+                match self.forward.entry(name) {
+                    dashmap::Entry::Occupied(e) if *e.get() != addr => taken.push(e.key().clone()),
+                    dashmap::Entry::Occupied(e) => held.push(e.key().clone()),
+                    dashmap::Entry::Vacant(e) => {
+                        held.push(e.key().clone());
+                        e.insert(addr);
+                        self.count.fetch_add(1, Ordering::Relaxed);
+                        added = true;
+                    }
+                }
+            }
+            if !held.is_empty() {
+                self.reverse.insert(addr, held);
+            }
+        }
+        if added {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        taken
+    }
+
+    /// The address `name` (lower case, no final dot) answers with.
+    pub fn address(&self, name: &str) -> Option<Ipv4Addr> {
+        self.forward.get(name).map(|a| *a)
+    }
+
+    /// The name a PTR query for `addr` gets.
+    pub fn name_of(&self, addr: Ipv4Addr) -> Option<String> {
+        self.reverse.get(&addr).and_then(|n| n.first().cloned())
+    }
+
+    /// Whether no lease has a name (the shards skip the map then).
+    pub fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
+    /// A number that changes whenever a name is added.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_lease_name_answers_bare_and_qualified_and_goes_with_the_lease() {
+        let names = LeaseNames::new(Some("Lan".into()), false, 0);
+        let before = names.generation();
+        assert!(names.set(ip("10.0.0.5"), Some("Laptop")).is_empty());
+        assert_eq!(names.address("laptop"), Some(ip("10.0.0.5")));
+        assert_eq!(names.address("laptop.lan"), Some(ip("10.0.0.5")));
+        assert_eq!(names.name_of(ip("10.0.0.5")).as_deref(), Some("laptop.lan"));
+        assert_ne!(names.generation(), before);
+        let before = names.generation();
+        names.set(ip("10.0.0.5"), None);
+        assert_eq!(names.generation(), before);
+        assert_eq!(names.address("laptop"), None);
+        assert_eq!(names.name_of(ip("10.0.0.5")), None);
+        assert!(names.is_empty());
+    }
+
+    #[test]
+    fn with_dhcp_fqdn_only_the_qualified_name_answers() {
+        let names = LeaseNames::new(Some("lan".into()), true, 0);
+        names.set(ip("10.0.0.5"), Some("laptop"));
+        assert_eq!(names.address("laptop"), None);
+        assert_eq!(names.address("laptop.lan"), Some(ip("10.0.0.5")));
+    }
+
+    #[test]
+    fn the_first_lease_keeps_a_name_another_asks_for() {
+        let names = LeaseNames::new(None, false, 0);
+        names.set(ip("10.0.0.5"), Some("printer"));
+        assert_eq!(
+            names.set(ip("10.0.0.6"), Some("printer")),
+            vec!["printer".to_string()]
+        );
+        assert_eq!(names.address("printer"), Some(ip("10.0.0.5")));
+        assert_eq!(names.name_of(ip("10.0.0.6")), None);
+        // When the first lease ends the name is free for a later one.
+        names.set(ip("10.0.0.5"), None);
+        assert!(names.set(ip("10.0.0.6"), Some("printer")).is_empty());
+        assert_eq!(names.address("printer"), Some(ip("10.0.0.6")));
+    }
+
+    #[test]
+    fn a_renamed_lease_loses_its_old_name() {
+        let names = LeaseNames::new(None, false, 0);
+        names.set(ip("10.0.0.5"), Some("old"));
+        names.set(ip("10.0.0.5"), Some("new"));
+        assert_eq!(names.address("old"), None);
+        assert_eq!(names.address("new"), Some(ip("10.0.0.5")));
+    }
+}
