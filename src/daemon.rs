@@ -121,6 +121,7 @@ pub fn drop_privileges(
     user: Option<&str>,
     group: Option<&str>,
     group_given: bool,
+    keep_net_admin: bool,
 ) -> Result<(), ConfigError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -150,6 +151,14 @@ pub fn drop_privileges(
             return Err(ConfigError::bad(format!("unknown user or group: {g}")));
         }
     }
+    // SAFETY: PR_SET_KEEPCAPS takes an integer flag.
+    if keep_net_admin && unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+        return Err(ConfigError::bad(format!(
+            "failed to keep capabilities: {}",
+            std::io::Error::last_os_error()
+        ))
+        .with_exit(ExitCode::Other));
+    }
     // SAFETY: standard privilege drop sequence; each result is checked.
     let ok = unsafe {
         libc::setgroups(0, std::ptr::null()) == 0
@@ -162,6 +171,56 @@ pub fn drop_privileges(
             std::io::Error::last_os_error()
         ))
         .with_exit(ExitCode::Other));
+    }
+    if keep_net_admin {
+        keep_only_net_admin().map_err(|e| {
+            ConfigError::bad(format!("failed to set capabilities: {e}")).with_exit(ExitCode::Other)
+        })?;
+    }
+    Ok(())
+}
+
+/// Capability numbers (linux/capability.h).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+
+/// After the change of user, hold CAP_NET_ADMIN (ARP entries for DHCP replies to clients
+/// without an address) and CAP_NET_RAW, and nothing else, as dnsmasq does.
+fn keep_only_net_admin() -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let set = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW);
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: set,
+            permitted: set,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset reads a version 3 header and two data words, both valid here.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

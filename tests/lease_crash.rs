@@ -60,6 +60,7 @@ fn writer() {
         }
         store.commit().expect("commit");
         println!("acked {}", n - 1);
+        store.compact_if_due().expect("compact");
     }
 }
 

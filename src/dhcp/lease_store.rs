@@ -6,11 +6,17 @@
 //! after its journal record is on disk (fdatasync). Changes made between two commits go
 //! to disk together: the server commits once per batch of requests (group commit), not
 //! once per lease. When the journal outgrows the table it is compacted: the whole table
-//! is written in dnsmasq's format to a new file, synced and renamed over the lease file,
-//! and then the journal is emptied. Replaying a journal over the file it was compacted
-//! into gives the same table again, so a crash at any moment, even mid-compaction, loses
-//! no change that `commit` acknowledged. A crash mid-commit leaves at most a torn last
-//! record, which each record's checksum tells apart; it is dropped on reopening.
+//! is appended to the journal as one snapshot (between a begin and an end record) and
+//! synced; then the lease file is rewritten in place in dnsmasq's format and synced; then
+//! the journal is emptied. In place, through the file opened at start-up, because the
+//! server has changed to an unprivileged user by then and may not create files beside a
+//! lease file in a root-owned directory (dnsmasq rewrites it in place too). A crash while
+//! the lease file is being rewritten leaves a whole snapshot in the journal, which
+//! replaces whatever the torn file held; a crash while the snapshot is being written
+//! leaves it without its end record, and it is dropped (the file and the records before
+//! it still hold everything). So a crash at any moment loses no change that `commit`
+//! acknowledged. A crash mid-commit leaves at most a torn last record, which each
+//! record's checksum tells apart; it is dropped on reopening.
 
 use super::lease_file::{HwAddr, Lease, LeaseFile};
 use std::collections::{BTreeSet, HashMap};
@@ -118,6 +124,10 @@ impl LeaseTable {
 enum Record {
     Put(Lease),
     Remove(Ipv4Addr),
+    /// A snapshot of the whole table follows: replaying it replaces the table.
+    Begin,
+    /// The snapshot begun is whole.
+    End,
 }
 
 /// FNV-1a, 32 bits: enough to tell a whole record from a torn one.
@@ -133,6 +143,8 @@ impl Record {
         let body = match self {
             Record::Put(lease) => format!("+{}", lease.line()),
             Record::Remove(addr) => format!("-{addr}"),
+            Record::Begin => "=".to_string(),
+            Record::End => ".".to_string(),
         };
         let sum = checksum(&body);
         out.push_str(&body);
@@ -148,6 +160,8 @@ impl Record {
         match body.split_at_checked(1)? {
             ("+", lease) => Lease::parse(lease).ok().map(Record::Put),
             ("-", addr) => addr.parse().ok().map(Record::Remove),
+            ("=", "") => Some(Record::Begin),
+            (".", "") => Some(Record::End),
             _ => None,
         }
     }
@@ -172,6 +186,8 @@ pub struct OpenReport {
 #[derive(Debug)]
 struct Files {
     path: PathBuf,
+    /// The lease file, open since start-up (read and write) for rewriting in place.
+    lease_file: File,
     journal_path: PathBuf,
     journal: File,
     /// Records in the journal, and its length: all of them whole.
@@ -260,8 +276,10 @@ impl LeaseStore {
             Err(e) => return Err(e),
         };
         // Whole records up to the first torn or damaged one: everything after it was
-        // written after it, so was never acknowledged either.
+        // written after it, so was never acknowledged either. A snapshot counts only
+        // once its end record is read; one without (the last thing written) is dropped.
         let mut good = 0;
+        let mut snapshot: Option<(LeaseTable, usize)> = None;
         for line in journal_text.split_inclusive(|&b| b == b'\n') {
             let Some(record) = line
                 .strip_suffix(b"\n")
@@ -270,28 +288,56 @@ impl LeaseStore {
             else {
                 break;
             };
-            store.apply(record);
+            match (record, snapshot.as_mut()) {
+                (Record::Begin, None) => snapshot = Some((LeaseTable::default(), good)),
+                (Record::End, Some(_)) => {
+                    if let Some((table, _)) = snapshot.take() {
+                        store.table = table;
+                    }
+                }
+                (Record::Put(lease), Some((table, _))) => {
+                    if table.len() < MAX_LEASES || table.get(lease.addr).is_some() {
+                        table.insert(lease);
+                    }
+                }
+                (Record::Begin | Record::Remove(_), Some(_)) | (Record::End, None) => break,
+                (record, None) => store.apply(record),
+            }
             report.replayed += 1;
             good += line.len();
+        }
+        if let Some((_, start)) = snapshot {
+            good = start;
         }
         report.torn_bytes = journal_text.len() - good;
         let journal = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&journal_path)?;
+        let existed = path.exists();
+        let lease_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        if !existed {
+            sync_dir(path)?;
+        }
         if report.torn_bytes > 0 {
             journal.set_len(good as u64)?;
             journal.sync_data()?;
         }
         store.files = Some(Files {
             path: path.to_path_buf(),
+            lease_file,
             journal_path,
             journal,
             records: report.replayed,
             bytes: good as u64,
         });
         report.dropped = store.dropped;
-        if report.replayed > 0 || !path.exists() {
+        if report.replayed > 0 {
             store.compact()?;
         }
         Ok((store, report))
@@ -318,6 +364,7 @@ impl LeaseStore {
             Record::Remove(addr) => {
                 self.table.remove(addr);
             }
+            Record::Begin | Record::End => {}
         }
     }
 
@@ -326,10 +373,11 @@ impl LeaseStore {
             record.write(&mut self.pending);
             self.pending_records += 1;
         }
-        self.changed.push(match &record {
-            Record::Put(lease) => lease.addr,
-            Record::Remove(addr) => *addr,
-        });
+        match &record {
+            Record::Put(lease) => self.changed.push(lease.addr),
+            Record::Remove(addr) => self.changed.push(*addr),
+            Record::Begin | Record::End => {}
+        }
         self.apply(record);
     }
 
@@ -388,40 +436,59 @@ impl LeaseStore {
         files.bytes += self.pending.len() as u64;
         self.pending.clear();
         self.pending_records = 0;
-        if files.records > self.compact_after.max(self.table.len()) {
-            self.compact()?;
-        }
         Ok(())
     }
 
-    /// Write the whole table to the lease file in dnsmasq's format (through a new file
-    /// renamed over it) and empty the journal. Changes not yet committed are committed
-    /// with it.
+    /// Compact once the journal has grown past the table (and `compact_after`); true if
+    /// it did. Separate from `commit` so that replies go out first, and so that a failed
+    /// compaction is never taken for a failed commit: the journal still has everything.
+    pub fn compact_if_due(&mut self) -> io::Result<bool> {
+        let due = self
+            .files
+            .as_ref()
+            .is_some_and(|f| f.records > self.compact_after.max(self.table.len()));
+        if due {
+            self.compact()?;
+        }
+        Ok(due)
+    }
+
+    /// Write the whole table to the lease file in dnsmasq's format (in place, after a
+    /// snapshot of it in the journal: see the module comment) and empty the journal.
+    /// Changes not yet committed are committed with it.
     pub fn compact(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
         let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
         let mut leases: Vec<&Lease> = self.table.iter().collect();
         leases.sort_unstable_by_key(|l| l.addr);
-        let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
-        let mut new = files.path.as_os_str().to_owned();
-        new.push(".new");
-        let new = PathBuf::from(new);
-        {
-            let mut f = File::create(&new)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
+        let mut snapshot = std::mem::take(&mut self.pending);
+        Record::Begin.write(&mut snapshot);
+        for lease in &leases {
+            Record::Put((*lease).clone()).write(&mut snapshot);
         }
-        std::fs::rename(&new, &files.path)?;
-        sync_dir(&files.path)?;
-        // The lease file now holds every change: the journal (and what was pending) can
-        // go. Until it is emptied, replaying it over the new file gives the same table.
+        Record::End.write(&mut snapshot);
+        let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
+        let journaled = files
+            .journal
+            .write_all(snapshot.as_bytes())
+            .and_then(|()| files.journal.sync_data());
+        if let Err(e) = journaled {
+            let _ = files.journal.set_len(files.bytes);
+            return Err(e);
+        }
+        // From here the journal alone holds the table: the lease file may be torn.
+        files.bytes += snapshot.len() as u64;
+        self.pending_records = 0;
+        files.lease_file.write_all_at(text.as_bytes(), 0)?;
+        files.lease_file.set_len(text.len() as u64)?;
+        files.lease_file.sync_data()?;
+        // The lease file now holds every change: the journal can go.
         files.journal.set_len(0)?;
         files.journal.sync_data()?;
         files.records = 0;
         files.bytes = 0;
-        self.pending.clear();
-        self.pending_records = 0;
         Ok(())
     }
 
@@ -574,6 +641,7 @@ mod tests {
             for i in 1..=4 {
                 s.put(lease(i, 100 + round));
                 s.commit().unwrap();
+                s.compact_if_due().unwrap();
             }
         }
         let journal_records = std::fs::read_to_string(journal_path(&path))
@@ -586,6 +654,60 @@ mod tests {
         drop(s);
         let (s, _) = LeaseStore::open(&path).unwrap();
         assert!(s.table().iter().all(|l| l.expires == 104));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A store at `path` whose lease file holds leases 1 to 3 and whose journal is empty.
+    fn three_leases(path: &Path) {
+        let (mut s, _) = LeaseStore::open(path).unwrap();
+        for i in 1..=3 {
+            s.put(lease(i, 10));
+        }
+        s.compact().unwrap();
+    }
+
+    #[test]
+    fn a_whole_snapshot_in_the_journal_replaces_a_torn_lease_file() {
+        let d = dir();
+        let path = d.join("leases");
+        three_leases(&path);
+        // Killed while rewriting the lease file in place, after the snapshot (lease 3
+        // gone) was on disk.
+        let mut journal = String::new();
+        Record::Begin.write(&mut journal);
+        Record::Put(lease(1, 20)).write(&mut journal);
+        Record::Put(lease(2, 20)).write(&mut journal);
+        Record::End.write(&mut journal);
+        std::fs::write(journal_path(&path), &journal).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        let (s, _) = LeaseStore::open(&path).unwrap();
+        let mut left: Vec<_> = s.table().iter().map(|l| (l.addr, l.expires)).collect();
+        left.sort();
+        assert_eq!(left, vec![(lease(1, 0).addr, 20), (lease(2, 0).addr, 20)]);
+        // And opening wrote them back whole.
+        let file = LeaseFile::parse(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!((file.leases.len(), file.bad.len()), (2, 0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_snapshot_without_its_end_is_dropped_and_what_came_before_kept() {
+        let d = dir();
+        let path = d.join("leases");
+        three_leases(&path);
+        // Killed while appending the snapshot: the change committed before it stays.
+        let mut journal = String::new();
+        Record::Remove(lease(3, 0).addr).write(&mut journal);
+        let committed = journal.len();
+        Record::Begin.write(&mut journal);
+        Record::Put(lease(1, 20)).write(&mut journal);
+        std::fs::write(journal_path(&path), &journal).unwrap();
+        let (s, report) = LeaseStore::open(&path).unwrap();
+        assert_eq!(report.torn_bytes, journal.len() - committed);
+        let mut left: Vec<_> = s.table().iter().map(|l| (l.addr, l.expires)).collect();
+        left.sort();
+        assert_eq!(left, vec![(lease(1, 0).addr, 10), (lease(2, 0).addr, 10)]);
         let _ = std::fs::remove_dir_all(&d);
     }
 

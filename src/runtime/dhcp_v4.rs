@@ -197,12 +197,8 @@ fn serve(mut p: Prepared) {
                 break;
             }
         }
-        if held.is_empty() {
-            update_names(&p.names, &mut p.store);
-            continue;
-        }
-        // Every lease change of the group on disk before any reply that acknowledges it,
-        // and its name in DNS.
+        // Every lease change of the group on disk (those no reply acknowledges, such as
+        // a RELEASE, too) before any reply that acknowledges one, and its name in DNS.
         if let Err(e) = p.store.commit() {
             log::error(format!("failed to write lease file: {e}"));
             held.clear();
@@ -210,6 +206,14 @@ fn serve(mut p: Prepared) {
         }
         update_names(&p.names, &mut p.store);
         send(fd, &mut sending, &mut held);
+        compact_if_due(&mut p.store);
+    }
+}
+
+/// Rewrite the lease file from the table when the journal has grown enough.
+fn compact_if_due(store: &mut LeaseStore) {
+    if let Err(e) = store.compact_if_due() {
+        log::error(format!("failed to write lease file: {e}"));
     }
 }
 
@@ -274,8 +278,13 @@ fn answer_batch(
         let to = match to {
             Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
             Destination::Client(a) => SocketAddr::from((a, p.client_port)),
-            // Unicast to a hardware address needs an ARP entry first: broadcast, which
-            // every client takes, until that is built.
+            // As dnsmasq on Linux: an ARP entry for the address the client is being given,
+            // then unicast; broadcast, which every client takes, where that cannot be done.
+            Destination::Hardware { addr, hwaddr }
+                if add_arp_entry(fd(p), &iface.name, addr, &hwaddr) =>
+            {
+                SocketAddr::from((addr, p.client_port))
+            }
             Destination::Broadcast | Destination::Hardware { .. } => {
                 SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
             }
@@ -287,6 +296,51 @@ fn answer_batch(
         };
         queue.push((bytes, to, from));
     }
+}
+
+fn fd(p: &Prepared) -> RawFd {
+    p.socket.as_raw_fd()
+}
+
+/// ARP hardware type of Ethernet (linux/if_arp.h), as in DHCP's htype.
+const ARPHRD_ETHER: u8 = 1;
+/// A complete ARP entry (linux/if_arp.h).
+const ATF_COM: libc::c_int = 0x02;
+
+/// Tell the kernel that `addr` is at Ethernet address `hwaddr` on interface `iface`
+/// (SIOCSARP), so that a reply can be sent to an address the client does not answer ARP
+/// for yet. False where that cannot be done: not Ethernet, or no CAP_NET_ADMIN.
+fn add_arp_entry(
+    fd: RawFd,
+    iface: &str,
+    addr: Ipv4Addr,
+    hwaddr: &crate::dhcp::lease_file::HwAddr,
+) -> bool {
+    if hwaddr.htype != ARPHRD_ETHER || hwaddr.bytes.len() != 6 || iface.len() >= libc::IFNAMSIZ {
+        return false;
+    }
+    // SAFETY: all-zero is a valid arpreq; the fields are then filled in.
+    let mut req: libc::arpreq = unsafe { std::mem::zeroed() };
+    let pa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in fits in sockaddr (both 16 bytes).
+    req.arp_pa = unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(pa) };
+    req.arp_ha.sa_family = libc::sa_family_t::from(ARPHRD_ETHER);
+    for (d, s) in req.arp_ha.sa_data.iter_mut().zip(&hwaddr.bytes) {
+        *d = *s as libc::c_char;
+    }
+    req.arp_flags = ATF_COM;
+    for (d, s) in req.arp_dev.iter_mut().zip(iface.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCSARP reads one arpreq, valid for the call.
+    unsafe { libc::ioctl(fd, libc::SIOCSARP, &req) == 0 }
 }
 
 /// Give DNS the names of the leases changed since the last call.
@@ -320,4 +374,5 @@ fn end_expired(store: &mut LeaseStore, now: u64) {
     if let Err(e) = store.commit() {
         log::error(format!("failed to write lease file: {e}"));
     }
+    compact_if_due(store);
 }

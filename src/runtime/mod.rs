@@ -137,7 +137,13 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         Some(g) => (g, true),
         None => (Some("dip".to_string()), false),
     };
-    daemon::drop_privileges(user.as_deref(), group.as_deref(), group_given)?;
+    // The DHCP server adds ARP entries to reach clients without an address.
+    daemon::drop_privileges(
+        user.as_deref(),
+        group.as_deref(),
+        group_given,
+        dhcp.is_some(),
+    )?;
 
     block_signals();
     let mut feeds: Vec<Sender<dns_shard::Control>> = Vec::new();
