@@ -319,6 +319,195 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
             range.to_string(),
             vec![(REQUEST, vec![(50, vec![10, 77, 0, 77]), (54, vec![10, 77, 0, 99])])],
         ),
+        (
+            "sequential addresses",
+            format!("{range}dhcp-sequential-ip\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a client id",
+            range.to_string(),
+            vec![discover(vec![(61, vec![1, 0x52, 0x54, 0, 0x11, 0x22, 0x33]), prl(&[1, 3])])],
+        ),
+        (
+            "a client id, ignored",
+            format!("{range}dhcp-ignore-clid\n"),
+            vec![discover(vec![(61, vec![0, 9, 9, 9])])],
+        ),
+        (
+            "a range with its broadcast address",
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,10.77.0.255,3h\n".to_string(),
+            vec![discover(vec![prl(&[1, 3, 6, 28])])],
+        ),
+        (
+            "options by name",
+            format!("{range}dhcp-option=option:router,10.77.0.2\ndhcp-option=option:mtu,1400\ndhcp-option=option:domain-name,corp.example\n"),
+            vec![discover(vec![prl(&[1, 3, 15, 26])])],
+        ),
+        (
+            "address lists",
+            format!("{range}dhcp-option=42,10.77.0.5,10.77.0.6,10.77.0.7\ndhcp-option=44,10.77.0.8\n"),
+            vec![discover(vec![prl(&[42, 44])])],
+        ),
+        (
+            "a string option",
+            format!("{range}dhcp-option=17,/srv/root\ndhcp-option=40,nis.lan\n"),
+            vec![discover(vec![prl(&[17, 40])])],
+        ),
+        (
+            "a hex option",
+            format!("{range}dhcp-option=43,01:04:0a:4d:00:01\n"),
+            vec![discover(vec![prl(&[43])])],
+        ),
+        (
+            "numbers of several sizes",
+            format!("{range}dhcp-option=19,0\ndhcp-option=2,3600\ndhcp-option=23,64\n"),
+            vec![discover(vec![prl(&[2, 19, 23])])],
+        ),
+        (
+            "an empty router option (none sent)",
+            format!("{range}dhcp-option=3\n"),
+            vec![discover(vec![prl(&[1, 3, 6])])],
+        ),
+        (
+            "a forced boot file name",
+            format!("{range}dhcp-option-force=67,pxelinux.0\n"),
+            vec![discover(vec![prl(&[1, 3])])],
+        ),
+        (
+            "a host with an infinite lease",
+            format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.8,infinite\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a host by client id",
+            format!("{range}dhcp-host=id:01:52:54:00:11:22:33,10.77.0.10\n"),
+            vec![discover(vec![(61, vec![1, 0x52, 0x54, 0, 0x11, 0x22, 0x33])])],
+        ),
+        (
+            "a host by wildcard MAC",
+            format!("{range}dhcp-host=52:54:00:*:*:*,10.77.0.11\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a host with a name and no address",
+            format!("{range}domain=lan\ndhcp-host=52:54:00:11:22:33,scanner\n"),
+            vec![discover(vec![prl(&[1, 12, 15])])],
+        ),
+        (
+            "a host with several MACs",
+            format!("{range}dhcp-host=52:54:00:99:99:99,52:54:00:11:22:33,10.77.0.12\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a short lease, raised to the two-minute minimum",
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,1m\n".to_string(),
+            vec![discover(vec![])],
+        ),
+        (
+            "a lease in hours and minutes forms",
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,90m\n".to_string(),
+            vec![discover(vec![prl(&[51, 58, 59])])],
+        ),
+        (
+            "a discover, then a request with the client's name",
+            format!("{range}domain=lan\n"),
+            vec![
+                discover(vec![(50, vec![10, 77, 0, 60])]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 60]), (54, vec![10, 77, 0, 1]), (12, b"laptop".to_vec()), prl(&[1, 3, 12, 15])]),
+            ],
+        ),
+        (
+            "a request for a host's address",
+            format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.13\n"),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 13]), (54, vec![10, 77, 0, 1])])],
+        ),
+        (
+            "a request for an address another host has",
+            format!("{range}dhcp-host=52:54:00:44:44:44,10.77.0.14\n"),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 14]), (54, vec![10, 77, 0, 1])])],
+        ),
+        (
+            "an unknown client rebooting, not authoritative",
+            range.to_string(),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 70])])],
+        ),
+        (
+            "an unknown client rebooting, authoritative",
+            format!("{range}dhcp-authoritative\n"),
+            vec![(REQUEST, vec![(50, vec![10, 77, 0, 70])])],
+        ),
+        (
+            "an inform",
+            format!("{range}dhcp-option=42,10.77.0.5\n"),
+            vec![(8, vec![prl(&[1, 3, 6, 42])])],
+        ),
+        (
+            "a decline, then a discover",
+            range.to_string(),
+            vec![
+                discover(vec![(50, vec![10, 77, 0, 80])]),
+                (4, vec![(50, vec![10, 77, 0, 80]), (54, vec![10, 77, 0, 1])]),
+                discover(vec![(50, vec![10, 77, 0, 80])]),
+            ],
+        ),
+        (
+            "a lease, a release, then a discover",
+            range.to_string(),
+            vec![
+                (REQUEST, vec![(50, vec![10, 77, 0, 81]), (54, vec![10, 77, 0, 1])]),
+                (7, vec![(54, vec![10, 77, 0, 1])]),
+                discover(vec![]),
+            ],
+        ),
+        (
+            "a second range on another network",
+            format!("dhcp-range=192.168.9.10,192.168.9.20,255.255.255.0,1h\n{range}"),
+            vec![discover(vec![prl(&[1, 3, 28])])],
+        ),
+        (
+            "a request list in odd order",
+            range.to_string(),
+            vec![discover(vec![prl(&[58, 59, 51, 6, 3, 1, 28, 15])])],
+        ),
+        (
+            "a netbios name server and node type",
+            format!("{range}dhcp-option=option:netbios-ns,10.77.0.4\ndhcp-option=option:netbios-nodetype,8\n"),
+            vec![discover(vec![prl(&[44, 46])])],
+        ),
+        (
+            "a lease limit of one, met by another client's lease",
+            format!("{range}dhcp-lease-max=1\n"),
+            vec![
+                (REQUEST, vec![(50, vec![10, 77, 0, 90]), (54, vec![10, 77, 0, 1])]),
+                discover(vec![(61, vec![1, 2, 2, 2, 2, 2, 2])]),
+            ],
+        ),
+        (
+            "a vendor class and a user class sent",
+            range.to_string(),
+            vec![discover(vec![(60, b"PXEClient".to_vec()), (77, b"ipxe".to_vec())])],
+        ),
+        (
+            "a tiny maximum message size",
+            format!("{range}dhcp-option=42,10.77.0.5\n"),
+            vec![discover(vec![(57, vec![2, 64]), prl(&[1, 3, 6, 42])])],
+        ),
+        (
+            "an IP address as a quoted string option",
+            format!("{range}dhcp-option=252,\"http://wpad.lan/wpad.dat\"\n"),
+            vec![discover(vec![prl(&[252])])],
+        ),
+        (
+            "a dns-server option of 0.0.0.0 (this server)",
+            format!("{range}dhcp-option=option:dns-server,0.0.0.0\n"),
+            vec![discover(vec![prl(&[6])])],
+        ),
+        (
+            "router 0.0.0.0 (this server)",
+            format!("{range}dhcp-option=3,0.0.0.0\n"),
+            vec![discover(vec![prl(&[3])])],
+        ),
     ];
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {

@@ -11,6 +11,7 @@
 
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
+use super::option_catalog;
 use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, Value};
 use crate::config::values::{legal_hostname, LeaseTime};
 use crate::config::Config;
@@ -27,10 +28,11 @@ pub const CLIENT_PORT: u16 = 68;
 /// dnsmasq's lease time where none is configured: one hour.
 const DEFAULT_LEASE_SECS: u32 = 3600;
 
-/// An address a client declined is not offered again for this long (as dnsmasq).
+/// A `--dhcp-host` address a client declined is not offered again for this long (as
+/// dnsmasq's DECLINE_BACKOFF).
 const DECLINE_HOLD_SECS: u64 = 600;
 
-/// Most declined addresses remembered.
+/// Most declined host addresses remembered.
 const MAX_DECLINED: usize = 4096;
 
 /// `--dhcp-lease-max`'s default.
@@ -230,6 +232,9 @@ pub struct Server {
     config: V4Config,
     /// Declined addresses and when they may be offered again.
     declined: HashMap<Ipv4Addr, u64>,
+    /// Added to every address hash, and bumped by each decline of a dynamic address, so
+    /// that the next picks land elsewhere (dnsmasq's addr_epoch).
+    addr_epoch: u32,
 }
 
 /// dnsmasq's reason texts for a DHCPNAK.
@@ -243,6 +248,7 @@ impl Server {
         Server {
             config,
             declined: HashMap::new(),
+            addr_epoch: 0,
         }
     }
 
@@ -421,7 +427,7 @@ impl Server {
         let first = if self.config.sequential {
             0
         } else {
-            address_hash(&client.hwaddr.bytes) % size
+            address_hash(&client.hwaddr.bytes).wrapping_add(self.addr_epoch) % size
         };
         // Each address skipped is leased, reserved, declined or the server's: at most as
         // many as there are of those, so the walk ends well before the range's size when
@@ -679,6 +685,12 @@ impl Server {
         {
             store.remove(addr);
         }
+        // As dnsmasq: a host's configured address is held back a while; a dynamic one
+        // is not, but the address picks move on.
+        if !self.config.reserved.contains(&addr) {
+            self.addr_epoch = self.addr_epoch.wrapping_add(1);
+            return;
+        }
         if self.declined.len() >= MAX_DECLINED {
             self.declined.retain(|_, &mut until| until > now_secs);
         }
@@ -800,6 +812,14 @@ impl Server {
         for (code, data, forced) in &self.config.options {
             if *forced || wanted(*code) {
                 let mut data = data.clone();
+                // 0.0.0.0 in an address option means this server, as dnsmasq reads it.
+                let addresses = option_catalog::by_number(option_catalog::V4, u16::from(*code))
+                    .is_some_and(|o| o.value == option_catalog::ValueType::AddrList);
+                if addresses && data.len() % 4 == 0 {
+                    for a in data.chunks_mut(4).filter(|a| *a == [0; 4]) {
+                        a.copy_from_slice(&subnet.local.octets());
+                    }
+                }
                 // The TFTP server and boot file names go NUL-terminated, as dnsmasq
                 // sends them (some PXE clients need it).
                 if matches!(code, 66 | 67) && data.last() != Some(&0) {
@@ -1147,8 +1167,10 @@ mod tests {
     }
 
     #[test]
-    fn release_ends_the_lease_and_decline_holds_the_address_back() {
-        let mut s = server("dhcp-range=192.168.1.50,192.168.1.51\n");
+    fn release_ends_the_lease_and_a_declined_host_address_is_held_back() {
+        let mut s = server(
+            "dhcp-range=192.168.1.50,192.168.1.52\ndhcp-host=52:54:00:12:34:56,192.168.1.50\n",
+        );
         let mut store = LeaseStore::in_memory();
         let addr = Ipv4Addr::new(192, 168, 1, 50);
         let req = request(
@@ -1177,21 +1199,37 @@ mod tests {
             ],
         );
         answer(&mut s, &decline, &mut store);
-        let other = [2, 0, 0, 0, 0, 3];
+        // The host is offered another address while its own is held back.
         let (offer, _) = answer(
             &mut s,
-            &request(
-                MessageType::Discover,
-                other,
-                vec![DhcpOption::RequestedIpAddress(addr)],
-            ),
+            &request(MessageType::Discover, MAC, vec![]),
             &mut store,
         )
         .unwrap();
-        assert_eq!(
+        assert_ne!(
             offer.yiaddr(),
-            Ipv4Addr::new(192, 168, 1, 51),
-            "50 was declined"
+            addr,
+            "the declined host address was offered"
+        );
+        // A declined dynamic address is offered again when asked for (as dnsmasq).
+        let dynamic = Ipv4Addr::new(192, 168, 1, 51);
+        let decline = request(
+            MessageType::Decline,
+            MAC,
+            vec![
+                DhcpOption::RequestedIpAddress(dynamic),
+                DhcpOption::ServerIdentifier(iface().addr),
+            ],
+        );
+        answer(&mut s, &decline, &mut store);
+        let ask = request(
+            MessageType::Discover,
+            [2, 0, 0, 0, 0, 3],
+            vec![DhcpOption::RequestedIpAddress(dynamic)],
+        );
+        assert_eq!(
+            answer(&mut s, &ask, &mut store).unwrap().0.yiaddr(),
+            dynamic
         );
     }
 
