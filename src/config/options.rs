@@ -333,7 +333,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dnssec-timestamp", None, Required, Once, "<path>", Text, DNSSEC, "File that proves the clock is set."),
     opt!("dnssec-limits", None, Required, Once, "<limit>,..", DnssecLimits, DNSSEC, "Work limits for DNSSEC validation."),
     opt!("ra-param", None, Required, Many, "<iface>,[mtu:<value>|<interface>|off,][<prio>,]<intval>[,<lifetime>]", RaParam, DHCP6, "Router advertisement MTU, priority and timing."),
-    opt!("quiet-dhcp", None, None, Flag, "", Flag, DHCP, "Do not log routine DHCPv4."),
+    opt!("quiet-dhcp", None, None, Flag, "", Flag, Status::Works, "Do not log routine DHCPv4."),
     opt!("quiet-dhcp6", None, None, Flag, "", Flag, DHCP6, "Do not log routine DHCPv6."),
     opt!("quiet-ra", None, None, Flag, "", Flag, DHCP6, "Do not log router advertisements."),
     opt!("log-debug", None, None, Flag, "", Flag, W, "Log debugging detail."),

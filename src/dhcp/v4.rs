@@ -98,6 +98,8 @@ pub struct V4Config {
     lease_max: usize,
     ignore_client_id: bool,
     sequential: bool,
+    /// `--quiet-dhcp` without `--log-dhcp`: routine exchanges are not logged.
+    quiet: bool,
     /// The DNS server's port: 0 means no DNS, so no DNS-server option by default.
     dns_port: u16,
 }
@@ -164,6 +166,7 @@ impl V4Config {
             lease_max,
             ignore_client_id: config.has("dhcp-ignore-clid"),
             sequential: config.has("dhcp-sequential-ip"),
+            quiet: config.has("quiet-dhcp") && !config.has("log-dhcp"),
             dns_port: config.uint_or("port", 53) as u16,
         }
     }
@@ -439,6 +442,13 @@ impl Server {
             .find(|&a| ok(a))
     }
 
+    /// Log a routine line (not a problem: those are always logged), unless quiet.
+    fn routine(&self, out: &mut Outcome, line: String) {
+        if !self.config.quiet {
+            out.log.push(line);
+        }
+    }
+
     fn lease_secs(&self, host: Option<&DhcpHost>, subnet: Subnet) -> LeaseTime {
         host.and_then(|h| h.lease).unwrap_or(subnet.range.lease)
     }
@@ -454,8 +464,7 @@ impl Server {
         store: &mut LeaseStore,
         out: &mut Outcome,
     ) {
-        out.log
-            .push(format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
+        self.routine(out, format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
         let host = self.host_for(client);
         if host.is_some_and(|h| h.ignore) {
             out.log.push(format!(
@@ -493,8 +502,10 @@ impl Server {
             Some(time),
             name.as_deref(),
         );
-        out.log
-            .push(format!("DHCPOFFER({iface}) {addr} {}", client.mac_text()));
+        self.routine(
+            out,
+            format!("DHCPOFFER({iface}) {addr} {}", client.mac_text()),
+        );
         out.reply = Some((reply, self.destination(msg, addr, client, false)));
     }
 
@@ -523,8 +534,10 @@ impl Server {
             None if !ciaddr.is_unspecified() => ciaddr,
             None => return,
         };
-        out.log
-            .push(format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()));
+        self.routine(
+            out,
+            format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()),
+        );
         if let Some(id) = server_id {
             if id != subnet.local {
                 // SELECTING, and the client chose another server.
@@ -621,7 +634,7 @@ impl Server {
             line.push(' ');
             line.push_str(n);
         }
-        out.log.push(line);
+        self.routine(out, line);
         out.reply = Some((reply, self.destination(msg, addr, client, false)));
     }
 
@@ -635,8 +648,10 @@ impl Server {
         out: &mut Outcome,
     ) {
         let addr = msg.ciaddr();
-        out.log
-            .push(format!("DHCPRELEASE({iface}) {addr} {}", client.mac_text()));
+        self.routine(
+            out,
+            format!("DHCPRELEASE({iface}) {addr} {}", client.mac_text()),
+        );
         let ours = matches!(
             msg.opts().get(OptionCode::ServerIdentifier),
             Some(DhcpOption::ServerIdentifier(id)) if *id == subnet.local
@@ -711,8 +726,10 @@ impl Server {
         if addr.is_unspecified() {
             return;
         }
-        out.log
-            .push(format!("DHCPINFORM({iface}) {addr} {}", client.mac_text()));
+        self.routine(
+            out,
+            format!("DHCPINFORM({iface}) {addr} {}", client.mac_text()),
+        );
         let reply = self.reply(
             msg,
             MessageType::Ack,
@@ -721,8 +738,10 @@ impl Server {
             None,
             None,
         );
-        out.log
-            .push(format!("DHCPACK({iface}) {addr} {}", client.mac_text()));
+        self.routine(
+            out,
+            format!("DHCPACK({iface}) {addr} {}", client.mac_text()),
+        );
         out.reply = Some((reply, self.destination(msg, addr, client, true)));
     }
 
@@ -1318,6 +1337,29 @@ mod tests {
             &mut store
         )
         .is_none());
+    }
+
+    #[test]
+    fn quiet_dhcp_logs_problems_only() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\nquiet-dhcp\n");
+        let mut store = LeaseStore::in_memory();
+        let out = s.handle(
+            &encode(&request(MessageType::Discover, MAC, vec![])),
+            &iface(),
+            1000,
+            &mut store,
+        );
+        assert!(out.reply.is_some() && out.log.is_empty(), "{:?}", out.log);
+        let wrong = request(
+            MessageType::Request,
+            MAC,
+            vec![DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 9, 9))],
+        );
+        let mut s =
+            server("dhcp-range=192.168.1.50,192.168.1.150\nquiet-dhcp\ndhcp-authoritative\n");
+        let out = s.handle(&encode(&wrong), &iface(), 1000, &mut store);
+        assert_eq!(out.log.len(), 1, "{:?}", out.log);
+        assert!(out.log[0].starts_with("DHCPNAK("), "{:?}", out.log);
     }
 
     #[test]
