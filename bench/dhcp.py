@@ -314,8 +314,9 @@ def report(r, a):
     lines += [
         "",
         f"Last round against first: {last['acks_per_s'] / first['acks_per_s']:.2f} of the rate. "
-        f"At the end the lease file held {files['lease_file_lines']:,} lines "
-        f"(compacted) and the journal {files['journal_bytes']:,} bytes.",
+        f"At the end the lease file held {files['lease_file_lines']:,} lines and the "
+        f"journal {files['journal_bytes']:,} bytes (every lease since the last compaction, "
+        "which comes once the journal holds more records than the table has leases).",
         "",
     ]
     return "\n".join(lines)
