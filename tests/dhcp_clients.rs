@@ -132,14 +132,7 @@ fn start_server(net: &Net, dir: &Path, extra: &str) -> Running {
     );
     let path = dir.join("ringmasq.conf");
     std::fs::write(&path, conf).unwrap();
-    let argv = net.in_server(&[RINGMASQ, "-C", path.to_str().unwrap()]);
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Running(child);
+    let server = spawn(&net.in_server(&[RINGMASQ, "-C", path.to_str().unwrap()]));
     assert!(
         wait_until(|| net.dig(&["localhost"]) == "127.0.0.1"),
         "ringmasq did not start: {}",

@@ -463,7 +463,8 @@ impl LeaseStore {
         };
         let mut leases: Vec<&Lease> = self.table.iter().collect();
         leases.sort_unstable_by_key(|l| l.addr);
-        let mut snapshot = std::mem::take(&mut self.pending);
+        // What is pending goes first; it stays pending until the journal has it.
+        let mut snapshot = String::new();
         Record::Begin.write(&mut snapshot);
         for lease in &leases {
             Record::Put((*lease).clone()).write(&mut snapshot);
@@ -472,14 +473,16 @@ impl LeaseStore {
         let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
         let journaled = files
             .journal
-            .write_all(snapshot.as_bytes())
+            .write_all(self.pending.as_bytes())
+            .and_then(|()| files.journal.write_all(snapshot.as_bytes()))
             .and_then(|()| files.journal.sync_data());
         if let Err(e) = journaled {
             let _ = files.journal.set_len(files.bytes);
             return Err(e);
         }
         // From here the journal alone holds the table: the lease file may be torn.
-        files.bytes += snapshot.len() as u64;
+        files.bytes += (self.pending.len() + snapshot.len()) as u64;
+        self.pending.clear();
         self.pending_records = 0;
         files.lease_file.write_all_at(text.as_bytes(), 0)?;
         files.lease_file.set_len(text.len() as u64)?;

@@ -467,29 +467,21 @@ impl Server {
         self.routine(out, format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
         let host = self.host_for(client);
         if host.is_some_and(|h| h.ignore) {
-            out.log.push(format!(
-                "DHCPDISCOVER({iface}) {} ignored",
-                client.mac_text()
-            ));
-            return;
-        }
-        let has_lease = self.lease_of(client, store).is_some();
-        if !has_lease && store.table().len() >= self.config.lease_max {
-            out.log.push(format!(
-                "DHCPDISCOVER({iface}) {} no address available",
-                client.mac_text()
-            ));
+            problem(out, "DHCPDISCOVER", iface, client, "ignored");
             return;
         }
         let asked = match msg.opts().get(OptionCode::RequestedIpAddress) {
             Some(DhcpOption::RequestedIpAddress(a)) => Some(*a),
             _ => None,
         };
-        let Some(addr) = self.choose(client, host, asked, subnet, now_secs, store) else {
-            out.log.push(format!(
-                "DHCPDISCOVER({iface}) {} no address available",
-                client.mac_text()
-            ));
+        // A new client past the lease limit gets nothing, as when no address is free.
+        let room =
+            self.lease_of(client, store).is_some() || store.table().len() < self.config.lease_max;
+        let chosen = room
+            .then(|| self.choose(client, host, asked, subnet, now_secs, store))
+            .flatten();
+        let Some(addr) = chosen else {
+            problem(out, "DHCPDISCOVER", iface, client, "no address available");
             return;
         };
         let time = self.lease_secs(host, subnet);
@@ -546,10 +538,7 @@ impl Server {
         }
         let host = self.host_for(client);
         if host.is_some_and(|h| h.ignore) {
-            out.log.push(format!(
-                "DHCPREQUEST({iface}) {} ignored",
-                client.mac_text()
-            ));
+            problem(out, "DHCPREQUEST", iface, client, "ignored");
             return;
         }
         let lease = self.lease_of(client, store).cloned();
@@ -920,6 +909,13 @@ fn encode(msg: &Message) -> Vec<u8> {
 
 /// Whether `lease` belongs to `client`: the same client id, or (without ids) the same
 /// hardware address.
+/// Log a problem with a request (always logged, even with `--quiet-dhcp`), as dnsmasq
+/// words it: `DHCPDISCOVER(eth0) 52:54:00:12:34:56 ignored`.
+fn problem(out: &mut Outcome, kind: &str, iface: &str, client: &Client, what: &str) {
+    out.log
+        .push(format!("{kind}({iface}) {} {what}", client.mac_text()));
+}
+
 fn same_client(lease: &Lease, client: &Client) -> bool {
     match (&lease.client_id, &client.client_id) {
         (Some(a), Some(b)) => a == b,

@@ -339,19 +339,26 @@ impl Engine {
     /// Other types, and AAAA, go on as for a hosts-file name.
     fn lease_answer(&self, name: &str, qtype: u16) -> Option<Outcome> {
         let leases = self.lease_names.as_deref().filter(|l| !l.is_empty())?;
+        // The lease map first: most names are not in it, and only a hit needs the
+        // (costlier) check that the local data does not know the name already.
         let (rdata, reverse) = match qtype {
-            rtype::A | rtype::ANY if !self.local.has_name(name) => {
-                (RData::A(A(leases.address(name)?)), false)
+            rtype::A | rtype::ANY => {
+                let addr = leases.address(name)?;
+                if self.local.has_name(name) {
+                    return None;
+                }
+                (RData::A(A(addr)), false)
             }
             rtype::PTR => {
                 let ip = reverse_address(name)?;
                 let IpAddr::V4(v4) = ip else {
                     return None;
                 };
+                let target = leases.name_of(v4)?;
                 if self.local.reverse_name(ip).is_some() {
                     return None;
                 }
-                (RData::PTR(PTR(fqdn(&leases.name_of(v4)?)?)), true)
+                (RData::PTR(PTR(fqdn(&target)?)), true)
             }
             _ => return None,
         };

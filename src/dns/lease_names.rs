@@ -14,10 +14,8 @@ use dashmap::DashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Most names held (two a lease); past it, new leases get none, and that is logged.
-pub const MAX_NAMES: usize = 8 << 20;
-
-/// The names of the leases in force.
+/// The names of the leases in force: at most two a lease, so the lease store's limit
+/// (`MAX_LEASES`) bounds them.
 #[derive(Debug, Default)]
 pub struct LeaseNames {
     /// Lower-case name, without a final dot -> the address it answers with.
@@ -67,10 +65,6 @@ impl LeaseNames {
             }
             let mut held = Vec::with_capacity(names.len());
             for name in names {
-                if self.count.load(Ordering::Relaxed) >= MAX_NAMES {
-                    taken.push(name);
-                    continue;
-                }
                 match self.forward.entry(name) {
                     dashmap::Entry::Occupied(e) if *e.get() != addr => taken.push(e.key().clone()),
                     dashmap::Entry::Occupied(e) => held.push(e.key().clone()),

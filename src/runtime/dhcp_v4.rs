@@ -281,7 +281,7 @@ fn answer_batch(
             // As dnsmasq on Linux: an ARP entry for the address the client is being given,
             // then unicast; broadcast, which every client takes, where that cannot be done.
             Destination::Hardware { addr, hwaddr }
-                if add_arp_entry(fd(p), &iface.name, addr, &hwaddr) =>
+                if add_arp_entry(p.socket.as_raw_fd(), &iface.name, addr, &hwaddr) =>
             {
                 SocketAddr::from((addr, p.client_port))
             }
@@ -296,10 +296,6 @@ fn answer_batch(
         };
         queue.push((bytes, to, from));
     }
-}
-
-fn fd(p: &Prepared) -> RawFd {
-    p.socket.as_raw_fd()
 }
 
 /// ARP hardware type of Ethernet (linux/if_arp.h), as in DHCP's htype.
