@@ -7,4 +7,5 @@ pub mod dns;
 pub mod log;
 pub mod memory;
 pub mod parallel_parse;
+pub mod random;
 pub mod runtime;

@@ -163,15 +163,13 @@ impl Engine {
             header_reply(&mut self.out, query, None, rcode::NOTIMP);
             return Action::Reply(&self.out);
         }
-        let (q, edns) =
-            match wire::question(query).and_then(|q| wire::edns(query, q.end).map(|e| (q, e))) {
-                Ok(v) => v,
-                Err(_) => {
-                    self.counters.malformed += 1;
-                    header_reply(&mut self.out, query, None, rcode::FORMERR);
-                    return Action::Reply(&self.out);
-                }
-            };
+        // A question is a 260-byte value: bound once, not moved through combinators.
+        let Ok(q) = wire::question(query) else {
+            return self.malformed(query);
+        };
+        let Ok(edns) = wire::edns(query, q.end) else {
+            return self.malformed(query);
+        };
         let limit = match (tcp, edns) {
             (true, _) => u16::MAX as usize,
             (false, Some(e)) => (e.udp_size as usize).clamp(
@@ -181,7 +179,6 @@ impl Engine {
             (false, None) => PLAIN_UDP_BYTES,
         };
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
-        let name = dotted(&q, &mut text);
         if self.options.log_queries {
             crate::log::info(format!(
                 "query[{}] {} from {}",
@@ -191,6 +188,7 @@ impl Engine {
             ));
         }
         if q.qclass == chaos::CLASS_CHAOS {
+            let name = dotted(&q, &mut text);
             return self.chaos_reply(query, &q, name, edns.is_some(), limit);
         }
         // A name already found to have no local answer under this snapshot is answered
@@ -211,6 +209,8 @@ impl Engine {
                 return Action::Reply(&self.out);
             }
         }
+        // Past the cache: the name as text, for the local data.
+        let name = dotted(&q, &mut text);
         // dnsmasq neither caches nor answers from its cache an --interface-name name
         // whose interface lacks the asked family.
         let mut uncached = false;
@@ -450,6 +450,19 @@ impl Engine {
         }
         self.counters.local += 1;
         true
+    }
+
+    /// Hand the reply the last `query` gave over to `buf` without copying it; the engine
+    /// keeps `buf`'s storage for its next reply.
+    pub fn take_reply(&mut self, buf: &mut Vec<u8>) {
+        std::mem::swap(&mut self.out, buf);
+    }
+
+    /// FORMERR for a query that cannot be read past its header.
+    fn malformed(&mut self, query: &[u8]) -> Action<'_> {
+        self.counters.malformed += 1;
+        header_reply(&mut self.out, query, None, rcode::FORMERR);
+        Action::Reply(&self.out)
     }
 
     /// Count and log an answer given from the cache (now in `out`).

@@ -14,8 +14,6 @@ use std::sync::Arc;
 
 /// Most bytes one cached reply may hold.
 pub const MAX_ENTRY_BYTES: usize = 4096;
-/// Longest cache key: a name plus type and class.
-const MAX_KEY_BYTES: usize = wire::MAX_NAME_BYTES + 4;
 
 /// How the cache treats TTLs and what it keeps (dnsmasq's cache options).
 #[derive(Clone, Debug)]
@@ -77,42 +75,68 @@ pub struct Stats {
     pub evictions: u64,
 }
 
-/// FNV-1a: keys are short and trusted to be spread by the name; SipHash's cost buys
-/// nothing here because a shard's table is private and bounded.
+/// The cache index's key: a question's hash under the cache's random seed (clients choose
+/// the names that are cached). Two questions with one hash share a place, the later
+/// replacing the earlier: a cache may forget anything.
 #[derive(Default)]
-struct KeyHasher(u64);
+struct HashKey(u64);
 
-impl Hasher for KeyHasher {
+impl Hasher for HashKey {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        // Only u64 keys are hashed here; any other bytes are still mixed in.
+        self.0 = super::name_table::keyed_hash(bytes, self.0);
+    }
+    fn write_u64(&mut self, h: u64) {
         self.0 = h;
     }
 }
 
-/// One cached answer, ready to copy. Times are seconds on the process-wide clock.
+/// One cached answer, ready to copy, shared by every shard that stores it. Times are
+/// seconds on the process-wide clock.
 #[derive(Debug)]
 pub struct Stored {
-    key: Box<[u8]>,
+    meta: Meta,
+    /// The key (lower-cased question name, type and class), the reply with ID 0 and the
+    /// question as first seen, and its TTL fields (offset and TTL, 6 bytes each): one
+    /// allocation, so a hit reads one run of memory.
+    bytes: Arc<[u8]>,
+}
+
+/// What a hit needs besides the bytes, copied into each shard's entry.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
     origin: Origin,
-    /// The reply with ID 0 and the question as first seen.
-    wire: Vec<u8>,
-    /// Offsets of TTL fields in `wire`, with the TTL each had when stored.
-    ttls: Vec<(u16, u32)>,
     stored_at_secs: u64,
     expires_at_secs: u64,
-    /// Where a run of same-sized address records of one name lies in `wire`, which
+    /// Where a run of same-sized address records of one name lies in the reply, which
     /// answers from the cache rotate as dnsmasq's round robin does.
     rotating: Option<Run>,
+    key_len: u16,
+    wire_len: u16,
+}
+
+impl Meta {
+    fn key<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        &bytes[..self.key_len as usize]
+    }
+    fn wire<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        &bytes[self.key_len as usize..self.ttls_at()]
+    }
+    fn ttls_at(&self) -> usize {
+        self.key_len as usize + self.wire_len as usize
+    }
+    /// The TTL fields: (offset in the reply, TTL when stored).
+    fn ttls<'b>(&self, bytes: &'b [u8]) -> impl Iterator<Item = (usize, u32)> + 'b {
+        bytes[self.ttls_at()..].chunks_exact(6).map(|t| {
+            (
+                usize::from(u16::from_le_bytes([t[0], t[1]])),
+                u32::from_le_bytes([t[2], t[3], t[4], t[5]]),
+            )
+        })
+    }
 }
 
 /// A reply as stored (ID 0), its TTL fields (offset, TTL) and its lifetime in seconds.
@@ -184,7 +208,10 @@ pub struct BareNegative {
 }
 
 struct Entry {
-    stored: Arc<Stored>,
+    meta: Meta,
+    bytes: Arc<[u8]>,
+    /// The key's hash under this cache's seed, its place in the index.
+    hash: u64,
     /// The snapshot generation under which this entry's question was last found to have
     /// no local answer (`UNCHECKED` until then): under it, a hit needs no local lookup.
     checked: u64,
@@ -221,33 +248,30 @@ pub enum LocalCheck {
 /// A shard's cache.
 pub struct Cache {
     policy: Policy,
-    index: HashMap<Box<[u8]>, u32, BuildHasherDefault<KeyHasher>>,
+    /// Entries by their key's hash.
+    index: HashMap<u64, u32, BuildHasherDefault<HashKey>>,
     entries: Vec<Entry>,
+    /// This cache's hash seed.
+    seed: u64,
     hand: usize,
     pub stats: Stats,
 }
 
-/// The key of a question: its lower-cased name, type and class, in a stack buffer.
-struct Key {
-    bytes: [u8; MAX_KEY_BYTES],
-    len: usize,
+/// A question's key as stored: its lower-cased name, type and class.
+fn key_of(q: &Question) -> Vec<u8> {
+    let mut key = q.name.wire().to_vec();
+    key.extend_from_slice(&q.qtype.to_be_bytes());
+    key.extend_from_slice(&q.qclass.to_be_bytes());
+    key
 }
 
-impl Key {
-    fn of(q: &Question) -> Key {
-        let name = q.name.wire();
-        let mut bytes = [0u8; MAX_KEY_BYTES];
-        bytes[..name.len()].copy_from_slice(name);
-        bytes[name.len()..name.len() + 2].copy_from_slice(&q.qtype.to_be_bytes());
-        bytes[name.len() + 2..name.len() + 4].copy_from_slice(&q.qclass.to_be_bytes());
-        Key {
-            bytes,
-            len: name.len() + 4,
-        }
-    }
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
+/// Whether `key` is the key of a question with this name, type and class.
+fn is_key_of(key: &[u8], name: &[u8], qtype: u16, qclass: u16) -> bool {
+    let [t0, t1] = qtype.to_be_bytes();
+    let [c0, c1] = qclass.to_be_bytes();
+    key.len() == name.len() + 4
+        && key[..name.len()] == *name
+        && key[name.len()..] == [t0, t1, c0, c1]
 }
 
 impl Cache {
@@ -257,9 +281,23 @@ impl Cache {
             policy,
             index: HashMap::with_capacity_and_hasher(capacity, Default::default()),
             entries: Vec::with_capacity(capacity),
+            seed: crate::random::u64(),
             hand: 0,
             stats: Stats::default(),
         }
+    }
+
+    /// The hash a question with this name, type and class is indexed by.
+    fn hash(&self, name: &[u8], qtype: u16, qclass: u16) -> u64 {
+        let kind = (u64::from(qtype) << 16 | u64::from(qclass)).rotate_left(40);
+        super::name_table::keyed_hash(name, self.seed ^ kind)
+    }
+
+    /// The hash of a stored key (as `key_of` writes it).
+    fn key_hash(&self, key: &[u8]) -> u64 {
+        let (name, tail) = key.split_at(key.len() - 4);
+        let be = |i: usize| u16::from_be_bytes([tail[i], tail[i + 1]]);
+        self.hash(name, be(0), be(2))
     }
 
     pub fn policy(&self) -> &Policy {
@@ -297,14 +335,19 @@ impl Cache {
             edns,
             max_bytes,
         } = *ask;
-        let key = Key::of(q);
-        let &slot = self.index.get(key.as_slice())?;
+        let name = q.name.wire();
+        let hash = self.hash(name, q.qtype, q.qclass);
+        let &slot = self.index.get(&hash)?;
         let entry = &mut self.entries[slot as usize];
-        let e = &entry.stored;
+        let e = entry.meta;
         if let LocalCheck::Pending(generation) = check {
             if entry.checked != generation || e.expires_at_secs <= now_secs {
                 return None;
             }
+        }
+        let bytes = &entry.bytes[..];
+        if !is_key_of(e.key(bytes), name, q.qtype, q.qclass) {
+            return None;
         }
         let opt_bytes = if edns.is_some() {
             wire::OPT_RECORD_BYTES
@@ -317,7 +360,7 @@ impl Cache {
             Some(0) => true,
             Some(max) => now_secs - e.expires_at_secs <= u64::from(max),
         };
-        if (stale && !stale_ok) || e.wire.len() + opt_bytes > max_bytes {
+        if (stale && !stale_ok) || e.wire_len as usize + opt_bytes > max_bytes {
             return None;
         }
         entry.referenced = true;
@@ -327,7 +370,7 @@ impl Cache {
         let turn = entry.hits;
         entry.hits = entry.hits.wrapping_add(1);
         out.clear();
-        out.extend_from_slice(&e.wire);
+        out.extend_from_slice(e.wire(bytes));
         out[..2].copy_from_slice(&query[..2]);
         out[2] = (out[2] & !flag::RD) | (query[2] & flag::RD);
         // Same name, so the same length: only the letter case can differ.
@@ -335,9 +378,9 @@ impl Cache {
         let elapsed = now_secs
             .saturating_sub(e.stored_at_secs)
             .min(u64::from(u32::MAX)) as u32;
-        for &(at, ttl) in &e.ttls {
+        for (at, ttl) in e.ttls(bytes) {
             let left = ttl.saturating_sub(elapsed).min(self.policy.max_ttl_secs);
-            out[at as usize..at as usize + 4].copy_from_slice(&left.to_be_bytes());
+            out[at..at + 4].copy_from_slice(&left.to_be_bytes());
         }
         if let Some(run) = e.rotating {
             let (start, stride) = (run.start as usize, run.stride as usize);
@@ -375,43 +418,56 @@ impl Cache {
             true => Run::find(&wire, q.end),
             false => None,
         };
+        let key = key_of(q);
+        let mut bytes = Vec::with_capacity(key.len() + wire.len() + 6 * ttls.len());
+        bytes.extend_from_slice(&key);
+        bytes.extend_from_slice(&wire);
+        for (at, ttl) in ttls {
+            bytes.extend_from_slice(&at.to_le_bytes());
+            bytes.extend_from_slice(&ttl.to_le_bytes());
+        }
         Some(Arc::new(Stored {
-            key: Key::of(q).as_slice().into(),
-            origin: bare.map(|b| b.origin).unwrap_or_default(),
-            rotating,
-            wire,
-            ttls,
-            stored_at_secs: now_secs,
-            expires_at_secs: now_secs + u64::from(lifetime),
+            meta: Meta {
+                origin: bare.map(|b| b.origin).unwrap_or_default(),
+                stored_at_secs: now_secs,
+                expires_at_secs: now_secs + u64::from(lifetime),
+                rotating,
+                key_len: key.len() as u16,
+                wire_len: wire.len() as u16,
+            },
+            bytes: bytes.into(),
         }))
     }
 
-    /// Keep `stored`, replacing an entry for the same question or making room.
+    /// Keep `stored`, replacing an entry for the same question (or one whose hash it
+    /// shares) or making room.
     pub fn store(&mut self, stored: Arc<Stored>, now_secs: u64) {
         if self.policy.capacity == 0 {
             return;
         }
         self.stats.insertions += 1;
+        let hash = self.key_hash(stored.meta.key(&stored.bytes));
         let entry = Entry {
-            stored,
+            meta: stored.meta,
+            bytes: stored.bytes.clone(),
+            hash,
             checked: UNCHECKED,
             referenced: false,
             hits: 0,
         };
-        if let Some(&slot) = self.index.get(&entry.stored.key[..]) {
+        if let Some(&slot) = self.index.get(&hash) {
             self.entries[slot as usize] = entry;
             return;
         }
-        let key = entry.stored.key.clone();
         if self.entries.len() < self.policy.capacity {
-            self.index.insert(key, self.entries.len() as u32);
+            self.index.insert(hash, self.entries.len() as u32);
             self.entries.push(entry);
             return;
         }
         let slot = self.victim(now_secs);
         let old = std::mem::replace(&mut self.entries[slot], entry);
-        self.index.remove(&old.stored.key);
-        self.index.insert(key, slot as u32);
+        self.index.remove(&old.hash);
+        self.index.insert(hash, slot as u32);
     }
 
     /// Prepare and store in one step; returns what was stored. A negative reply without
@@ -436,7 +492,7 @@ impl Cache {
             let slot = self.hand;
             self.hand = (self.hand + 1) % n;
             let e = &mut self.entries[slot];
-            if e.stored.expires_at_secs <= now_secs {
+            if e.meta.expires_at_secs <= now_secs {
                 return slot;
             }
             if !std::mem::take(&mut e.referenced) {
@@ -601,8 +657,9 @@ mod tests {
             .is_some()
     }
 
-    #[test]
-    fn hit_patches_id_case_and_ttl_and_clears_aa() {
+    /// A cache holding an answer for www.example.com A (TTL 300) stored at `now`, and the
+    /// query it answers.
+    fn www_cached(now: u64) -> (Cache, Vec<u8>) {
         let mut c = Cache::new(Policy::default());
         let q = query("www.example.com.", RecordType::A);
         let r = reply_to(
@@ -611,7 +668,13 @@ mod tests {
             vec![],
             0,
         );
-        assert!(store(&mut c, &q, &r, 1000));
+        assert!(store(&mut c, &q, &r, now));
+        (c, q)
+    }
+
+    #[test]
+    fn hit_patches_id_case_and_ttl_and_clears_aa() {
+        let (mut c, _) = www_cached(1000);
         let mut q2 = query("WWW.Example.com.", RecordType::A);
         q2[0] = 7;
         let m = hit(&mut c, &q2, 1010).expect("cached");
@@ -620,6 +683,26 @@ mod tests {
         assert_eq!(m.queries()[0].name().to_ascii(), "WWW.Example.com.");
         assert_eq!(m.answers()[0].ttl(), 290);
         assert!(hit(&mut c, &q2, 1300).is_none(), "expired at its TTL");
+    }
+
+    #[test]
+    fn a_question_sharing_an_entrys_hash_is_not_given_its_answer() {
+        let (mut c, q) = www_cached(0);
+        // Another name, and the same name with another type, made to share the entry's
+        // place in the index as a hash collision would.
+        for other in [
+            query("www.example.net.", RecordType::A),
+            query("www.example.com.", RecordType::AAAA),
+        ] {
+            let oq = wire::question(&other).unwrap();
+            let oh = c.hash(oq.name.wire(), oq.qtype, oq.qclass);
+            c.index.insert(oh, 0);
+            assert!(hit(&mut c, &other, 1).is_none());
+        }
+        assert!(
+            hit(&mut c, &q, 1).is_some(),
+            "the entry itself still answers"
+        );
     }
 
     #[test]

@@ -61,9 +61,16 @@ const CHAR: [u8; 40] = *b"\0abcdefghijklmnopqrstuvwxyz0123456789-._";
 /// The hash of a key (fast, word at a time; the index uses its high bits for the group
 /// and its low byte for the tag).
 pub fn hash(key: &[u8]) -> u64 {
+    keyed_hash(key, 0)
+}
+
+/// `hash` started from `seed`: for tables whose keys clients choose, a random seed keeps
+/// them from picking names that all land in one place.
+#[inline]
+pub fn keyed_hash(key: &[u8], seed: u64) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mix = |h: u64, w: u64| (h.rotate_left(23) ^ w).wrapping_mul(K);
-    let mut h = (key.len() as u64).wrapping_mul(K);
+    let mut h = (key.len() as u64).wrapping_mul(K) ^ seed;
     let mut words = key.chunks_exact(8);
     for w in &mut words {
         h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));

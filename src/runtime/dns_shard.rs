@@ -175,6 +175,7 @@ impl Shard {
         self.engine.borrow().local.send_from.get(server).cloned()
     }
 
+    /// Seconds on the shard clock (read once per batch of queries, not per query).
     fn now_secs(&self) -> u64 {
         self.config.epoch.elapsed().as_secs()
     }
@@ -197,31 +198,31 @@ impl Shard {
         }
     }
 
-    /// Run one query through the engine. A reply is copied into `reply`, so no borrow of
-    /// the engine is held while it is sent; a forward comes with its in-flight slot taken.
-    fn answer(&self, query: &[u8], client: SocketAddr, tcp: bool, reply: &mut Vec<u8>) -> Step {
-        let now = self.now_secs();
+    /// Run one query through the engine at `now` (seconds on the shard clock). A reply is
+    /// handed over into `reply` (buffers swapped, not copied), so no borrow of the engine is
+    /// held while it is sent; a forward comes with its in-flight slot taken.
+    fn answer(
+        &self,
+        query: &[u8],
+        client: SocketAddr,
+        tcp: bool,
+        now: u64,
+        reply: &mut Vec<u8>,
+    ) -> Step {
         let mut engine = self.engine.borrow_mut();
         self.take_fills(&mut engine, now);
-        match engine.query(query, client, now, tcp) {
-            Action::Reply(bytes) => {
-                reply.clear();
-                reply.extend_from_slice(bytes);
-                Step::Reply
+        let step = match engine.query(query, client, now, tcp) {
+            Action::Reply(_) => Step::Reply,
+            Action::Drop => return Step::Drop,
+            Action::Forward(servers) if self.reserve_forward() => return Step::Forward(servers),
+            Action::Forward(_) => return Step::Drop,
+            Action::ReplyAndRefresh(_, servers) if self.reserve_forward() => {
+                Step::ReplyAndRefresh(servers)
             }
-            Action::Drop => Step::Drop,
-            Action::Forward(servers) if self.reserve_forward() => Step::Forward(servers),
-            Action::Forward(_) => Step::Drop,
-            Action::ReplyAndRefresh(bytes, servers) => {
-                reply.clear();
-                reply.extend_from_slice(bytes);
-                if self.reserve_forward() {
-                    Step::ReplyAndRefresh(servers)
-                } else {
-                    Step::Reply
-                }
-            }
-        }
+            Action::ReplyAndRefresh(..) => Step::Reply,
+        };
+        engine.take_reply(reply);
+        step
     }
 
     /// Pass an upstream reply through the engine; returns the bytes for the client.
@@ -411,6 +412,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             Ok(_) => {}
             Err(_) => continue,
         }
+        let now = shard.now_secs();
         for i in 0..received.len() {
             let Some((query, from)) = received.get(i) else {
                 shard.stats.oversized.fetch_add(1, Ordering::Relaxed);
@@ -423,7 +425,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             if !shard.admits(client, dst) {
                 continue;
             }
-            match shard.answer(query, client, false, replies.next_buf()) {
+            match shard.answer(query, client, false, now, replies.next_buf()) {
                 Step::Reply => replies.push(from, dst),
                 Step::Drop => {}
                 Step::ReplyAndRefresh(servers) => {
@@ -557,7 +559,7 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Rc<Shard>) -> std::io::
     let mut reply = Vec::new();
     loop {
         let n = read_framed(&mut stream, &mut buf).await?;
-        let servers = match shard.answer(&buf[..n], client, true, &mut reply) {
+        let servers = match shard.answer(&buf[..n], client, true, shard.now_secs(), &mut reply) {
             Step::Reply => {
                 write_framed(&mut stream, &reply).await?;
                 continue;

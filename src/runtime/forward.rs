@@ -50,7 +50,7 @@ pub async fn forward_udp(
     let mut q = query.to_vec();
     let id = match shard.query_port() {
         Some(qp) => qp.id(),
-        None => random_id(),
+        None => crate::random::bytes(),
     };
     q[..2].copy_from_slice(&id);
     let q: Rc<[u8]> = q.into();
@@ -273,7 +273,7 @@ fn upstream_socket(
         let (lo, hi) = (ports.0.min(ports.1), ports.0.max(ports.1));
         (0..PORT_TRIES).any(|_| {
             let span = u32::from(hi - lo) + 1;
-            let port = lo + (random_u32() % span) as u16;
+            let port = lo + (crate::random::u32() % span) as u16;
             s.bind(&SocketAddr::new(ip, port).into()).is_ok()
         }) || s.bind(&SocketAddr::new(ip, 0).into()).is_ok()
     };
@@ -293,7 +293,7 @@ pub async fn forward_tcp(query: &[u8], servers: &[SocketAddr], shard: &Shard) ->
     let mut q = query.to_vec();
     let mut fallback = None;
     for server in order {
-        q[..2].copy_from_slice(&random_id());
+        q[..2].copy_from_slice(&crate::random::bytes::<2>());
         shard.tally(server, |t| t.queries += 1);
         let sent_at = Instant::now();
         let attempt = glommio::timer::timeout(policy.timeout, async {
@@ -348,18 +348,6 @@ fn record_silence(shard: &Shard, server: SocketAddr) {
         .stats
         .upstream_timeouts
         .fetch_add(1, Ordering::Relaxed);
-}
-
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    // SAFETY: b is a valid 4-byte buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 4, 0) };
-    u32::from_ne_bytes(b)
-}
-
-fn random_id() -> [u8; 2] {
-    let [a, b, _, _] = random_u32().to_ne_bytes();
-    [a, b]
 }
 
 /// The summed record of every server over `shards`, in address order.
@@ -515,7 +503,7 @@ impl QueryPort {
     /// A random ID that steers replies to this shard.
     fn id(&self) -> [u8; 2] {
         let (n, i) = (u32::from(self.count), u32::from(self.index));
-        let r = u32::from(u16::from_ne_bytes(random_id()));
+        let r = u32::from(u16::from_ne_bytes(crate::random::bytes()));
         let mut id = r / n * n + i;
         if id > 0xffff {
             id -= n;

@@ -206,6 +206,9 @@ pub struct Destination {
 /// 1280 less the IPv6 and UDP headers.
 const MAX_PACKED_BYTES: usize = 1232;
 
+/// Bytes each reply buffer starts with room for.
+const REPLY_CAPACITY: usize = 512;
+
 /// Most payload bytes in one packed send (a UDP datagram's limit, with room to spare).
 const MAX_PACKED_RUN_BYTES: usize = 65_000;
 
@@ -235,7 +238,11 @@ impl Default for Replies {
     fn default() -> Self {
         let r = Received::new(0, false);
         Replies {
-            bufs: (0..BATCH).map(|_| Vec::new()).collect(),
+            // Room for a usual reply: buffers are swapped with the engine's, not copied,
+            // so once grown they stay grown.
+            bufs: (0..BATCH)
+                .map(|_| Vec::with_capacity(REPLY_CAPACITY))
+                .collect(),
             addrs: r.addrs,
             sources: vec![None; BATCH],
             controls: r.controls,
