@@ -18,8 +18,13 @@ name under bench.test itself) also lives on CPU 1. Measured per server and round
   reload     the hosts file's names asked at a steady RELOAD_QPS (open loop) for S*2
              seconds, once quietly and once with a SIGHUP (full reload) every S/2 seconds:
              queries lost and p99 latency (ringmasq and dnsmasq, pinned to CPU 0)
-  flat       ringmasq's cache-hit and hosts-name (blocked) qps and CPU per answer with a
-             10-line and the LINES-line hosts file
+  flat       ringmasq's cache-hit and hosts-name (blocked) qps and CPU per answer with 10
+             hosts entries and with the LINES-line file. Blocked names are asked in two
+             mixes: names of one length (the file's commonest), and the file's own mix of
+             lengths. Replies of equal size to one client go out packed (UDP_SEGMENT), so a
+             mix of lengths costs the kernel more per reply the more lengths it has, and ten
+             names have fewer lengths than a hundred thousand: with one length both sides
+             send alike and only the lookup differs, which is what flat cost means.
 
 The echo reflector (ringmasq-loadgen --echo) answers in the same run: the machine's ceiling
 for UDP request and response. Results: bench/results/NAME.json and NAME.md. Loopback only;
@@ -273,29 +278,38 @@ def measure_reload(name, work, seconds):
 
 def measure_flat(work, seconds, slices=4):
     """ringmasq with 10 and with LINES hosts entries: hit and blocked qps, CPU/answer.
-    Both run at once (on the same CPU; the idle one costs nothing) and are driven in
-    turn, ABBA, `slices` times each, so that the machine's drift falls on both alike."""
-    small_port = PORTS["ringmasq"] + 10
-    with open(f"{work}/ringmasq-hosts10.conf") as f:
-        small_conf = f.read().replace(f"port={PORTS['ringmasq']}\n", f"port={small_port}\n")
-    with open(f"{work}/ringmasq-flat10.conf", "w") as f:
-        f.write(small_conf)
+    The servers run at once (on the same CPU; idle ones cost nothing) and are driven in
+    turn, ABBA, `slices` times each, so that the machine's drift falls on all alike.
+    Blocked names in two mixes (see the module comment): `blocked` of one length,
+    `blocked_mixed` the file's own."""
     procs = {}
     try:
-        procs["10"] = start("ringmasq", work, "-flat10", port=small_port)
+        ports = {}
+        for size, suffix, offset in (("10", "-one10", 10), ("10mixed", "-hosts10", 11)):
+            port = PORTS["ringmasq"] + offset
+            with open(f"{work}/ringmasq{suffix}.conf") as f:
+                conf = f.read().replace(f"port={PORTS['ringmasq']}\n", f"port={port}\n")
+            with open(f"{work}/ringmasq-flat{size}.conf", "w") as f:
+                f.write(conf)
+            procs[size] = start("ringmasq", work, f"-flat{size}", port=port)
+            ports[size] = port
         procs["all"] = start("ringmasq", work, "-hosts")
-        ports = {"10": small_port, "all": PORTS["ringmasq"]}
-        data = {"10": "blocked10", "all": "blocked"}
-        for size, port in ports.items():
+        ports["all"] = PORTS["ringmasq"]
+        runs = {"10": [("hit", "10", "hits"), ("blocked", "10", "one10"),
+                       ("blocked_mixed", "10mixed", "blocked10")],
+                "all": [("hit", "all", "hits"), ("blocked", "all", "one"),
+                        ("blocked_mixed", "all", "blocked")]}
+        for port in ports.values():
             drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
         seen = {}
         for k in range(slices):
             for size in (("10", "all") if k % 2 == 0 else ("all", "10")):
-                for kind, data_file in (("hit", "hits"), ("blocked", data[size])):
-                    before = cpu_ticks(procs[size].pid)
-                    r = drive(ports[size], ["-d", f"{work}/{data_file}", "-q", "500", "-c",
-                                            "10"], max(seconds // 2, 1))
-                    us = (cpu_ticks(procs[size].pid) - before) * TICK_US / max(
+                for kind, server, data_file in runs[size]:
+                    proc = procs[server]
+                    before = cpu_ticks(proc.pid)
+                    r = drive(ports[server], ["-d", f"{work}/{data_file}", "-q", "500", "-c",
+                                              "10"], max(seconds // 2, 1))
+                    us = (cpu_ticks(proc.pid) - before) * TICK_US / max(
                         r["queries_completed"], 1)
                     seen.setdefault(f"{kind}_qps_{size}", []).append(r["qps"])
                     seen.setdefault(f"{kind}_us_{size}", []).append(us)
@@ -326,10 +340,9 @@ def write_rules(hosts, path, count):
     return names[-1]
 
 
-def write_blocked_queries(hosts, path, count, limit=None):
-    """`count` queries for names of `hosts` (its first `limit` names), each for the
-    address family its line gives (the other family is forwarded, as dnsmasq does)."""
-    rng = random.Random(7)
+def hosts_names(hosts, limit=None):
+    """(name, query type) for the names of `hosts` (its first `limit`), each with the
+    address family its line gives."""
     names = []
     with open(hosts) as f:
         for line in f:
@@ -338,9 +351,35 @@ def write_blocked_queries(hosts, path, count, limit=None):
             names += [(n, qtype) for n in fields[1:]]
             if limit and len(names) >= limit:
                 break
+    return names
+
+
+def write_queries(names, path, count):
+    """`count` queries drawn at random from `names`."""
+    rng = random.Random(7)
     with open(path, "w") as f:
         for _ in range(count):
             f.write("%s %s\n" % rng.choice(names))
+
+
+def write_blocked_queries(hosts, path, count, limit=None):
+    """`count` queries for names of `hosts` (its first `limit` names), each for the
+    address family its line gives (the other family is forwarded, as dnsmasq does)."""
+    write_queries(hosts_names(hosts, limit), path, count)
+
+
+def write_one_length_sets(hosts, small_hosts, small_queries, queries, count):
+    """The one-length mix: the commonest length of the IPv4 names of `hosts`; 10 of them
+    as a hosts file `small_hosts`, and `count` queries for those 10 (`small_queries`)
+    and for all of them (`queries`)."""
+    names = [n for n, qtype in hosts_names(hosts) if qtype == "A"]
+    length = statistics.mode(len(n) for n in names)
+    same = sorted(set(n for n in names if len(n) == length))
+    ten = random.Random(7).sample(same, 10)
+    with open(small_hosts, "w") as f:
+        f.writelines(f"0.0.0.0 {n}\n" for n in ten)
+    write_queries([(n, "A") for n in ten], small_queries, count)
+    write_queries([(n, "A") for n in same], queries, count)
 
 
 def last_hosts_name(path):
@@ -378,10 +417,13 @@ def main():
             small.writelines(l for _, l in zip(range(14), full))
         write_blocked_queries(f"{work}/hosts", f"{work}/blocked", 100000)
         write_blocked_queries(f"{work}/hosts10", f"{work}/blocked10", 100000)
+        write_one_length_sets(f"{work}/hosts", f"{work}/hosts-one10", f"{work}/one10",
+                              f"{work}/one", 100000)
         last_rule = write_rules(f"{work}/hosts", f"{work}/rules.conf", a.lines)
         write_configs(work)
         write_configs(work, f"{work}/hosts")
         write_configs(work, f"{work}/hosts10", "-hosts10")
+        write_configs(work, f"{work}/hosts-one10", "-one10")
         write_configs(work, None, "-rules", f"conf-file={work}/rules.conf\n")
         upstream = pinned(DRIVER_CPU, [
             "dnsmasq", "-k", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
@@ -459,6 +501,8 @@ def report(a, rows, hosts, rules, reload, flat):
         "hit_qps_all_over_10_entries": flat_med["hit_qps_all"] / flat_med["hit_qps_10"],
         "blocked_qps_all_over_10_entries":
             flat_med["blocked_qps_all"] / flat_med["blocked_qps_10"],
+        "blocked_mixed_lengths_qps_all_over_10_entries":
+            flat_med["blocked_mixed_qps_all"] / flat_med["blocked_mixed_qps_10"],
     }
     command = f"bench/run.sh {a.name} --seconds {a.seconds} --rounds {a.rounds} --lines {a.lines}"
     doc = {"date": datetime.date.today().isoformat(), "command": command,
@@ -503,13 +547,17 @@ def report(a, rows, hosts, rules, reload, flat):
         v = reloads[s]
         md.append(f"| {s} | {v['quiet_lost']:.0f} | {v['quiet_p99_ms']:.3f} | "
                   f"{v['reload_lost']:.0f} of {v['reload_sent']:,.0f} | {v['reload_p99_ms']:.3f} |")
-    md += ["", "ringmasq with a 10-line and a full hosts file (closed loop, 500 outstanding):", "",
-           "| hosts entries | cache-hit qps | µs/answer | hosts-name qps | µs/answer |",
-           "|---|---|---|---|---|"]
+    md += ["", "ringmasq with 10 hosts entries and with the full file (closed loop, 500 "
+           "outstanding). Hosts names of one length, and in the file's own mix of lengths "
+           "(which packs fewer replies together the more lengths it has, see bench/suite.py):",
+           "", "| hosts entries | cache-hit qps | µs/answer | hosts-name qps | µs/answer "
+           "| hosts-name qps, mixed lengths | µs/answer |", "|---|---|---|---|---|---|---|"]
     for size, label in (("10", "10"), ("all", f"{a.lines:,} lines")):
         md.append(f"| {label} | {flat_med[f'hit_qps_{size}']:,.0f} | "
                   f"{flat_med[f'hit_us_{size}']:.2f} | {flat_med[f'blocked_qps_{size}']:,.0f} | "
-                  f"{flat_med[f'blocked_us_{size}']:.2f} |")
+                  f"{flat_med[f'blocked_us_{size}']:.2f} | "
+                  f"{flat_med[f'blocked_mixed_qps_{size}']:,.0f} | "
+                  f"{flat_med[f'blocked_mixed_us_{size}']:.2f} |")
     md += ["", "| ratio | value |", "|---|---|"]
     md += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in ratios.items()]
     with open(f"{out}/{a.name}.md", "w") as f:

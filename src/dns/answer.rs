@@ -8,6 +8,7 @@ use super::chaos;
 use super::filter::{ReplyFilters, Verdict};
 use super::lease_names::LeaseNames;
 use super::local::{DomainRule, LocalData, LocalMx, NameData, RuleTarget, Source};
+use super::name_table;
 use super::upstream::Tally;
 use super::wire::{self, flag, rcode, rtype, Question};
 use hickory_proto::op::{Edns as HEdns, Message, MessageType, OpCode};
@@ -87,6 +88,14 @@ pub struct Engine {
     pub tallies: Option<TallySource>,
     /// DHCP clients' names, when a DHCP server runs; set by the runtime.
     pub lease_names: Option<Arc<LeaseNames>>,
+    /// Whether the hosts table was looked up since the last `plan` (so the next batch is
+    /// likely to look it up too).
+    hosts_looked_up: bool,
+    /// Per query of the planned batch: where it is, and its hosts key (as many as a batch
+    /// has queries).
+    planned: Vec<(usize, Option<name_table::Key>)>,
+    /// The planned query being answered.
+    planned_at: Option<usize>,
 }
 
 /// Where an engine reads every shard's per-server counts from.
@@ -105,6 +114,30 @@ fn header_reply(out: &mut Vec<u8>, query: &[u8], question_end: Option<usize>, co
 /// Most addresses of one family a hosts name is answered with by `Engine::hosts_reply`;
 /// names with more take the general path.
 const MAX_FAST_HOSTS_ADDRS: usize = 16;
+
+/// Hosts tables smaller than this stay in the caches: their lookups are not planned.
+const PLAN_MIN_HOSTS_NAMES: usize = 1 << 16;
+
+/// How many queries ahead of the one being answered its index line is asked for, and its
+/// records (once that line is in).
+const PLAN_GROUPS_AHEAD: usize = 4;
+const PLAN_RECORDS_AHEAD: usize = 2;
+
+/// The question name of `query` as dotted text in `buf`, straight from its labels, with
+/// no checks: for planning lookups, where a wrong name costs only a wasted prefetch (the
+/// planned key is used only where it is the same as the checked one).
+fn query_name_text<'b>(query: &[u8], buf: &'b mut NameText) -> Option<&'b [u8]> {
+    let mut len = 0;
+    for label in wire::labels(query.get(wire::HEADER_BYTES..)?) {
+        if len > 0 {
+            *buf.get_mut(len)? = b'.';
+            len += 1;
+        }
+        buf.get_mut(len..len + label.len())?.copy_from_slice(label);
+        len += label.len();
+    }
+    Some(&buf[..len])
+}
 
 /// Room for a name in dotted text, on the stack.
 type NameText = [u8; wire::MAX_NAME_BYTES + 1];
@@ -141,6 +174,9 @@ impl Engine {
             interface_addrs: Vec::new(),
             tallies: None,
             lease_names: None,
+            hosts_looked_up: false,
+            planned: Vec::new(),
+            planned_at: None,
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
     }
@@ -155,6 +191,7 @@ impl Engine {
         now_secs: u64,
         tcp: bool,
     ) -> Action<'_> {
+        let planned = self.planned_at.take();
         if query.len() < wire::HEADER_BYTES || query[2] & flag::QR != 0 {
             self.counters.malformed += 1;
             return Action::Drop;
@@ -231,7 +268,7 @@ impl Engine {
                 }
             }
         }
-        if name.is_some_and(|n| self.hosts_reply(query, &q, n, edns.is_some(), limit)) {
+        if name.is_some_and(|n| self.hosts_reply(query, planned, &q, n, edns.is_some(), limit)) {
             return Action::Reply(&self.out);
         }
         if let Some(outcome) = name.and_then(|n| self.lease_answer(n, q.qtype)) {
@@ -383,6 +420,7 @@ impl Engine {
     fn hosts_reply(
         &mut self,
         query: &[u8],
+        planned: Option<usize>,
         q: &Question,
         name: &str,
         edns: bool,
@@ -396,7 +434,12 @@ impl Engine {
         if self.options.log_queries || self.options.localise_queries {
             return false;
         }
-        let Some(addrs) = self.local.hosts.get(name) else {
+        self.hosts_looked_up = true;
+        let found = match self.planned_key(planned, query) {
+            Some(key) => self.local.hosts.get_key(key),
+            None => self.local.hosts.get(name),
+        };
+        let Some(addrs) = found else {
             return false;
         };
         if self.local.names.contains_key(name) {
@@ -450,6 +493,62 @@ impl Engine {
         }
         self.counters.local += 1;
         true
+    }
+
+    /// Get ready to answer a batch of `queries` with `query_planned`: in a hosts table too
+    /// big for the caches each lookup misses twice (index line, then name), so each
+    /// query's key is made now, and while one query is answered the memory system is
+    /// asked for what the next ones will read. Only while hosts names are being asked
+    /// for (the last batch looked some up), so that a batch of cache hits pays nothing.
+    pub fn plan<'q>(&mut self, queries: impl Iterator<Item = &'q [u8]>) {
+        self.planned.clear();
+        if !std::mem::take(&mut self.hosts_looked_up)
+            || self.local.hosts.len() < PLAN_MIN_HOSTS_NAMES
+        {
+            return;
+        }
+        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        for query in queries {
+            let key = query_name_text(query, &mut text).and_then(name_table::Key::new);
+            self.planned.push((query.as_ptr() as usize, key));
+        }
+        for i in 0..PLAN_GROUPS_AHEAD {
+            self.prefetch_planned(i, false);
+        }
+    }
+
+    /// `query` (the `i`th of the batch given to `plan`), answered as `query` does, with
+    /// the memory its followers will read asked for.
+    pub fn query_planned(
+        &mut self,
+        i: usize,
+        query: &[u8],
+        client: SocketAddr,
+        now_secs: u64,
+        tcp: bool,
+    ) -> Action<'_> {
+        self.prefetch_planned(i + PLAN_GROUPS_AHEAD, false);
+        self.prefetch_planned(i + PLAN_RECORDS_AHEAD, true);
+        self.planned_at = Some(i);
+        self.query(query, client, now_secs, tcp)
+    }
+
+    /// Ask for the index line (or, once it has come, the records) planned lookup `i` reads.
+    fn prefetch_planned(&self, i: usize, records: bool) {
+        if let Some((_, Some(key))) = self.planned.get(i) {
+            match records {
+                true => self.local.hosts.prefetch_records(key.hash()),
+                false => self.local.hosts.prefetch(key.hash()),
+            }
+        }
+    }
+
+    /// The key `plan` made for `query`, if it is planned query `i`.
+    fn planned_key(&self, i: Option<usize>, query: &[u8]) -> Option<&name_table::Key> {
+        match self.planned.get(i?) {
+            Some((at, Some(key))) if *at == query.as_ptr() as usize => Some(key),
+            _ => None,
+        }
     }
 
     /// Hand the reply the last `query` gave over to `buf` without copying it; the engine
@@ -1611,6 +1710,70 @@ mod tests {
             assert_eq!(direct, &general[..], "{name} {t}: the same bytes");
             assert_eq!(e.counters.local, before + 1);
         }
+    }
+
+    #[test]
+    fn a_planned_batch_is_answered_as_queries_one_by_one() {
+        // Big enough for lookups to be planned.
+        let mut hosts = String::new();
+        for i in 0..PLAN_MIN_HOSTS_NAMES {
+            hosts += &format!("0.0.0.0 ads{i}.example\n");
+        }
+        hosts += "10.9.8.7 Mixed.Case.example\n::7 ads5.example\n";
+        let mut d = local();
+        d.set_hosts(&[hosts.as_str()]);
+        let d = Arc::new(d);
+        let batch: Vec<Vec<u8>> = [
+            ("ads1.example.", RecordType::A),
+            ("ADS70000.EXAMPLE.", RecordType::A),
+            ("mixed.CASE.example.", RecordType::A),
+            ("ads5.example.", RecordType::AAAA),
+            ("not-there.example.", RecordType::A),
+            ("ads2.example.", RecordType::MX),
+        ]
+        .iter()
+        .map(|&(n, t)| test_query(n, t))
+        .collect();
+        let replies = |e: &mut Engine, planned: bool| -> Vec<String> {
+            if planned {
+                // The first batch only shows that hosts names are asked for.
+                e.plan(batch.iter().map(|q| &q[..]));
+                let _ = e.query_planned(0, &batch[0], CLIENT, 0, false);
+                e.plan(batch.iter().map(|q| &q[..]));
+            }
+            (0..batch.len())
+                .map(|i| {
+                    let action = match planned {
+                        true => e.query_planned(i, &batch[i], CLIENT, 0, false),
+                        false => e.query(&batch[i], CLIENT, 0, false),
+                    };
+                    format!("{action:?}")
+                })
+                .collect()
+        };
+        let one_by_one = replies(
+            &mut Engine::new(d.clone(), Policy::default(), Options::default()),
+            false,
+        );
+        let mut e = Engine::new(d, Policy::default(), Options::default());
+        assert_eq!(replies(&mut e, true), one_by_one);
+        assert!(
+            e.planned.iter().all(|(_, key)| key.is_some()),
+            "every key was planned"
+        );
+        // A planned place given with another query than the one planned there (Mixed.Case,
+        // 10.9.8.7) is answered for the query given.
+        e.plan(batch.iter().map(|q| &q[..]));
+        let other = test_query("ads3.example.", RecordType::A);
+        let Action::Reply(b) = e.query_planned(2, &other, CLIENT, 0, false) else {
+            panic!("a reply");
+        };
+        let m = Message::from_vec(b).unwrap();
+        assert_eq!(m.queries()[0].name().to_ascii(), "ads3.example.");
+        assert_eq!(
+            m.answers()[0].data(),
+            Some(&RData::A(A(Ipv4Addr::UNSPECIFIED)))
+        );
     }
 
     #[test]

@@ -107,6 +107,24 @@ impl HostsTable {
             .map(|value| HostAddrs { table: self, value })
     }
 
+    /// The addresses of the name whose key is `key`.
+    pub fn get_key(&self, key: &name_table::Key) -> Option<HostAddrs<'_>> {
+        self.names
+            .get_key(key.as_bytes(), key.hash())
+            .map(|value| HostAddrs { table: self, value })
+    }
+
+    /// Ask for the index line a lookup of the key with this hash reads first.
+    pub fn prefetch(&self, hash: u64) {
+        self.names.prefetch(hash);
+    }
+
+    /// Ask for the records a lookup of the name with this hash compares (once the line
+    /// `prefetch` asked for has come).
+    pub fn prefetch_records(&self, hash: u64) {
+        self.names.prefetch_records(hash);
+    }
+
     /// The name an address's PTR answer gives (the first name of its first line), with
     /// the index of the file that gave it.
     pub fn reverse(&self, addr: IpAddr) -> Option<(String, u32)> {

@@ -438,6 +438,21 @@ impl NameTable {
         }
     }
 
+    /// Once the line `prefetch` asked for has come: ask for the records its slots with
+    /// `hash`'s tag point at, where the lookup will compare names.
+    pub fn prefetch_records(&self, hash: u64) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let group = &self.groups[self.group_of(hash)];
+        let t = tag(hash);
+        for s in 0..GROUP_SLOTS {
+            if group.tags[s] == t {
+                prefetch_line(&self.arena[group.at[s] as usize]);
+            }
+        }
+    }
+
     /// The record offset of `name` (lower case, no trailing dot), if present.
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         if self.len == 0 {

@@ -198,20 +198,25 @@ impl Shard {
         }
     }
 
-    /// Run one query through the engine at `now` (seconds on the shard clock). A reply is
-    /// handed over into `reply` (buffers swapped, not copied), so no borrow of the engine is
-    /// held while it is sent; a forward comes with its in-flight slot taken.
+    /// Run one query through the engine at `now` (seconds on the shard clock): the `i`th
+    /// of the UDP batch the engine planned, or (None) one over TCP. A reply is handed over
+    /// into `reply` (buffers swapped, not copied), so no borrow of the engine is held while
+    /// it is sent; a forward comes with its in-flight slot taken.
     fn answer(
         &self,
+        planned: Option<usize>,
         query: &[u8],
         client: SocketAddr,
-        tcp: bool,
         now: u64,
         reply: &mut Vec<u8>,
     ) -> Step {
         let mut engine = self.engine.borrow_mut();
         self.take_fills(&mut engine, now);
-        let step = match engine.query(query, client, now, tcp) {
+        let action = match planned {
+            Some(i) => engine.query_planned(i, query, client, now, false),
+            None => engine.query(query, client, now, true),
+        };
+        let step = match action {
             Action::Reply(_) => Step::Reply,
             Action::Drop => return Step::Drop,
             Action::Forward(servers) if self.reserve_forward() => return Step::Forward(servers),
@@ -413,6 +418,10 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             Err(_) => continue,
         }
         let now = shard.now_secs();
+        shard
+            .engine
+            .borrow_mut()
+            .plan((0..received.len()).map(|i| received.get(i).map_or(&[][..], |(q, _)| q)));
         for i in 0..received.len() {
             let Some((query, from)) = received.get(i) else {
                 shard.stats.oversized.fetch_add(1, Ordering::Relaxed);
@@ -425,7 +434,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             if !shard.admits(client, dst) {
                 continue;
             }
-            match shard.answer(query, client, false, now, replies.next_buf()) {
+            match shard.answer(Some(i), query, client, now, replies.next_buf()) {
                 Step::Reply => replies.push(from, dst),
                 Step::Drop => {}
                 Step::ReplyAndRefresh(servers) => {
@@ -559,7 +568,7 @@ async fn serve_tcp_client(mut stream: TcpStream, shard: &Rc<Shard>) -> std::io::
     let mut reply = Vec::new();
     loop {
         let n = read_framed(&mut stream, &mut buf).await?;
-        let servers = match shard.answer(&buf[..n], client, true, shard.now_secs(), &mut reply) {
+        let servers = match shard.answer(None, &buf[..n], client, shard.now_secs(), &mut reply) {
             Step::Reply => {
                 write_framed(&mut stream, &reply).await?;
                 continue;
