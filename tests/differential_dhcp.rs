@@ -120,8 +120,16 @@ type Options = Vec<(u8, Vec<u8>)>;
 /// A request to send: its message type and options.
 type Request = (u8, Options);
 
-/// A reply as compared: your-address and options by code.
-type Reply = (Ipv4Addr, BTreeMap<u8, Vec<u8>>);
+/// A reply as compared: your-address, options by code, and the header's flags, next
+/// server address, server name and boot file.
+type Reply = (
+    Ipv4Addr,
+    BTreeMap<u8, Vec<u8>>,
+    u16,
+    Ipv4Addr,
+    String,
+    String,
+);
 
 /// A relayed request: message type `kind`, the given options (code, value).
 fn request(kind: u8, xid: u32, opts: &[(u8, Vec<u8>)]) -> Vec<u8> {
@@ -143,9 +151,16 @@ fn request(kind: u8, xid: u32, opts: &[(u8, Vec<u8>)]) -> Vec<u8> {
     p
 }
 
-/// A reply's your-address and options by code.
+/// A reply's your-address, options by code and header fields.
 fn parse(reply: &[u8]) -> Reply {
     let yiaddr = Ipv4Addr::new(reply[16], reply[17], reply[18], reply[19]);
+    let flags = u16::from_be_bytes([reply[10], reply[11]]);
+    let siaddr = Ipv4Addr::new(reply[20], reply[21], reply[22], reply[23]);
+    let text = |field: &[u8]| {
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        String::from_utf8_lossy(&field[..end]).into_owned()
+    };
+    let (sname, file) = (text(&reply[44..108]), text(&reply[108..236]));
     let mut opts = BTreeMap::new();
     let mut i = 240;
     while i + 1 < reply.len() && reply[i] != 255 {
@@ -160,7 +175,7 @@ fn parse(reply: &[u8]) -> Reply {
         );
         i += 2 + len;
     }
-    (yiaddr, opts)
+    (yiaddr, opts, flags, siaddr, sname, file)
 }
 
 fn start(server: &str, conf: &str, dir: &std::path::Path) -> Running {
@@ -507,6 +522,148 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
             "router 0.0.0.0 (this server)",
             format!("{range}dhcp-option=3,0.0.0.0\n"),
             vec![discover(vec![prl(&[3])])],
+        ),
+        // Tags (dnsmasq's network ids): what sets them, and what they choose.
+        (
+            "a vendor class tags the client",
+            format!("{range}dhcp-vendorclass=set:hp,Hewlett\ndhcp-option=tag:hp,42,10.77.0.9\n"),
+            vec![discover(vec![(60, b"Hewlett-Packard JetDirect".to_vec()), prl(&[1, 3, 42])])],
+        ),
+        (
+            "a vendor class that does not match",
+            format!("{range}dhcp-vendorclass=set:hp,Hewlett\ndhcp-option=tag:hp,42,10.77.0.9\n"),
+            vec![discover(vec![(60, b"MSFT 5.0".to_vec()), prl(&[1, 3, 42])])],
+        ),
+        (
+            "a user class in counted strings",
+            format!("{range}dhcp-userclass=set:acct,accounts\ndhcp-option=tag:acct,3,10.77.0.1\n"),
+            vec![discover(vec![(77, b"\x08accounts".to_vec()), prl(&[1, 3])])],
+        ),
+        (
+            "a MAC pattern",
+            format!("{range}dhcp-mac=set:kvm,52:54:00:*:*:*\ndhcp-option=tag:kvm,42,10.77.0.8\n"),
+            vec![discover(vec![prl(&[1, 42])])],
+        ),
+        (
+            "a relay's circuit id",
+            format!("{range}dhcp-circuitid=set:port1,01:02:03\ndhcp-option=tag:port1,42,10.77.0.7\n"),
+            vec![discover(vec![prl(&[1, 42]), (82, vec![1, 3, 1, 2, 3])])],
+        ),
+        (
+            "a relay's remote id as text, and a subscriber id",
+            format!("{range}dhcp-remoteid=set:r,abc\ndhcp-subscrid=set:s,sub1\ndhcp-option=tag:r,42,10.77.0.6\ndhcp-option=tag:s,44,10.77.0.5\n"),
+            vec![discover(vec![prl(&[1, 42, 44]), (82, vec![2, 3, b'a', b'b', b'c', 6, 4, b's', b'u', b'b', b'1'])])],
+        ),
+        (
+            "an option the client sends",
+            format!("{range}dhcp-match=set:ipxe,175\ndhcp-option=tag:ipxe,42,10.77.0.4\n"),
+            vec![discover(vec![prl(&[1, 42]), (175, vec![1, 1, 1])])],
+        ),
+        (
+            "one of the architectures the client sends",
+            format!("{range}dhcp-match=set:efi,option:client-arch,7\ndhcp-option=tag:efi,42,10.77.0.3\ndhcp-option=tag:!efi,44,10.77.0.3\n"),
+            vec![discover(vec![prl(&[1, 42, 44]), (93, vec![0, 0, 0, 7])])],
+        ),
+        (
+            "a name the client sends, by wildcard",
+            format!("{range}dhcp-name-match=set:lab,lab*\ndhcp-option=tag:lab,42,10.77.0.2\n"),
+            vec![discover(vec![prl(&[1, 42]), (12, b"lab42".to_vec())])],
+        ),
+        (
+            "tag-if rules, one after another",
+            format!("{range}dhcp-mac=set:a,52:54:00:11:22:33\ntag-if=set:b,tag:a\ntag-if=set:c,tag:b,tag:!known\ndhcp-option=tag:c,42,10.77.0.1\n"),
+            vec![discover(vec![prl(&[1, 42])])],
+        ),
+        (
+            "known hosts and a host's own tags",
+            format!("{range}dhcp-host=52:54:00:11:22:33,set:special\ndhcp-option=tag:special,42,10.77.0.11\ndhcp-option=tag:known,44,10.77.0.12\ndhcp-option=tag:!known,45,10.77.0.13\n"),
+            vec![discover(vec![prl(&[1, 42, 44, 45])])],
+        ),
+        (
+            "unknown clients ignored",
+            format!("{range}dhcp-ignore=tag:!known\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "known clients not ignored",
+            format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.60\ndhcp-ignore=tag:!known\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a class ignored",
+            format!("{range}dhcp-vendorclass=set:ms,MSFT\ndhcp-ignore=tag:ms\n"),
+            vec![discover(vec![(60, b"MSFT 5.0".to_vec())])],
+        ),
+        (
+            "a range's tag chooses its router over the untagged one",
+            "dhcp-range=set:red,10.77.0.50,10.77.0.150,255.255.255.0,2h\ndhcp-option=3,10.77.0.2\ndhcp-option=tag:red,3,10.77.0.1\ndhcp-option=tag:!red,42,10.77.0.1\n".to_string(),
+            vec![discover(vec![prl(&[1, 3, 42])])],
+        ),
+        (
+            "a range only tagged clients may use",
+            "dhcp-range=tag:blue,10.77.0.50,10.77.0.99,255.255.255.0,2h\ndhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,2h\n".to_string(),
+            vec![discover(vec![])],
+        ),
+        (
+            "a tagged option over an untagged one, and a negated one",
+            format!("{range}dhcp-mac=set:kvm,52:54:00:*:*:*\ndhcp-option=42,10.77.0.1\ndhcp-option=tag:kvm,42,10.77.0.2\ndhcp-option=tag:!kvm,44,10.77.0.3\ndhcp-option=44,10.77.0.4\n"),
+            vec![discover(vec![prl(&[1, 42, 44])])],
+        ),
+        (
+            "two untagged options of one number: the last",
+            format!("{range}dhcp-option=42,10.77.0.1\ndhcp-option=42,10.77.0.2\n"),
+            vec![discover(vec![prl(&[1, 42])])],
+        ),
+        (
+            "a tagged host over an untagged one",
+            format!("{range}dhcp-mac=set:kvm,52:54:00:*:*:*\ndhcp-host=52:54:00:11:22:33,10.77.0.70\ndhcp-host=tag:kvm,52:54:00:11:22:33,10.77.0.60\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a boot file, server name and server",
+            format!("{range}dhcp-boot=pxelinux.0,bootsrv,10.77.0.5\n"),
+            vec![discover(vec![prl(&[1, 3])])],
+        ),
+        (
+            "a boot file asked for as an option",
+            format!("{range}dhcp-boot=pxelinux.0,bootsrv\n"),
+            vec![discover(vec![prl(&[1, 3, 66, 67])])],
+        ),
+        (
+            "a boot file asked for, with no override",
+            format!("{range}dhcp-boot=pxelinux.0,bootsrv\ndhcp-no-override\n"),
+            vec![discover(vec![prl(&[1, 3, 66, 67])])],
+        ),
+        (
+            "a tagged boot file over the untagged one",
+            format!("{range}dhcp-match=set:efi,option:client-arch,7\ndhcp-boot=bios.img\ndhcp-boot=tag:efi,efi.img\n"),
+            vec![discover(vec![prl(&[1, 3]), (93, vec![0, 7])])],
+        ),
+        (
+            "a boot file option not asked for goes in the file field",
+            format!("{range}dhcp-option=67,undi.kpxe\ndhcp-option=66,10.77.0.5\n"),
+            vec![discover(vec![prl(&[1, 3])])],
+        ),
+        (
+            "broadcast replies for a class",
+            format!("{range}dhcp-vendorclass=set:old,OldRom\ndhcp-broadcast=tag:old\n"),
+            vec![discover(vec![(60, b"OldRom 1".to_vec())])],
+        ),
+        (
+            "a generated name for a nameless client",
+            format!("{range}dhcp-generate-names\n"),
+            vec![
+                discover(vec![(50, vec![10, 77, 0, 88])]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 88]), prl(&[1, 3, 12])]),
+            ],
+        ),
+        (
+            "a client's name ignored",
+            format!("{range}dhcp-ignore-names\n"),
+            vec![
+                discover(vec![(50, vec![10, 77, 0, 89]), (12, b"laptop".to_vec())]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 89]), (12, b"laptop".to_vec()), prl(&[1, 3, 12])]),
+            ],
         ),
     ];
     let mut differences = Vec::new();

@@ -1724,7 +1724,9 @@ fn parse_class_match(option: &str, a: &str) -> Result<Value, ConfigError> {
         }
         None => (None, first),
     };
+    // Hex only with a colon in it, as dnsmasq 2.90 reads these: `abc` is text.
     let hexlike = value.chars().any(|c| c.is_ascii_hexdigit())
+        && value.contains(':')
         && value.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
     let agent = matches!(option, "dhcp-circuitid" | "dhcp-remoteid" | "dhcp-subscrid");
     let data = if agent && hexlike {

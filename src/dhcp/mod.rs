@@ -4,4 +4,5 @@
 pub mod lease_file;
 pub mod lease_store;
 pub mod option_catalog;
+pub mod tags;
 pub mod v4;

@@ -4,16 +4,22 @@
 //! `LeaseStore`. The caller commits the store before it sends the replies of a batch
 //! (group commit), so no ACK goes out for a lease that is not on disk. No sockets here.
 //!
-//! Covered so far: dynamic and static `--dhcp-range`s, `--dhcp-host` (MACs with
-//! wildcards, `id:`, address, name, lease time, `ignore`), untagged `--dhcp-option`s,
-//! `--domain`, `--dhcp-authoritative`, `--dhcp-lease-max`, `--dhcp-ignore-clid`,
-//! `--dhcp-sequential-ip`, relays (giaddr), and dnsmasq's choice of address.
+//! Covered so far: dynamic and static `--dhcp-range`s with their tags, `--dhcp-host`
+//! (MACs with wildcards, `id:`, address, name, lease time, `ignore`, `set:` and `tag:`),
+//! `--dhcp-option`s with tags, the tag sources (`--dhcp-vendorclass`, `--dhcp-userclass`,
+//! `--dhcp-mac`, relay agent ids, `--dhcp-match`, `--dhcp-name-match`, `known`) and
+//! `--tag-if` (see `tags`), `--dhcp-ignore`, `--dhcp-ignore-names`, `--dhcp-broadcast`,
+//! `--dhcp-generate-names`, `--dhcp-boot`, `--dhcp-no-override`, `--domain`,
+//! `--dhcp-authoritative`, `--dhcp-lease-max`, `--dhcp-ignore-clid`,
+//! `--dhcp-sequential-ip`, relays (giaddr, option 82 given back), and dnsmasq's choice
+//! of address.
 
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
 use super::option_catalog;
+use super::tags::{self, TagIf, Tags};
 use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, Value};
-use crate::config::values::{legal_hostname, LeaseTime};
+use crate::config::values::{legal_hostname, Hex, LeaseTime, TagMatch};
 use crate::config::Config;
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
@@ -72,9 +78,10 @@ pub struct Outcome {
     pub log: Vec<String>,
 }
 
-/// A `--dhcp-range` for IPv4.
+/// A `--dhcp-range` for IPv4 (its tags in `V4Config::range_tags`, by `index`).
 #[derive(Clone, Copy, Debug)]
 struct Range {
+    index: usize,
     start: u32,
     end: u32,
     netmask: Option<Ipv4Addr>,
@@ -84,15 +91,58 @@ struct Range {
     static_only: bool,
 }
 
+/// A configured DHCPv4 option (not vendor-encapsulated).
+#[derive(Clone, Debug)]
+struct Configured {
+    number: u8,
+    data: Vec<u8>,
+    forced: bool,
+    tags: Vec<TagMatch>,
+}
+
+/// What a `--dhcp-vendorclass`, `--dhcp-userclass`, `--dhcp-circuitid`,
+/// `--dhcp-remoteid` or `--dhcp-subscrid` looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClassKind {
+    Vendor,
+    User,
+    /// A relay agent sub-option (option 82): circuit-id 1, remote-id 2, subscriber-id 6.
+    Agent(u8),
+}
+
+/// A `--dhcp-boot`.
+#[derive(Clone, Debug)]
+struct Boot {
+    tags: Vec<TagMatch>,
+    file: String,
+    server_name: Option<String>,
+    server: Option<Ipv4Addr>,
+}
+
 /// The DHCPv4 part of the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct V4Config {
     ranges: Vec<Range>,
+    /// Per range: the tags it needs (`tag:`), and the one it sets (`set:`).
+    range_tags: Vec<(Vec<TagMatch>, Option<String>)>,
     hosts: Vec<DhcpHost>,
     /// The addresses `--dhcp-host`s give.
     reserved: HashSet<Ipv4Addr>,
-    /// Untagged, plain DHCPv4 options: number, value, forced.
-    options: Vec<(u8, Vec<u8>, bool)>,
+    options: Vec<Configured>,
+    tag_if: Vec<TagIf>,
+    /// `--dhcp-mac`: tag, MAC pattern.
+    macs: Vec<(String, Hex)>,
+    classes: Vec<(ClassKind, String, Vec<u8>)>,
+    /// `--dhcp-match`: tag, option number, value (empty: the option's presence).
+    matches: Vec<(String, u8, Vec<u8>)>,
+    /// `--dhcp-name-match`: tag, name, whether it ends in `*`.
+    name_matches: Vec<(String, String, bool)>,
+    ignore: Vec<Vec<TagMatch>>,
+    ignore_names: Vec<Vec<TagMatch>>,
+    broadcast: Vec<Vec<TagMatch>>,
+    generate_names: Vec<Vec<TagMatch>>,
+    boots: Vec<Boot>,
+    no_override: bool,
     domain: Option<String>,
     authoritative: bool,
     lease_max: usize,
@@ -106,12 +156,15 @@ pub struct V4Config {
 
 impl V4Config {
     pub fn from_config(config: &Config) -> V4Config {
+        let mut range_tags = Vec::new();
         let ranges = config
             .values("dhcp-range")
             .filter_map(|v| match v {
                 Value::DhcpRange(r) => match (r.start, r.end) {
                     (IpAddr::V4(s), IpAddr::V4(e)) if !r.modes.iter().any(|m| m == "proxy") => {
+                        range_tags.push((r.tags.clone(), r.set_tag.clone()));
                         Some(Range {
+                            index: range_tags.len() - 1,
                             start: u32::from(s),
                             end: u32::from(e),
                             netmask: r.netmask,
@@ -128,7 +181,7 @@ impl V4Config {
         let hosts: Vec<DhcpHost> = config
             .values("dhcp-host")
             .filter_map(|v| match v {
-                Value::DhcpHost(h) if h.tags.is_empty() => Some((**h).clone()),
+                Value::DhcpHost(h) => Some((**h).clone()),
                 _ => None,
             })
             .collect();
@@ -137,9 +190,12 @@ impl V4Config {
             .iter()
             .flat_map(|name| {
                 config.values(name).filter_map(move |v| match v {
-                    Value::DhcpOption(o) if plain_v4(o) => {
-                        Some((o.number as u8, o.data.clone(), *name == "dhcp-option-force"))
-                    }
+                    Value::DhcpOption(o) if plain_v4(o) => Some(Configured {
+                        number: o.number as u8,
+                        data: o.data.clone(),
+                        forced: *name == "dhcp-option-force",
+                        tags: o.tags.clone(),
+                    }),
                     _ => None,
                 })
             })
@@ -156,11 +212,111 @@ impl V4Config {
             Some(Value::Uint(n)) => *n as usize,
             _ => DEFAULT_LEASE_MAX,
         };
+        let tag_lists = |name: &str| -> Vec<Vec<TagMatch>> {
+            config
+                .values(name)
+                .filter_map(|v| match v {
+                    Value::Tags(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let tag_if = config
+            .values("tag-if")
+            .filter_map(|v| match v {
+                Value::TagIf { tags, set } => Some(TagIf {
+                    when: tags.clone(),
+                    set: set.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let macs = config
+            .values("dhcp-mac")
+            .filter_map(|v| match v {
+                Value::DhcpMac { tag, mac } => Some((tag.clone(), mac.clone())),
+                _ => None,
+            })
+            .collect();
+        let classes = [
+            ("dhcp-vendorclass", ClassKind::Vendor),
+            ("dhcp-userclass", ClassKind::User),
+            ("dhcp-circuitid", ClassKind::Agent(1)),
+            ("dhcp-remoteid", ClassKind::Agent(2)),
+            ("dhcp-subscrid", ClassKind::Agent(6)),
+        ]
+        .iter()
+        .flat_map(|&(name, kind)| {
+            config.values(name).filter_map(move |v| match v {
+                // Enterprise numbers namespace vendor classes in DHCPv6 only.
+                Value::DhcpClassMatch {
+                    tag,
+                    data,
+                    enterprise: None,
+                } => Some((kind, tag.clone(), data.clone())),
+                _ => None,
+            })
+        })
+        .collect();
+        let matches = config
+            .values("dhcp-match")
+            .filter_map(|v| match v {
+                Value::DhcpOption(o)
+                    if plain_v4(&ConfiguredOption {
+                        tags: Vec::new(),
+                        ..o.clone()
+                    }) =>
+                {
+                    Some((o.tags.first()?.name.clone(), o.number as u8, o.data.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let name_matches = config
+            .values("dhcp-name-match")
+            .filter_map(|v| match v {
+                Value::DhcpNameMatch {
+                    tag,
+                    name,
+                    wildcard,
+                } => Some((tag.clone(), name.clone(), *wildcard)),
+                _ => None,
+            })
+            .collect();
+        let boots = config
+            .values("dhcp-boot")
+            .filter_map(|v| match v {
+                Value::DhcpBoot {
+                    tags,
+                    file,
+                    server_name,
+                    server,
+                } => Some(Boot {
+                    tags: tags.clone(),
+                    file: file.clone(),
+                    server_name: server_name.clone(),
+                    server: server.as_deref().and_then(|s| s.parse().ok()),
+                }),
+                _ => None,
+            })
+            .collect();
         V4Config {
             ranges,
+            range_tags,
             hosts,
             reserved,
             options,
+            tag_if,
+            macs,
+            classes,
+            matches,
+            name_matches,
+            ignore: tag_lists("dhcp-ignore"),
+            ignore_names: tag_lists("dhcp-ignore-names"),
+            broadcast: tag_lists("dhcp-broadcast"),
+            generate_names: tag_lists("dhcp-generate-names"),
+            boots,
+            no_override: config.has("dhcp-no-override"),
             domain,
             authoritative: config.has("dhcp-authoritative"),
             lease_max,
@@ -182,10 +338,9 @@ impl V4Config {
     }
 }
 
-/// A configured option this server sends as it is: DHCPv4, no tags, vendor or encapsulation.
+/// A configured option this server sends as it is: DHCPv4, no vendor or encapsulation.
 fn plain_v4(o: &ConfiguredOption) -> bool {
     !o.v6
-        && o.tags.is_empty()
         && o.vendor.is_none()
         && o.encap.is_none()
         && o.vi_encap.is_none()
@@ -214,6 +369,19 @@ impl Subnet {
     fn in_range(&self, addr: Ipv4Addr) -> bool {
         (self.range.start..=self.range.end).contains(&u32::from(addr))
     }
+}
+
+/// What a request's tags decide: the `--dhcp-host` that applies, the tags in force
+/// (`--tag-if` applied; the range's own is added where options are chosen), and whether
+/// `--dhcp-ignore` matched.
+#[derive(Debug)]
+struct Classified<'c> {
+    host: Option<&'c DhcpHost>,
+    tags: Tags,
+    ignored: bool,
+    /// The relay agent information option (82) as the relay sent it: every reply
+    /// carries it back, last (RFC 3046).
+    agent: Option<Vec<u8>>,
 }
 
 /// Who a client is: its client identifier (unless ignored) and hardware address.
@@ -286,36 +454,145 @@ impl Server {
         };
         let client = Client { hwaddr, client_id };
         let relay = msg.giaddr();
-        let Some(subnet) = self.subnet(iface, relay) else {
+        let Some(network) = self.subnet(iface, relay, None) else {
             return out;
+        };
+        let class = self.classify(packet, &msg, &client, iface, network);
+        // The range used is the first on the network whose tags the request has.
+        let Some(subnet) = self.subnet(iface, relay, Some(&class.tags)) else {
+            if kind == MessageType::Discover {
+                problem(
+                    &mut out,
+                    "DHCPDISCOVER",
+                    &iface.name,
+                    &client,
+                    "no address available",
+                );
+            }
+            return out;
+        };
+        // Copied out so the server may be changed (a decline) while they are in use.
+        let host = class.host.cloned();
+        let class = Classified {
+            host: host.as_ref(),
+            ..class
         };
         let name = iface.name.as_str();
         match kind {
-            MessageType::Discover => {
-                self.discover(&msg, &client, subnet, name, now_secs, store, &mut out)
-            }
-            MessageType::Request => {
-                self.request(&msg, &client, subnet, name, now_secs, store, &mut out)
-            }
+            MessageType::Discover => self.discover(
+                &msg, &client, subnet, name, &class, now_secs, store, &mut out,
+            ),
+            MessageType::Request => self.request(
+                &msg, &client, subnet, name, &class, now_secs, store, &mut out,
+            ),
             MessageType::Release => self.release(&msg, &client, subnet, name, store, &mut out),
             MessageType::Decline => {
                 self.decline(&msg, &client, subnet, name, now_secs, store, &mut out)
             }
-            MessageType::Inform => self.inform(&msg, &client, subnet, name, &mut out),
+            MessageType::Inform => self.inform(&msg, &client, subnet, name, &class, &mut out),
             _ => {}
         }
         out
     }
 
+    /// The tags of a request, set as dnsmasq sets them: the interface's name, relay agent
+    /// ids, `--dhcp-mac`, `--dhcp-match`, vendor and user classes, `known` (or
+    /// `known-othernet`) for a client a `--dhcp-host` is for, `--dhcp-name-match`, the
+    /// host's own `set:` tags, then `--tag-if`; and the host and `--dhcp-ignore` with them.
+    fn classify<'s>(
+        &'s self,
+        packet: &[u8],
+        msg: &Message,
+        client: &Client,
+        iface: &Interface,
+        network: Subnet,
+    ) -> Classified<'s> {
+        let c = &self.config;
+        let mut tags = Tags::new();
+        tags.set(&iface.name);
+        let agent = raw_option(packet, 82);
+        let user_class = raw_option(packet, 77).map(rfc3004_uncounted);
+        for (kind, tag, data) in &c.classes {
+            let hit = match kind {
+                ClassKind::Agent(sub) => agent
+                    .and_then(|a| sub_option(a, *sub))
+                    .is_some_and(|v| v == &data[..]),
+                ClassKind::Vendor => raw_option(packet, 60).is_some_and(|v| contains(v, data)),
+                ClassKind::User => user_class.as_ref().is_some_and(|v| contains(v, data)),
+            };
+            if hit {
+                tags.set(tag);
+            }
+        }
+        for (tag, mac) in &c.macs {
+            if mac_matches(mac, &client.hwaddr) {
+                tags.set(tag);
+            }
+        }
+        for (tag, number, value) in &c.matches {
+            if raw_option(packet, *number).is_some_and(|v| option_matches(value, v)) {
+                tags.set(tag);
+            }
+        }
+        let filter = tags::run_tag_if(&c.tag_if, &tags);
+        let mut host = self.find_host(client, Some(network), None, &filter);
+        if host.is_some() {
+            tags.set("known");
+        } else if self.find_host(client, None, None, &filter).is_some() {
+            tags.set("known-othernet");
+        }
+        let sent = client_name(msg);
+        if let Some(name) = &sent {
+            for (tag, pattern, wildcard) in &c.name_matches {
+                let prefix = name.get(..pattern.len());
+                if prefix.is_some_and(|p| p.eq_ignore_ascii_case(pattern))
+                    && (name.len() == pattern.len() || *wildcard)
+                {
+                    tags.set(tag);
+                }
+            }
+        }
+        if host.is_none() {
+            // Known by the name it sends: only hosts given by name alone, so that no
+            // client takes another's address by claiming its name.
+            let bare = sent
+                .as_deref()
+                .and_then(|n| n.split('.').next())
+                .filter(|n| !n.is_empty());
+            let filter = tags::run_tag_if(&c.tag_if, &tags);
+            host = bare
+                .and_then(|n| self.find_host(client, Some(network), Some(n), &filter))
+                .filter(|h| h.client_id.is_none() && h.macs.is_empty());
+            if host.is_some() {
+                tags.set("known");
+            }
+        }
+        for t in host.iter().flat_map(|h| &h.set_tags) {
+            tags.set(t);
+        }
+        let tags = tags::run_tag_if(&c.tag_if, &tags);
+        let ignored = c.ignore.iter().any(|list| tags.matches(list, false));
+        Classified {
+            host,
+            tags,
+            ignored,
+            agent: agent.map(<[u8]>::to_vec),
+        }
+    }
+
     /// The range a request is for: on the receiving interface's network, or on the
-    /// relay's (giaddr) for relayed requests.
-    fn subnet(&self, iface: &Interface, relay: Ipv4Addr) -> Option<Subnet> {
+    /// relay's (giaddr) for relayed requests; with `tags`, the first whose `tag:`s match.
+    fn subnet(&self, iface: &Interface, relay: Ipv4Addr, tags: Option<&Tags>) -> Option<Subnet> {
         let (net_addr, default_mask) = if relay.is_unspecified() {
             (iface.addr, iface.netmask)
         } else {
             (relay, Ipv4Addr::new(255, 255, 255, 0))
         };
         self.config.ranges.iter().find_map(|range| {
+            let needs = &self.config.range_tags[range.index].0;
+            if tags.is_some_and(|t| !t.matches(needs, true)) {
+                return None;
+            }
             let netmask = range.netmask.unwrap_or(default_mask);
             let m = u32::from(netmask);
             (range.start & m == u32::from(net_addr) & m).then(|| Subnet {
@@ -330,20 +607,79 @@ impl Server {
         })
     }
 
-    /// The `--dhcp-host` for this client, if any.
-    fn host_for(&self, client: &Client) -> Option<&DhcpHost> {
-        let by_id = client.client_id.as_ref().and_then(|id| {
-            self.config
-                .hosts
+    /// The `--dhcp-host` for this client, as dnsmasq's find_config picks it: those whose
+    /// `tag:`s match first, then untagged ones; by client id, then exact MAC, then `name`
+    /// (if given), then the MAC pattern with the fewest wildcards. Only hosts whose address
+    /// (if any) is on `subnet`, where one is given.
+    fn find_host(
+        &self,
+        client: &Client,
+        subnet: Option<Subnet>,
+        name: Option<&str>,
+        tags: &Tags,
+    ) -> Option<&DhcpHost> {
+        [false, true]
+            .into_iter()
+            .find_map(|untagged| self.find_host_once(client, subnet, name, tags, untagged))
+    }
+
+    fn find_host_once(
+        &self,
+        client: &Client,
+        subnet: Option<Subnet>,
+        name: Option<&str>,
+        tags: &Tags,
+        untagged_ok: bool,
+    ) -> Option<&DhcpHost> {
+        let usable: Vec<&DhcpHost> = self
+            .config
+            .hosts
+            .iter()
+            .filter(|h| tags.matches(&h.tags, untagged_ok))
+            .filter(|h| match (h.addr, subnet) {
+                (Some(a), Some(s)) => s.contains(a),
+                _ => true,
+            })
+            .collect();
+        if let Some(id) = &client.client_id {
+            // dhcpcd puts a zero before a textual client id: matched without it too.
+            let found = usable.iter().find(|h| {
+                h.client_id
+                    .as_ref()
+                    .is_some_and(|c| c == id || (id.first() == Some(&0) && c[..] == id[1..]))
+            });
+            if let Some(h) = found {
+                return Some(h);
+            }
+        }
+        let exact = usable.iter().find(|h| {
+            h.macs
                 .iter()
-                .find(|h| h.client_id.as_ref() == Some(id))
+                .any(|m| m.wildcard_mask == 0 && mac_matches(m, &client.hwaddr))
         });
-        by_id.or_else(|| {
-            self.config
-                .hosts
-                .iter()
-                .find(|h| h.macs.iter().any(|m| mac_matches(m, &client.hwaddr)))
-        })
+        if let Some(h) = exact {
+            return Some(h);
+        }
+        if let Some(n) = name.filter(|_| subnet.is_some()) {
+            let named = usable.iter().find(|h| {
+                h.hostname
+                    .as_deref()
+                    .is_some_and(|hn| hn.eq_ignore_ascii_case(n))
+            });
+            if let Some(h) = named {
+                return Some(h);
+            }
+        }
+        let mut best: Option<(&DhcpHost, u32)> = None;
+        for h in &usable {
+            for m in h.macs.iter().filter(|m| m.wildcard_mask != 0) {
+                let fixed = m.bytes.len() as u32 - m.wildcard_mask.count_ones();
+                if mac_matches(m, &client.hwaddr) && best.is_none_or(|(_, f)| fixed > f) {
+                    best = Some((h, fixed));
+                }
+            }
+        }
+        best.map(|(h, _)| h)
     }
 
     /// The client's current lease, if any.
@@ -460,13 +796,14 @@ impl Server {
         client: &Client,
         subnet: Subnet,
         iface: &str,
+        class: &Classified,
         now_secs: u64,
         store: &mut LeaseStore,
         out: &mut Outcome,
     ) {
         self.routine(out, format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
-        let host = self.host_for(client);
-        if host.is_some_and(|h| h.ignore) {
+        let host = class.host;
+        if class.ignored || host.is_some_and(|h| h.ignore) {
             problem(out, "DHCPDISCOVER", iface, client, "ignored");
             return;
         }
@@ -485,12 +822,13 @@ impl Server {
             return;
         };
         let time = self.lease_secs(host, subnet);
-        let name = self.hostname(msg, host);
+        let name = self.hostname(msg, class);
         let reply = self.reply(
             msg,
             MessageType::Offer,
             addr,
             subnet,
+            class,
             Some(time),
             name.as_deref(),
         );
@@ -498,7 +836,7 @@ impl Server {
             out,
             format!("DHCPOFFER({iface}) {addr} {}", client.mac_text()),
         );
-        out.reply = Some((reply, self.destination(msg, addr, client, false)));
+        out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -508,6 +846,7 @@ impl Server {
         client: &Client,
         subnet: Subnet,
         iface: &str,
+        class: &Classified,
         now_secs: u64,
         store: &mut LeaseStore,
         out: &mut Outcome,
@@ -526,6 +865,10 @@ impl Server {
             None if !ciaddr.is_unspecified() => ciaddr,
             None => return,
         };
+        if class.ignored || class.host.is_some_and(|h| h.ignore) {
+            // dnsmasq answers an ignored client's request with silence, and logs nothing.
+            return;
+        }
         self.routine(
             out,
             format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()),
@@ -536,11 +879,7 @@ impl Server {
                 return;
             }
         }
-        let host = self.host_for(client);
-        if host.is_some_and(|h| h.ignore) {
-            problem(out, "DHCPREQUEST", iface, client, "ignored");
-            return;
-        }
+        let host = class.host;
         let lease = self.lease_of(client, store).cloned();
         let nak = |server: &Server, out: &mut Outcome, why: &str| {
             out.log.push(format!(
@@ -552,7 +891,7 @@ impl Server {
                 NAK_WRONG_NETWORK => subnet.interface_addr,
                 _ => subnet.local,
             };
-            let reply = server.nak(msg, id, why);
+            let reply = server.nak(msg, id, why, class.agent.as_deref());
             out.reply = Some((reply, server.nak_destination(msg)));
         };
         if !subnet.contains(addr) {
@@ -594,7 +933,7 @@ impl Server {
             .as_ref()
             .filter(|l| l.addr == addr)
             .and_then(|l| l.hostname.clone());
-        let name = self.hostname(msg, host).or(kept);
+        let name = self.ack_hostname(msg, client, class).or(kept);
         let expires = match time {
             LeaseTime::Infinite => 0,
             LeaseTime::Secs(s) => now_secs + u64::from(s),
@@ -615,6 +954,7 @@ impl Server {
             MessageType::Ack,
             addr,
             subnet,
+            class,
             Some(time),
             name.as_deref(),
         );
@@ -624,7 +964,7 @@ impl Server {
             line.push_str(n);
         }
         self.routine(out, line);
-        out.reply = Some((reply, self.destination(msg, addr, client, false)));
+        out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
     }
 
     fn release(
@@ -709,9 +1049,14 @@ impl Server {
         client: &Client,
         subnet: Subnet,
         iface: &str,
+        class: &Classified,
         out: &mut Outcome,
     ) {
         let addr = msg.ciaddr();
+        if class.ignored || class.host.is_some_and(|h| h.ignore) {
+            problem(out, "DHCPINFORM", iface, client, "ignored");
+            return;
+        }
         if addr.is_unspecified() {
             return;
         }
@@ -724,6 +1069,7 @@ impl Server {
             MessageType::Ack,
             Ipv4Addr::UNSPECIFIED,
             subnet,
+            class,
             None,
             None,
         );
@@ -731,37 +1077,60 @@ impl Server {
             out,
             format!("DHCPACK({iface}) {addr} {}", client.mac_text()),
         );
-        out.reply = Some((reply, self.destination(msg, addr, client, true)));
+        out.reply = Some((reply, self.destination(msg, addr, client, true, class)));
     }
 
     /// The client's name: its `--dhcp-host` name, else the first label of the name it
-    /// sent (option 12) if that is a legal host name.
-    fn hostname(&self, msg: &Message, host: Option<&DhcpHost>) -> Option<String> {
-        if let Some(n) = host.and_then(|h| h.hostname.clone()) {
+    /// sent (option 12) if that is a legal host name and `--dhcp-ignore-names` does not
+    /// apply.
+    fn hostname(&self, msg: &Message, class: &Classified) -> Option<String> {
+        if let Some(n) = class.host.and_then(|h| h.hostname.clone()) {
             return Some(n);
         }
-        match msg.opts().get(OptionCode::Hostname) {
-            Some(DhcpOption::Hostname(n)) => {
-                let first = n.split('.').next().unwrap_or("").trim_end_matches('\0');
-                legal_hostname(first).then(|| first.to_string())
-            }
-            _ => None,
+        if applies(&self.config.ignore_names, &class.tags) {
+            return None;
         }
+        let sent = client_name(msg)?;
+        let first = sent.split('.').next().unwrap_or("");
+        (!first.is_empty()).then(|| first.to_string())
+    }
+
+    /// The name a lease is given: as `hostname`, and a nameless client is named after its
+    /// MAC where `--dhcp-generate-names` applies.
+    fn ack_hostname(&self, msg: &Message, client: &Client, class: &Classified) -> Option<String> {
+        self.hostname(msg, class).or_else(|| {
+            let generate = applies(&self.config.generate_names, &class.tags);
+            (generate && !client.hwaddr.bytes.is_empty()).then(|| {
+                let hex: Vec<String> = client
+                    .hwaddr
+                    .bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                hex.join("-")
+            })
+        })
     }
 
     /// An OFFER or ACK: the address, the lease time (none for INFORM), and the options
     /// dnsmasq sends, the configured ones in place of its defaults.
+    #[allow(clippy::too_many_arguments)]
     fn reply(
         &self,
         msg: &Message,
         kind: MessageType,
         yiaddr: Ipv4Addr,
         subnet: Subnet,
+        class: &Classified,
         time: Option<LeaseTime>,
         hostname: Option<&str>,
     ) -> Vec<u8> {
         let mut r = reply_header(msg);
         r.set_yiaddr(yiaddr);
+        r.set_siaddr(subnet.local);
+        if self.broadcasts_to(class) {
+            r.set_flags(r.flags().set_broadcast());
+        }
         let asked: Option<Vec<u8>> = match msg.opts().get(OptionCode::ParameterRequestList) {
             Some(DhcpOption::ParameterRequestList(list)) => {
                 Some(list.iter().map(|&c| u8::from(c)).collect())
@@ -770,7 +1139,79 @@ impl Server {
         };
         // With no parameter request list, everything is sent (as dnsmasq's in_list).
         let wanted = |code: u8| asked.as_ref().is_none_or(|l| l.contains(&code));
-        let configured = |code: u8| self.config.options.iter().any(|(n, _, _)| *n == code);
+        let listed = |code: u8| asked.as_ref().is_some_and(|l| l.contains(&code));
+        // The options this request's tags choose, and the tags with the range's.
+        let range_tag = self.config.range_tags[subnet.range.index].1.as_deref();
+        let numbered: Vec<(u16, &[TagMatch])> = self
+            .config
+            .options
+            .iter()
+            .map(|o| (u16::from(o.number), &o.tags[..]))
+            .collect();
+        let (chosen, tags) =
+            tags::select_options(&numbered, &self.config.tag_if, &class.tags, range_tag);
+        let selected: Vec<&Configured> = self
+            .config
+            .options
+            .iter()
+            .zip(&chosen)
+            .filter_map(|(o, &ok)| ok.then_some(o))
+            .collect();
+        let configured = |code: u8| selected.iter().any(|o| o.number == code);
+        // The boot file and server name: from --dhcp-boot, as options where the client
+        // asks for them (unless --dhcp-no-override), else in the header's fields; with no
+        // --dhcp-boot, options 66 and 67 not asked for go in the fields instead.
+        let boot = self
+            .config
+            .boots
+            .iter()
+            .find(|b| tags.matches(&b.tags, false))
+            .or_else(|| {
+                self.config
+                    .boots
+                    .iter()
+                    .find(|b| tags.matches(&b.tags, true))
+            });
+        let mut in_fields: Vec<u8> = Vec::new();
+        let mut boot_options: Vec<(u8, Vec<u8>)> = Vec::new();
+        if let Some(b) = boot {
+            for (code, text) in [
+                (66u8, b.server_name.as_deref()),
+                (67, Some(b.file.as_str())),
+            ] {
+                let Some(text) = text else {
+                    continue;
+                };
+                if !self.config.no_override && listed(code) {
+                    let mut v = text.as_bytes().to_vec();
+                    v.push(0);
+                    boot_options.push((code, v));
+                } else if code == 66 {
+                    r.set_sname_str(text);
+                } else {
+                    r.set_fname_str(text);
+                }
+            }
+            if let Some(server) = b.server {
+                r.set_siaddr(server);
+            }
+        } else {
+            for o in selected
+                .iter()
+                .filter(|o| matches!(o.number, 66 | 67) && !o.forced)
+            {
+                if !listed(o.number) {
+                    let text = String::from_utf8_lossy(&o.data);
+                    let text = text.trim_end_matches('\0');
+                    if o.number == 66 {
+                        r.set_sname_str(text);
+                    } else {
+                        r.set_fname_str(text);
+                    }
+                    in_fields.push(o.number);
+                }
+            }
+        }
         let opts = r.opts_mut();
         opts.insert(DhcpOption::MessageType(kind));
         opts.insert(DhcpOption::ServerIdentifier(subnet.local));
@@ -817,9 +1258,19 @@ impl Server {
         if let Some(n) = hostname.filter(|_| wanted(12) && !configured(12)) {
             opts.insert(DhcpOption::Hostname(n.to_string()));
         }
-        for (code, data, forced) in &self.config.options {
-            if *forced || wanted(*code) {
-                let mut data = data.clone();
+        for (code, data) in boot_options {
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(code),
+                data,
+            )));
+        }
+        for o in &selected {
+            let (code, forced) = (&o.number, o.forced);
+            if in_fields.contains(code) || (boot.is_some() && matches!(code, 66 | 67)) {
+                continue;
+            }
+            if forced || wanted(*code) {
+                let mut data = o.data.clone();
                 // 0.0.0.0 in an address option means this server, as dnsmasq reads it.
                 let addresses = option_catalog::by_number(option_catalog::V4, u16::from(*code))
                     .is_some_and(|o| o.value == option_catalog::ValueType::AddrList);
@@ -839,10 +1290,11 @@ impl Server {
                 )));
             }
         }
+        echo_agent(&mut r, class.agent.as_deref());
         encode(&r)
     }
 
-    fn nak(&self, msg: &Message, server_id: Ipv4Addr, why: &str) -> Vec<u8> {
+    fn nak(&self, msg: &Message, server_id: Ipv4Addr, why: &str, agent: Option<&[u8]>) -> Vec<u8> {
         let mut r = reply_header(msg);
         if !msg.giaddr().is_unspecified() {
             r.set_flags(v4::Flags::default().set_broadcast());
@@ -851,17 +1303,25 @@ impl Server {
         opts.insert(DhcpOption::MessageType(MessageType::Nak));
         opts.insert(DhcpOption::ServerIdentifier(server_id));
         opts.insert(DhcpOption::Message(why.to_string()));
+        echo_agent(&mut r, agent);
         encode(&r)
     }
 
+    /// Whether `--dhcp-broadcast` applies to this request.
+    fn broadcasts_to(&self, class: &Classified) -> bool {
+        applies(&self.config.broadcast, &class.tags)
+    }
+
     /// RFC 2131 4.1: to the relay, else to the client's address, else broadcast when it
-    /// asks or cannot take unicast, else unicast to its hardware address.
+    /// asks, cannot take unicast or `--dhcp-broadcast` says so, else unicast to its
+    /// hardware address.
     fn destination(
         &self,
         msg: &Message,
         addr: Ipv4Addr,
         client: &Client,
         inform: bool,
+        class: &Classified,
     ) -> Destination {
         let relay = msg.giaddr();
         if !relay.is_unspecified() {
@@ -871,7 +1331,7 @@ impl Server {
         if !ciaddr.is_unspecified() || inform {
             return Destination::Client(if inform { addr } else { ciaddr });
         }
-        if msg.flags().broadcast() || client.hwaddr.bytes.is_empty() {
+        if msg.flags().broadcast() || client.hwaddr.bytes.is_empty() || self.broadcasts_to(class) {
             return Destination::Broadcast;
         }
         Destination::Hardware {
@@ -935,6 +1395,112 @@ fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
         .zip(&hw.bytes)
         .enumerate()
         .all(|(i, (m, h))| mac.wildcard_mask >> (n - 1 - i) & 1 == 1 || m == h)
+}
+
+/// Give a relay its agent information option back, as the last option (RFC 3046).
+fn echo_agent(reply: &mut Message, agent: Option<&[u8]>) {
+    if let Some(a) = agent {
+        reply
+            .opts_mut()
+            .insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::RelayAgentInformation,
+                a.to_vec(),
+            )));
+    }
+}
+
+/// Whether any of these tag lists (of a `--dhcp-broadcast`, `--dhcp-ignore-names` or
+/// `--dhcp-generate-names`; one with no tags applies to all) matches.
+fn applies(lists: &[Vec<TagMatch>], tags: &Tags) -> bool {
+    lists.iter().any(|l| l.is_empty() || tags.matches(l, false))
+}
+
+/// The value of option `code` in a DHCP packet's options area (not the overloaded file
+/// and server name fields), read as dnsmasq reads it: the first with that code.
+fn raw_option(packet: &[u8], code: u8) -> Option<&[u8]> {
+    let mut at = 240;
+    while at < packet.len() {
+        match packet[at] {
+            255 => return None,
+            0 => at += 1,
+            c => {
+                let len = usize::from(*packet.get(at + 1)?);
+                let value = packet.get(at + 2..at + 2 + len)?;
+                if c == code {
+                    return Some(value);
+                }
+                at += 2 + len;
+            }
+        }
+    }
+    None
+}
+
+/// Sub-option `code` of a relay agent information option (RFC 3046).
+fn sub_option(agent: &[u8], code: u8) -> Option<&[u8]> {
+    let mut at = 0;
+    while at + 1 < agent.len() {
+        let len = usize::from(agent[at + 1]);
+        let value = agent.get(at + 2..at + 2 + len)?;
+        if agent[at] == code {
+            return Some(value);
+        }
+        at += 2 + len;
+    }
+    None
+}
+
+/// A user class as dnsmasq matches it: RFC 3004's counted strings with the counts made
+/// zero (where the counts add up), so a class matches only within one string.
+fn rfc3004_uncounted(value: &[u8]) -> Vec<u8> {
+    let mut v = value.to_vec();
+    let mut at = 0;
+    while at < v.len() {
+        at += usize::from(v[at]) + 1;
+    }
+    if at == v.len() {
+        let mut at = 0;
+        while at < v.len() {
+            let next = at + usize::from(v[at]) + 1;
+            v[at] = 0;
+            at = next;
+        }
+    }
+    v
+}
+
+/// Whether `data` appears anywhere in `value` (an empty `data` always does).
+fn contains(value: &[u8], data: &[u8]) -> bool {
+    data.is_empty() || value.windows(data.len()).any(|w| w == data)
+}
+
+/// A `--dhcp-match` value against the option sent: no value matches any; text matches
+/// anywhere in it; other values match one element of it, read as an array of values of
+/// that size (so a number matches one of a list of architectures).
+fn option_matches(value: &[u8], sent: &[u8]) -> bool {
+    if value.len() > sent.len() {
+        return false;
+    }
+    if value.is_empty() {
+        return true;
+    }
+    let text = value.iter().all(|b| (0x20..0x7f).contains(b));
+    let step = if text { 1 } else { value.len() };
+    (0..=sent.len() - value.len())
+        .step_by(step)
+        .any(|i| sent[i..i + value.len()] == *value)
+}
+
+/// The name the client sent (option 12, a trailing NUL dropped), if a legal host name.
+fn client_name(msg: &Message) -> Option<String> {
+    match msg.opts().get(OptionCode::Hostname) {
+        Some(DhcpOption::Hostname(n)) => {
+            let n = n.trim_end_matches('\0');
+            let first = n.split('.').next().unwrap_or("");
+            (legal_hostname(first)).then(|| n.to_string())
+        }
+        _ => None,
+    }
 }
 
 /// dnsmasq's start for the search of a free address: the SDBM hash of the hardware
@@ -1356,6 +1922,59 @@ mod tests {
         let out = s.handle(&encode(&wrong), &iface(), 1000, &mut store);
         assert_eq!(out.log.len(), 1, "{:?}", out.log);
         assert!(out.log[0].starts_with("DHCPNAK("), "{:?}", out.log);
+    }
+
+    #[test]
+    fn tags_choose_options_hosts_and_who_is_ignored() {
+        let conf = "dhcp-range=192.168.1.50,192.168.1.150\n\
+                    dhcp-vendorclass=set:hp,Hewlett\n\
+                    dhcp-option=42,192.168.1.1\n\
+                    dhcp-option=tag:hp,42,192.168.1.2\n\
+                    dhcp-option=tag:known,44,192.168.1.3\n\
+                    dhcp-vendorclass=set:ms,MSFT\n\
+                    dhcp-ignore=tag:ms\n\
+                    dhcp-host=tag:hp,52:54:00:12:34:56,192.168.1.77\n";
+        let mut s = server(conf);
+        let mut store = LeaseStore::in_memory();
+        let vendor = |v: &str| DhcpOption::ClassIdentifier(v.as_bytes().to_vec());
+        let asks =
+            DhcpOption::ParameterRequestList(vec![OptionCode::from(42), OptionCode::from(44)]);
+        let value = |m: &Message, code: u8| match m.opts().get(OptionCode::from(code)) {
+            Some(DhcpOption::Unknown(u)) => Some(u.data().to_vec()),
+            Some(DhcpOption::NtpServers(a)) => Some(a[0].octets().to_vec()),
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        // A printer: its tagged option over the untagged one, and the host only tagged
+        // clients get (so it is known).
+        let printer = request(
+            MessageType::Discover,
+            MAC,
+            vec![vendor("Hewlett-Packard"), asks.clone()],
+        );
+        let (offer, _) = answer(&mut s, &printer, &mut store).expect("an offer");
+        assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, 77));
+        assert_eq!(value(&offer, 42), Some(vec![192, 168, 1, 2]));
+        assert!(value(&offer, 44).is_some(), "known");
+        // Another client: the untagged option, no host, not known.
+        let other = request(
+            MessageType::Discover,
+            MAC,
+            vec![vendor("Linux"), asks.clone()],
+        );
+        let (offer, _) = answer(&mut s, &other, &mut store).expect("an offer");
+        assert_ne!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, 77));
+        assert_eq!(value(&offer, 42), Some(vec![192, 168, 1, 1]));
+        assert!(value(&offer, 44).is_none());
+        // An ignored class gets nothing, and its DISCOVER is logged as ignored.
+        let ms = request(MessageType::Discover, MAC, vec![vendor("MSFT 5.0")]);
+        let out = s.handle(&encode(&ms), &iface(), 0, &mut store);
+        assert!(out.reply.is_none());
+        assert!(
+            out.log.iter().any(|l| l.ends_with("ignored")),
+            "{:?}",
+            out.log
+        );
     }
 
     #[test]
