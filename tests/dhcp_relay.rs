@@ -260,3 +260,60 @@ fn a_clients_name_is_in_dns_while_its_lease_lasts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_hosts_file_gives_its_address_and_is_read_again_on_sighup() {
+    let dir = scratch_dir("dhcp-hostsfile");
+    let port = free_port();
+    let hosts = dir.join("hosts.d");
+    std::fs::create_dir_all(&hosts).unwrap();
+    let mac = MAC.map(|b| format!("{b:02x}")).join(":");
+    std::fs::write(
+        hosts.join("a"),
+        format!("# one client\n{mac},127.0.0.55,known-box\n"),
+    )
+    .unwrap();
+    let opts = dir.join("opts");
+    std::fs::write(&opts, "option:ntp-server,127.0.0.9\n").unwrap();
+    let server = start_with(
+        &dir,
+        port,
+        &format!(
+            "port=0\ndhcp-hostsfile={}\ndhcp-optsfile={}\n",
+            hosts.display(),
+            opts.display()
+        ),
+    );
+    let sock = relay(port);
+    let ask_ntp = DhcpOption::ParameterRequestList(vec![OptionCode::NtpServers]);
+    let offer = exchange(
+        &sock,
+        port,
+        &relayed(MessageType::Discover, 0x71, vec![ask_ntp.clone()]),
+        0x71,
+    );
+    assert_eq!(offer.yiaddr(), Ipv4Addr::new(127, 0, 0, 55));
+    assert_eq!(
+        offer.opts().get(OptionCode::NtpServers),
+        Some(&DhcpOption::NtpServers(vec![Ipv4Addr::new(127, 0, 0, 9)]))
+    );
+    // The file now gives the client another address; after SIGHUP it is offered that.
+    std::fs::write(hosts.join("a"), format!("{mac},127.0.0.57\n")).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(server.0.id() as i32, libc::SIGHUP) };
+    let moved = wait_until(|| {
+        let offer = exchange(
+            &sock,
+            port,
+            &relayed(MessageType::Discover, 0x72, vec![]),
+            0x72,
+        );
+        offer.yiaddr() == Ipv4Addr::new(127, 0, 0, 57)
+    });
+    assert!(moved, "the re-read hosts file gives the new address");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("read {}/a", hosts.display())),
+        "{log}"
+    );
+}

@@ -665,6 +665,26 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 (REQUEST, vec![(50, vec![10, 77, 0, 89]), (12, b"laptop".to_vec()), prl(&[1, 3, 12])]),
             ],
         ),
+        (
+            "a domain for a subnet, over the plain one",
+            format!("{range}domain=other.lan\ndomain=lab.lan,10.77.0.0/24\n"),
+            vec![discover(vec![prl(&[1, 3, 15])])],
+        ),
+        (
+            "a domain for another range, so the plain one",
+            format!("{range}domain=other.lan\ndomain=lab.lan,10.77.0.200,10.77.0.250\n"),
+            vec![discover(vec![prl(&[1, 3, 15])])],
+        ),
+        (
+            "rapid commit: a DISCOVER asking for it is ACKed",
+            format!("{range}dhcp-rapid-commit\n"),
+            vec![discover(vec![(80, vec![]), prl(&[1, 3])])],
+        ),
+        (
+            "rapid commit asked for but not allowed",
+            range.to_string(),
+            vec![discover(vec![(80, vec![]), prl(&[1, 3])])],
+        ),
     ];
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {

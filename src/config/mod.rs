@@ -661,3 +661,25 @@ fn check_cname_loops(config: &Config) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// A path that is a directory (of hosts files, `--dhcp-hostsfile`s, ...) stands for the
+/// files in it, in name order, hidden and backup (`~`) files left out; any other path
+/// stands for itself.
+pub fn expand_dir(path: &str) -> Vec<String> {
+    match std::fs::read_dir(path) {
+        Ok(entries) => {
+            let mut files: Vec<String> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|p| {
+                    !p.ends_with('~') && !p.rsplit('/').next().unwrap_or("").starts_with('.')
+                })
+                .collect();
+            files.sort();
+            files
+        }
+        Err(_) => vec![path.to_string()],
+    }
+}

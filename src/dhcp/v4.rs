@@ -14,6 +14,7 @@
 //! `--dhcp-sequential-ip`, relays (giaddr, option 82 given back), and dnsmasq's choice
 //! of address.
 
+use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
 use super::option_catalog;
@@ -21,6 +22,7 @@ use super::tags::{self, TagIf, Tags};
 use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, Value};
 use crate::config::values::{legal_hostname, Hex, LeaseTime, TagMatch};
 use crate::config::Config;
+use crate::dns::lease_names::Domains;
 use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use std::collections::{HashMap, HashSet};
@@ -143,7 +145,9 @@ pub struct V4Config {
     generate_names: Vec<Vec<TagMatch>>,
     boots: Vec<Boot>,
     no_override: bool,
-    domain: Option<String>,
+    /// `--dhcp-rapid-commit`.
+    rapid_commit: bool,
+    domains: Domains,
     authoritative: bool,
     lease_max: usize,
     ignore_client_id: bool,
@@ -155,7 +159,14 @@ pub struct V4Config {
 }
 
 impl V4Config {
+    /// From the configuration alone (no host or option files).
     pub fn from_config(config: &Config) -> V4Config {
+        V4Config::with_files(config, &FromFiles::default())
+    }
+
+    /// From the configuration and what its host and option files gave (`host_files`):
+    /// their hosts and options come after the configuration's own.
+    pub fn with_files(config: &Config, files: &FromFiles) -> V4Config {
         let mut range_tags = Vec::new();
         let ranges = config
             .values("dhcp-range")
@@ -184,6 +195,7 @@ impl V4Config {
                 Value::DhcpHost(h) => Some((**h).clone()),
                 _ => None,
             })
+            .chain(files.hosts.iter().cloned())
             .collect();
         let reserved = hosts.iter().filter_map(|h| h.addr).collect();
         let options = ["dhcp-option", "dhcp-option-force"]
@@ -199,15 +211,20 @@ impl V4Config {
                     _ => None,
                 })
             })
+            .chain(
+                files
+                    .options
+                    .iter()
+                    .filter(|o| plain_v4(o))
+                    .map(|o| Configured {
+                        number: o.number as u8,
+                        data: o.data.clone(),
+                        forced: false,
+                        tags: o.tags.clone(),
+                    }),
+            )
             .collect();
-        let domain = config.values("domain").find_map(|v| match v {
-            Value::Domain {
-                name: Some(n),
-                range: None,
-                ..
-            } => Some(n.clone()),
-            _ => None,
-        });
+        let domains = Domains::from_config(config);
         let lease_max = match config.last("dhcp-lease-max") {
             Some(Value::Uint(n)) => *n as usize,
             _ => DEFAULT_LEASE_MAX,
@@ -317,7 +334,8 @@ impl V4Config {
             generate_names: tag_lists("dhcp-generate-names"),
             boots,
             no_override: config.has("dhcp-no-override"),
-            domain,
+            rapid_commit: config.has("dhcp-rapid-commit"),
+            domains,
             authoritative: config.has("dhcp-authoritative"),
             lease_max,
             ignore_client_id: config.has("dhcp-ignore-clid"),
@@ -327,12 +345,12 @@ impl V4Config {
         }
     }
 
-    /// Whether any IPv4 range is configured (else DHCPv4 is off).
-    /// `--domain` (its plain form), which qualifies clients' names.
-    pub fn domain(&self) -> Option<&str> {
-        self.domain.as_deref()
+    /// The `--domain`s, which qualify clients' names.
+    pub fn domains(&self) -> &Domains {
+        &self.domains
     }
 
+    /// Whether any IPv4 range is configured (else DHCPv4 is off).
     pub fn is_enabled(&self) -> bool {
         !self.ranges.is_empty()
     }
@@ -421,6 +439,12 @@ impl Server {
             declined: HashMap::new(),
             addr_epoch: 0,
         }
+    }
+
+    /// Answer from this configuration from now on (SIGHUP re-read the host and option
+    /// files); declined addresses stay held back.
+    pub fn reconfigure(&mut self, config: V4Config) {
+        self.config = config;
     }
 
     /// Answer one request (a UDP payload to port 67) that came in on `iface`.
@@ -821,6 +845,14 @@ impl Server {
             problem(out, "DHCPDISCOVER", iface, client, "no address available");
             return;
         };
+        if self.config.rapid_commit && raw_option_present(msg, OptionCode::RapidCommit) {
+            // RFC 4039: the address is leased and ACKed at once, as for a REQUEST.
+            let lease = self.lease_of(client, store).cloned();
+            self.grant(
+                msg, client, subnet, iface, class, addr, lease, now_secs, store, out, true,
+            );
+            return;
+        }
         let time = self.lease_secs(host, subnet);
         let name = self.hostname(msg, class);
         let reply = self.reply(
@@ -924,6 +956,29 @@ impl Server {
             nak(self, out, NAK_NOT_AVAILABLE);
             return;
         }
+        self.grant(
+            msg, client, subnet, iface, class, addr, lease, now_secs, store, out, false,
+        );
+    }
+
+    /// Lease `addr` to the client and ACK it (a REQUEST's last step, or a DISCOVER's under
+    /// rapid commit, whose ACK says so); the client's other lease, if any, ends.
+    #[allow(clippy::too_many_arguments)]
+    fn grant(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        iface: &str,
+        class: &Classified,
+        addr: Ipv4Addr,
+        lease: Option<Lease>,
+        now_secs: u64,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+        rapid: bool,
+    ) {
+        let host = class.host;
         if let Some(old) = lease.as_ref().filter(|l| l.addr != addr) {
             store.remove(old.addr);
         }
@@ -946,10 +1001,23 @@ impl Server {
             client_id: client.client_id.clone(),
         });
         if !granted {
-            nak(self, out, NAK_NOT_AVAILABLE);
+            if rapid {
+                // Under rapid commit a failure gets no answer (no NAK for a DISCOVER).
+                out.log.push(format!(
+                    "NOANSWER({iface}) {addr} {} {NAK_NOT_AVAILABLE}",
+                    client.mac_text()
+                ));
+                return;
+            }
+            let reply = self.nak(msg, subnet.local, NAK_NOT_AVAILABLE, class.agent.as_deref());
+            out.log.push(format!(
+                "DHCPNAK({iface}) {addr} {} {NAK_NOT_AVAILABLE}",
+                client.mac_text()
+            ));
+            out.reply = Some((reply, self.nak_destination(msg)));
             return;
         }
-        let reply = self.reply(
+        let mut reply = self.reply(
             msg,
             MessageType::Ack,
             addr,
@@ -958,6 +1026,9 @@ impl Server {
             Some(time),
             name.as_deref(),
         );
+        if rapid {
+            reply = with_rapid_commit(&reply);
+        }
         let mut line = format!("DHCPACK({iface}) {addr} {}", client.mac_text());
         if let Some(n) = &name {
             line.push(' ');
@@ -1247,13 +1318,19 @@ impl Server {
         if wanted(6) && !configured(6) && self.config.dns_port == 53 {
             opts.insert(DhcpOption::DomainNameServer(vec![subnet.local]));
         }
+        // The domain for the client's address (its own for an INFORM), as dnsmasq's.
+        let for_addr = if yiaddr.is_unspecified() {
+            msg.ciaddr()
+        } else {
+            yiaddr
+        };
         if let Some(d) = self
             .config
-            .domain
-            .as_ref()
+            .domains
+            .for_addr(for_addr)
             .filter(|_| wanted(15) && !configured(15))
         {
-            opts.insert(DhcpOption::DomainName(d.clone()));
+            opts.insert(DhcpOption::DomainName(d.to_string()));
         }
         if let Some(n) = hostname.filter(|_| wanted(12) && !configured(12)) {
             opts.insert(DhcpOption::Hostname(n.to_string()));
@@ -1395,6 +1472,35 @@ fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
         .zip(&hw.bytes)
         .enumerate()
         .all(|(i, (m, h))| mac.wildcard_mask >> (n - 1 - i) & 1 == 1 || m == h)
+}
+
+/// Whether the request carries an option (of any length, even none).
+fn raw_option_present(msg: &Message, code: OptionCode) -> bool {
+    msg.opts().get(code).is_some()
+}
+
+/// An encoded ACK with the rapid commit option (80, no data) added last, before a
+/// relay's agent option (which stays last) or the end.
+fn with_rapid_commit(reply: &[u8]) -> Vec<u8> {
+    let mut out = reply.to_vec();
+    if let Some(at) = options_tail(&out) {
+        out.splice(at..at, [80u8, 0]);
+    }
+    out
+}
+
+/// Where an option added last goes in an encoded message: at its agent option (82) or
+/// its end option (255).
+fn options_tail(packet: &[u8]) -> Option<usize> {
+    let mut at = 240;
+    while at < packet.len() {
+        match packet[at] {
+            82 | 255 => return Some(at),
+            0 => at += 1,
+            _ => at += 2 + usize::from(*packet.get(at + 1)?),
+        }
+    }
+    None
 }
 
 /// Give a relay its agent information option back, as the last option (RFC 3046).

@@ -10,9 +10,62 @@
 //! the address gets the qualified name if there is one. The first lease to claim a name
 //! keeps it while it lasts.
 
+use crate::config::parse::Value;
+use crate::config::Config;
 use dashmap::DashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The `--domain`s that qualify DHCP clients' names: those given for an address range
+/// or subnet (the first whose range holds the address), else the plain one, as dnsmasq's
+/// get_domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Domains {
+    plain: Option<String>,
+    ranged: Vec<(String, u32, u32)>,
+}
+
+impl Domains {
+    pub fn from_config(config: &Config) -> Domains {
+        let mut d = Domains::default();
+        let lower = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+        for v in config.values("domain") {
+            match v {
+                Value::Domain {
+                    name: Some(n),
+                    range: None,
+                    interface: None,
+                    ..
+                } if d.plain.is_none() => d.plain = Some(lower(n)),
+                Value::Domain {
+                    name: Some(n),
+                    range: Some((IpAddr::V4(a), IpAddr::V4(b))),
+                    ..
+                } => d.ranged.push((lower(n), u32::from(*a), u32::from(*b))),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// A single domain for every address.
+    pub fn plain(domain: Option<&str>) -> Domains {
+        Domains {
+            plain: domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            ranged: Vec::new(),
+        }
+    }
+
+    /// The domain for a client with this address.
+    pub fn for_addr(&self, addr: Ipv4Addr) -> Option<&str> {
+        let a = u32::from(addr);
+        self.ranged
+            .iter()
+            .find(|(_, start, end)| (*start..=*end).contains(&a))
+            .map(|(d, _, _)| d.as_str())
+            .or(self.plain.as_deref())
+    }
+}
 
 /// The names of the leases in force: at most two a lease, so the lease store's limit
 /// (`MAX_LEASES`) bounds them.
@@ -24,8 +77,8 @@ pub struct LeaseNames {
     reverse: DashMap<Ipv4Addr, Vec<String>>,
     count: AtomicUsize,
     generation: AtomicU64,
-    /// `--domain`, which qualifies the names.
-    domain: Option<String>,
+    /// `--domain`s, which qualify the names.
+    domains: Domains,
     /// `--dhcp-fqdn`.
     fqdn_only: bool,
     /// `--dhcp-ttl`, else `--local-ttl`.
@@ -33,9 +86,9 @@ pub struct LeaseNames {
 }
 
 impl LeaseNames {
-    pub fn new(domain: Option<String>, fqdn_only: bool, ttl_secs: u32) -> LeaseNames {
+    pub fn new(domains: Domains, fqdn_only: bool, ttl_secs: u32) -> LeaseNames {
         LeaseNames {
-            domain: domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            domains,
             fqdn_only,
             ttl_secs,
             ..LeaseNames::default()
@@ -56,7 +109,7 @@ impl LeaseNames {
         if let Some(host) = hostname.filter(|h| !h.is_empty()) {
             let bare = host.trim_end_matches('.').to_ascii_lowercase();
             let mut names = Vec::with_capacity(2);
-            match &self.domain {
+            match self.domains.for_addr(addr) {
                 Some(d) if !bare.contains('.') => names.push(format!("{bare}.{d}")),
                 _ => {}
             }
@@ -117,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_lease_name_answers_bare_and_qualified_and_goes_with_the_lease() {
-        let names = LeaseNames::new(Some("Lan".into()), false, 0);
+        let names = LeaseNames::new(Domains::plain(Some("Lan")), false, 0);
         let before = names.generation();
         assert!(names.set(ip("10.0.0.5"), Some("Laptop")).is_empty());
         assert_eq!(names.address("laptop"), Some(ip("10.0.0.5")));
@@ -134,15 +187,31 @@ mod tests {
 
     #[test]
     fn with_dhcp_fqdn_only_the_qualified_name_answers() {
-        let names = LeaseNames::new(Some("lan".into()), true, 0);
+        let names = LeaseNames::new(Domains::plain(Some("lan")), true, 0);
         names.set(ip("10.0.0.5"), Some("laptop"));
         assert_eq!(names.address("laptop"), None);
         assert_eq!(names.address("laptop.lan"), Some(ip("10.0.0.5")));
     }
 
     #[test]
+    fn a_domain_for_a_range_or_subnet_qualifies_its_addresses_only() {
+        let config = Config::from_text(
+            "domain=lan\ndomain=lab.lan,10.0.1.0/24\ndomain=guest.lan,10.0.2.10,10.0.2.20\n",
+        )
+        .unwrap();
+        let names = LeaseNames::new(Domains::from_config(&config), false, 0);
+        names.set(ip("10.0.1.7"), Some("scope"));
+        names.set(ip("10.0.2.15"), Some("visitor"));
+        names.set(ip("10.0.2.30"), Some("desk"));
+        assert_eq!(names.address("scope.lab.lan"), Some(ip("10.0.1.7")));
+        assert_eq!(names.address("visitor.guest.lan"), Some(ip("10.0.2.15")));
+        assert_eq!(names.address("desk.lan"), Some(ip("10.0.2.30")));
+        assert_eq!(names.address("desk.guest.lan"), None);
+    }
+
+    #[test]
     fn the_first_lease_keeps_a_name_another_asks_for() {
-        let names = LeaseNames::new(None, false, 0);
+        let names = LeaseNames::new(Domains::default(), false, 0);
         names.set(ip("10.0.0.5"), Some("printer"));
         assert_eq!(
             names.set(ip("10.0.0.6"), Some("printer")),
@@ -158,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_renamed_lease_loses_its_old_name() {
-        let names = LeaseNames::new(None, false, 0);
+        let names = LeaseNames::new(Domains::default(), false, 0);
         names.set(ip("10.0.0.5"), Some("old"));
         names.set(ip("10.0.0.5"), Some("new"));
         assert_eq!(names.address("old"), None);

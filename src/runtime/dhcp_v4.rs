@@ -12,10 +12,12 @@ use super::udp_batch::{self, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
+use crate::dhcp::host_files;
 use crate::dhcp::lease_store::LeaseStore;
 use crate::dhcp::v4::{self, Destination, Interface, Server, V4Config};
 use crate::dns::lease_names::LeaseNames;
 use crate::log;
+use crossbeam::channel::{Receiver, Sender};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
@@ -36,6 +38,16 @@ const MAX_HELD_PER_COMMIT: usize = 1024;
 /// waits on the disk, where the kernel's default holds a few hundred.
 const RECEIVE_BUFFER_BYTES: usize = 8 << 20;
 
+/// Configurations waiting for the server (a burst of SIGHUPs beyond this is dropped: the
+/// next one re-reads everything anyway).
+const RELOAD_QUEUE: usize = 4;
+
+/// Build the configuration the DHCP server answers from after a SIGHUP: the host and
+/// option files read again.
+pub fn reread(config: &Config) -> V4Config {
+    V4Config::with_files(config, &host_files::read(config))
+}
+
 /// The loop wakes at least this often, to end expired leases.
 const TICK_MS: i32 = 1000;
 
@@ -46,6 +58,9 @@ const MAX_EXPIRED_PER_TICK: usize = 10_000;
 /// the lease file may be root's).
 pub struct Prepared {
     server: Server,
+    /// New configurations (SIGHUP), and where the control thread sends them.
+    reloads: Receiver<V4Config>,
+    pub reloader: Sender<V4Config>,
     /// The leases' names, which the DNS shards answer from.
     pub names: Arc<LeaseNames>,
     store: LeaseStore,
@@ -56,10 +71,10 @@ pub struct Prepared {
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
 pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
-    let v4 = V4Config::from_config(config);
-    if !v4.is_enabled() {
+    if !V4Config::from_config(config).is_enabled() {
         return Ok(None);
     }
+    let v4 = V4Config::with_files(config, &host_files::read(config));
     let (server_port, client_port) = match config.last("dhcp-alternate-port") {
         Some(Value::AltPort { server, client }) => (*server, *client),
         _ => (v4::SERVER_PORT, v4::CLIENT_PORT),
@@ -90,7 +105,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         store
     };
     let names = Arc::new(LeaseNames::new(
-        v4.domain().map(str::to_string),
+        v4.domains().clone(),
         config.has("dhcp-fqdn"),
         config.uint_or("dhcp-ttl", config.uint_or("local-ttl", 0)) as u32,
     ));
@@ -104,8 +119,11 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         ))
         .with_exit(ExitCode::Network)
     })?;
+    let (reloader, reloads) = crossbeam::channel::bounded(RELOAD_QUEUE);
     Ok(Some(Prepared {
         server: Server::new(v4),
+        reloads,
+        reloader,
         names,
         store,
         socket,
@@ -173,6 +191,9 @@ fn serve(mut p: Prepared) {
         };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut poll, 1, TICK_MS) };
+        while let Ok(v4) = p.reloads.try_recv() {
+            p.server.reconfigure(v4);
+        }
         let now = now_secs();
         end_expired(&mut p.store, now);
         // Everything waiting is answered under one commit (group commit), up to a bound

@@ -129,6 +129,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     if let Some(d) = &dhcp {
         shard_config.lease_names = Some(d.names.clone());
     }
+    let dhcp_reloader = dhcp.as_ref().map(|d| d.reloader.clone());
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),
@@ -224,6 +225,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         &mut watch,
         &mut files,
         &mut snapshots,
+        dhcp_reloader.as_ref(),
     )
 }
 
@@ -403,7 +405,7 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     }
     for v in config.values("addn-hosts").chain(config.values("hostsdir")) {
         if let Value::Text(Some(p)) = v {
-            files.extend(expand_dir(p));
+            files.extend(crate::config::expand_dir(p));
         }
     }
     let expand = data.domain.clone().filter(|_| data.expand_hosts);
@@ -685,26 +687,6 @@ fn reply_filters(config: &Config) -> crate::dns::filter::ReplyFilters {
     }
 }
 
-/// A hosts path that is a directory stands for the files in it.
-fn expand_dir(path: &str) -> Vec<String> {
-    match std::fs::read_dir(path) {
-        Ok(entries) => {
-            let mut files: Vec<String> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .map(|p| p.to_string_lossy().into_owned())
-                .filter(|p| {
-                    !p.ends_with('~') && !p.rsplit('/').next().unwrap_or("").starts_with('.')
-                })
-                .collect();
-            files.sort();
-            files
-        }
-        Err(_) => vec![path.to_string()],
-    }
-}
-
 const HANDLED_SIGNALS: [libc::c_int; 5] = [
     libc::SIGHUP,
     libc::SIGUSR1,
@@ -732,6 +714,7 @@ fn block_signals() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+#[allow(clippy::too_many_arguments)]
 fn control_loop(
     config: &Config,
     pid_file: &str,
@@ -740,6 +723,7 @@ fn control_loop(
     watch: &mut Watch,
     files: &mut file_watch::Files,
     snapshots: &mut Snapshots,
+    dhcp: Option<&Sender<crate::dhcp::v4::V4Config>>,
 ) -> ! {
     let set = signal_set();
     let tick = libc::timespec {
@@ -774,6 +758,10 @@ fn control_loop(
                 // dnsmasq empties its cache on SIGHUP.
                 snapshots.reload(config, feeds, true);
                 log::info("cleared cache");
+                // The DHCP host and option files (and /etc/ethers) are read again.
+                if let Some(dhcp) = dhcp {
+                    let _ = dhcp.try_send(dhcp_v4::reread(config));
+                }
             }
             libc::SIGUSR1 => log_statistics(config, stats),
             _ => {}
