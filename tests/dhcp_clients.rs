@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{scratch_dir, wait_until, Running};
+use common::{scratch_dir, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -123,7 +123,7 @@ fn prerequisites(client: &str) -> Result<(), String> {
 /// ringmasq in the server namespace: DNS on port 53 and DHCP on the veth, names under
 /// `lan`, with `extra` configuration; the lease file in `dir`, a root-owned directory it
 /// keeps writing after it has become nobody.
-fn start_server(net: &Net, dir: &Path, extra: &str) -> Running {
+fn start_server(net: &Net, dir: &Path, extra: &str) -> Group {
     let conf = format!(
         "interface=rmq0\nbind-interfaces\nno-resolv\ndomain=lan\nlocal=/lan/\n\
          dhcp-range=10.79.0.50,10.79.0.150,255.255.255.0,1h\n\
@@ -156,12 +156,27 @@ fn reverse(addr: &str) -> String {
     format!("{}.in-addr.arpa", o.join("."))
 }
 
-fn spawn(argv: &[String]) -> Running {
-    Running(
+/// A client or server started in a process group of its own, which goes whole when the
+/// test lets go of it: dhcpcd's helper processes would otherwise outlive it and answer
+/// the next test's `dhcpcd -k`.
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group this test made.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(argv: &[String]) -> Group {
+    use std::os::unix::process::CommandExt;
+    Group(
         Command::new(&argv[0])
             .args(&argv[1..])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap(),
     )
