@@ -317,3 +317,36 @@ fn a_hosts_file_gives_its_address_and_is_read_again_on_sighup() {
         "{log}"
     );
 }
+
+#[test]
+fn a_file_added_to_a_dhcp_hostsdir_is_read_without_a_signal() {
+    let dir = scratch_dir("dhcp-hostsdir");
+    let port = free_port();
+    let hosts = dir.join("hosts.d");
+    std::fs::create_dir_all(&hosts).unwrap();
+    let _server = start_with(
+        &dir,
+        port,
+        &format!("port=0\ndhcp-hostsdir={}\n", hosts.display()),
+    );
+    let sock = relay(port);
+    let first = exchange(
+        &sock,
+        port,
+        &relayed(MessageType::Discover, 0x81, vec![]),
+        0x81,
+    );
+    assert_ne!(first.yiaddr(), Ipv4Addr::new(127, 0, 0, 58));
+    let mac = MAC.map(|b| format!("{b:02x}")).join(":");
+    std::fs::write(hosts.join("new"), format!("{mac},127.0.0.58\n")).unwrap();
+    let seen = wait_until(|| {
+        let offer = exchange(
+            &sock,
+            port,
+            &relayed(MessageType::Discover, 0x82, vec![]),
+            0x82,
+        );
+        offer.yiaddr() == Ipv4Addr::new(127, 0, 0, 58)
+    });
+    assert!(seen, "the new file's address is offered");
+}

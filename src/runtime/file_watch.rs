@@ -1,7 +1,9 @@
 //! The files whose changes make the control thread rebuild the local snapshot: resolv
 //! files, polled by modification time as dnsmasq polls them (not under --no-poll or
 //! --no-resolv), and the directories of --hostsdir and --addn-hosts, watched with inotify
-//! (a file added, changed, moved or deleted there is read again or forgotten).
+//! (a file added, changed, moved or deleted there is read again or forgotten); and the
+//! directories of --dhcp-hostsdir and --dhcp-optsdir, whose changes make the DHCP server
+//! read its files again.
 
 use crate::config::parse::Value;
 use crate::config::Config;
@@ -24,9 +26,12 @@ const EVENT_BUFFER: usize = 4096;
 pub struct Changed {
     pub resolv: bool,
     pub hosts: bool,
+    /// A DHCP hosts or options directory (not the DNS snapshot's business).
+    pub dhcp: bool,
 }
 
 impl Changed {
+    /// Whether the DNS snapshot needs rebuilding.
     pub fn any(&self) -> bool {
         self.resolv || self.hosts
     }
@@ -38,6 +43,8 @@ pub struct Files {
     resolv: Vec<(String, Option<SystemTime>)>,
     /// The inotify instance watching the hosts directories, if there are any.
     inotify: Option<OwnedFd>,
+    /// The one watching the DHCP hosts and options directories.
+    dhcp_inotify: Option<OwnedFd>,
 }
 
 impl Files {
@@ -51,17 +58,12 @@ impl Files {
                 .collect(),
             false => Vec::new(),
         };
-        let dirs: Vec<String> = config
-            .values("hostsdir")
-            .chain(config.values("addn-hosts"))
-            .filter_map(|v| match v {
-                Value::Text(Some(p)) if std::path::Path::new(p).is_dir() => Some(p.clone()),
-                _ => None,
-            })
-            .collect();
+        let dirs = dirs_of(config, &["hostsdir", "addn-hosts"]);
+        let dhcp_dirs = dirs_of(config, &["dhcp-hostsdir", "dhcp-optsdir"]);
         Files {
             resolv,
             inotify: watch_dirs(&dirs),
+            dhcp_inotify: watch_dirs(&dhcp_dirs),
         }
     }
 
@@ -78,8 +80,23 @@ impl Files {
         if let Some(fd) = &self.inotify {
             changed.hosts = drain(fd);
         }
+        if let Some(fd) = &self.dhcp_inotify {
+            changed.dhcp = drain(fd);
+        }
         changed
     }
+}
+
+/// The directories among the paths these options give.
+fn dirs_of(config: &Config, options: &[&str]) -> Vec<String> {
+    options
+        .iter()
+        .flat_map(|o| config.values(o))
+        .filter_map(|v| match v {
+            Value::Text(Some(p)) if std::path::Path::new(p).is_dir() => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn modified(path: &str) -> Option<SystemTime> {

@@ -738,6 +738,11 @@ fn control_loop(
             watch.rescan(feeds);
             snapshots.release();
             let changed = files.changed();
+            if changed.dhcp {
+                if let Some(dhcp) = dhcp {
+                    let _ = dhcp.try_send(dhcp_v4::reread(config));
+                }
+            }
             if changed.any() {
                 // dnsmasq clears its cache for new resolv files only under --clear-on-reload.
                 let clear = changed.resolv && config.has("clear-on-reload");
