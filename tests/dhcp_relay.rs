@@ -350,3 +350,37 @@ fn a_file_added_to_a_dhcp_hostsdir_is_read_without_a_signal() {
     });
     assert!(seen, "the new file's address is offered");
 }
+
+#[test]
+fn a_reply_delay_holds_a_tagged_clients_offer_back() {
+    let dir = scratch_dir("dhcp-reply-delay");
+    let port = free_port();
+    let _server = start_with(
+        &dir,
+        port,
+        "port=0\ndhcp-vendorclass=set:slow,SlowRom\ndhcp-reply-delay=tag:slow,2\n",
+    );
+    let sock = relay(port);
+    // An untagged client is answered at once (and shows the server is up).
+    exchange(
+        &sock,
+        port,
+        &relayed(MessageType::Discover, 0x91, vec![]),
+        0x91,
+    );
+    let slow = relayed(
+        MessageType::Discover,
+        0x92,
+        vec![DhcpOption::ClassIdentifier(b"SlowRom 1".to_vec())],
+    );
+    let asked = std::time::Instant::now();
+    let offer = exchange(&sock, port, &slow, 0x92);
+    assert!(offer.yiaddr() != Ipv4Addr::UNSPECIFIED);
+    // dnsmasq's promise: no sooner than the delay after the request.
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "the offer waited"
+    );
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(log.contains(&format!("{} reply delay: 2", 0x92)), "{log}");
+}

@@ -685,6 +685,11 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
             range.to_string(),
             vec![discover(vec![(80, vec![]), prl(&[1, 3])])],
         ),
+        (
+            "a reply delay, the offer otherwise the same",
+            format!("{range}dhcp-reply-delay=1\n"),
+            vec![discover(vec![prl(&[1, 3])])],
+        ),
     ];
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {

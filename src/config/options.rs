@@ -341,7 +341,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dns-loop-detect", None, None, Flag, "", Flag, DNS, "Find and drop upstream servers that loop back."),
     opt!("ignore-address", None, Required, Many, "<ipaddr>", AddrPrefix, W, "Ignore upstream answers holding this address."),
     opt!("dhcp-ttl", None, Required, Once, "<ttl>", Uint, Status::Works, "TTL of DNS answers for DHCP client names."),
-    opt!("dhcp-reply-delay", None, Required, Once, "<integer>", ReplyDelay, DHCP, "Wait at least this many seconds before DHCP replies."),
+    opt!("dhcp-reply-delay", None, Required, Once, "<integer>", ReplyDelay, Status::Works, "Wait at least this many seconds before DHCP replies."),
     opt!("dhcp-rapid-commit", None, None, Flag, "", Flag, Status::Works, "Allow DHCPv4 rapid commit."),
     opt!("dumpfile", None, Required, Once, "<path>", Text, Status::NotPlanned("use tcpdump on the listening interface"), "Debug packet dump file."),
     opt!("dumpmask", None, Required, Once, "<hex>", HexMask, Status::NotPlanned("use tcpdump on the listening interface"), "Which packets to dump."),

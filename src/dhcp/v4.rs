@@ -76,6 +76,9 @@ pub enum Destination {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub reply: Option<(Vec<u8>, Destination)>,
+    /// `--dhcp-reply-delay`: send the reply no sooner than this many seconds after the
+    /// request came (0: at once).
+    pub delay_secs: u32,
     /// dnsmasq's log lines for it (`DHCPDISCOVER(eth0) 52:54:00:..`).
     pub log: Vec<String>,
 }
@@ -147,6 +150,8 @@ pub struct V4Config {
     no_override: bool,
     /// `--dhcp-rapid-commit`.
     rapid_commit: bool,
+    /// `--dhcp-reply-delay`: tags, seconds.
+    reply_delays: Vec<(Vec<TagMatch>, u32)>,
     domains: Domains,
     authoritative: bool,
     lease_max: usize,
@@ -335,6 +340,13 @@ impl V4Config {
             boots,
             no_override: config.has("dhcp-no-override"),
             rapid_commit: config.has("dhcp-rapid-commit"),
+            reply_delays: config
+                .values("dhcp-reply-delay")
+                .filter_map(|v| match v {
+                    Value::ReplyDelay { tags, delay_secs } => Some((tags.clone(), *delay_secs)),
+                    _ => None,
+                })
+                .collect(),
             domains,
             authoritative: config.has("dhcp-authoritative"),
             lease_max,
@@ -845,6 +857,7 @@ impl Server {
             problem(out, "DHCPDISCOVER", iface, client, "no address available");
             return;
         };
+        out.delay_secs = self.reply_delay(msg, subnet, class, out);
         if self.config.rapid_commit && raw_option_present(msg, OptionCode::RapidCommit) {
             // RFC 4039: the address is leased and ACKed at once, as for a REQUEST.
             let lease = self.lease_of(client, store).cloned();
@@ -1382,6 +1395,36 @@ impl Server {
         opts.insert(DhcpOption::Message(why.to_string()));
         echo_agent(&mut r, agent);
         encode(&r)
+    }
+
+    /// The `--dhcp-reply-delay` for an answer to a DISCOVER, as dnsmasq's apply_delay
+    /// picks it (a tagged one that matches, with the range's tag, else an untagged one),
+    /// logged as dnsmasq logs it.
+    fn reply_delay(
+        &self,
+        msg: &Message,
+        subnet: Subnet,
+        class: &Classified,
+        out: &mut Outcome,
+    ) -> u32 {
+        if self.config.reply_delays.is_empty() {
+            return 0;
+        }
+        let mut tags = class.tags.clone();
+        if let Some(t) = &self.config.range_tags[subnet.range.index].1 {
+            tags.set(t);
+        }
+        let tags = tags::run_tag_if(&self.config.tag_if, &tags);
+        let delays = &self.config.reply_delays;
+        let found = delays
+            .iter()
+            .find(|(t, _)| tags.matches(t, false))
+            .or_else(|| delays.iter().find(|(t, _)| tags.matches(t, true)));
+        let Some(&(_, secs)) = found else {
+            return 0;
+        };
+        self.routine(out, format!("{} reply delay: {secs}", msg.xid()));
+        secs
     }
 
     /// Whether `--dhcp-broadcast` applies to this request.

@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The lease file when `--dhcp-leasefile` does not name one.
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/misc/dnsmasq.leases";
@@ -175,6 +176,13 @@ fn now_secs() -> u64 {
 /// Replies waiting to be sent: (bytes, to, from).
 type Queue = Vec<(Vec<u8>, SocketAddr, Source)>;
 
+/// Replies `--dhcp-reply-delay` holds back, with when each may go.
+type Delayed = Vec<(Instant, (Vec<u8>, SocketAddr, Source))>;
+
+/// Most replies held back for `--dhcp-reply-delay` at once; more are dropped (the client
+/// asks again), so a flood cannot grow the queue without bound.
+const MAX_DELAYED: usize = 4096;
+
 fn serve(mut p: Prepared) {
     let fd = p.socket.as_raw_fd();
     let mut received = Received::new(MAX_REQUEST_BYTES, true);
@@ -183,14 +191,30 @@ fn serve(mut p: Prepared) {
     let mut held: Queue = Vec::new();
     let mut ready: Queue = Vec::new();
     let mut sending = Replies::default();
+    let mut delayed: Delayed = Vec::new();
     loop {
         let mut poll = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
+        // Wake for the first delayed reply that falls due, if sooner than the tick.
+        let wait = delayed
+            .iter()
+            .map(|(due, _)| due.saturating_duration_since(Instant::now()).as_millis() as i32)
+            .min()
+            .map_or(TICK_MS, |ms| ms.min(TICK_MS));
         // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut poll, 1, TICK_MS) };
+        unsafe { libc::poll(&mut poll, 1, wait) };
+        let due_now = Instant::now();
+        let (due, waiting): (Delayed, Delayed) =
+            delayed.drain(..).partition(|(due, _)| *due <= due_now);
+        delayed = waiting;
+        ready.extend(due.into_iter().map(|(_, reply)| reply));
+        send(fd, &mut sending, &mut ready);
+        // Delayed replies of this group may acknowledge a lease (rapid commit): they are
+        // dropped with the group if its commit fails.
+        let delayed_before = delayed.len();
         while let Ok(v4) = p.reloads.try_recv() {
             p.server.reconfigure(v4);
         }
@@ -212,7 +236,16 @@ fn serve(mut p: Prepared) {
             }
             // The interfaces' addresses, read once a group (not once a request).
             let host = host.get_or_insert_with(interfaces::host_addresses);
-            answer_batch(&mut p, &received, count, host, now, &mut held, &mut ready);
+            answer_batch(
+                &mut p,
+                &received,
+                count,
+                host,
+                now,
+                &mut held,
+                &mut ready,
+                &mut delayed,
+            );
             send(fd, &mut sending, &mut ready);
             if count < udp_batch::BATCH {
                 break;
@@ -223,6 +256,7 @@ fn serve(mut p: Prepared) {
         if let Err(e) = p.store.commit() {
             log::error(format!("failed to write lease file: {e}"));
             held.clear();
+            delayed.truncate(delayed_before);
             continue;
         }
         update_names(&p.names, &mut p.store);
@@ -259,7 +293,9 @@ fn send(fd: RawFd, sending: &mut Replies, queue: &mut Queue) {
 }
 
 /// Answer the `count` requests in `received`: replies that acknowledge a lease change
-/// into `held`, the others into `ready`.
+/// into `held`, the others into `ready`, those `--dhcp-reply-delay` holds into `delayed`
+/// (sent by the loop once due, after the commit of the group they came in).
+#[allow(clippy::too_many_arguments)]
 fn answer_batch(
     p: &mut Prepared,
     received: &Received,
@@ -268,6 +304,7 @@ fn answer_batch(
     now: u64,
     held: &mut Queue,
     ready: &mut Queue,
+    delayed: &mut Delayed,
 ) {
     for i in 0..count {
         let Some((packet, _)) = received.get(i) else {
@@ -310,6 +347,17 @@ fn answer_batch(
                 SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
             }
         };
+        if outcome.delay_secs > 0 {
+            if delayed.len() < MAX_DELAYED {
+                let due = Instant::now() + Duration::from_secs(u64::from(outcome.delay_secs));
+                delayed.push((due, (bytes, to, from)));
+            } else {
+                log::warn(format!(
+                    "DHCP reply to {to} dropped: too many replies delayed"
+                ));
+            }
+            continue;
+        }
         let queue = if p.store.pending() != pending {
             &mut *held
         } else {
