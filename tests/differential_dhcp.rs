@@ -690,6 +690,16 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
             format!("{range}dhcp-reply-delay=1\n"),
             vec![discover(vec![prl(&[1, 3])])],
         ),
+        (
+            "an option matched by hex with a wildcard, from its start",
+            format!("{range}dhcp-match=set:x,175,01:*:03\ndhcp-match=set:y,175,02:03\ndhcp-option=tag:x,42,10.77.0.21\ndhcp-option=tag:y,44,10.77.0.22\n"),
+            vec![discover(vec![prl(&[1, 42, 44]), (175, vec![1, 9, 3, 2, 3])])],
+        ),
+        (
+            "an option matched by text anywhere in it",
+            format!("{range}dhcp-match=set:pxe,60,Client\ndhcp-option=tag:pxe,42,10.77.0.23\n"),
+            vec![discover(vec![prl(&[1, 42]), (60, b"PXEClient:Arch:00000".to_vec())])],
+        ),
     ];
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {

@@ -283,7 +283,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("rebind-localhost-ok", None, None, Flag, "", Flag, W, "Allow 127.0.0.0/8 in upstream answers despite stop-dns-rebind."),
     opt!("rebind-domain-ok", None, Required, Many, "/<domain>/", Server, W, "Exempt these domains from rebind protection."),
     opt!("all-servers", None, None, Flag, "", Flag, W, "Send each query to every upstream server."),
-    opt!("dhcp-match", None, Required, Many, "set:<tag>,<optspec>", DhcpMatch, Status::Partly("DHCPv4 options by presence, text and array element; hex with wildcards and vi-encap: not yet (issue 6)"), "Tag clients that send a matching option."),
+    opt!("dhcp-match", None, Required, Many, "set:<tag>,<optspec>", DhcpMatch, Status::Partly("DHCPv4 options by presence, hex with wildcards, text and array element; vi-encap: not yet (issue 6)"), "Tag clients that send a matching option."),
     opt!("dhcp-name-match", None, Required, Many, "set:<tag>,<string>[*]", DhcpNameMatch, Status::Works, "Tag clients by the name they send."),
     opt!("dhcp-alternate-port", None, Optional, Once, "[=<ports>]", AltPort, Status::Works, "Use other DHCP ports than 67 and 68."),
     opt!("naptr-record", None, Required, Many, "<name>,<naptr>", NaptrRecord, W, "Add a NAPTR record."),

@@ -84,6 +84,21 @@ pub struct DhcpOption {
     pub number: u16,
     /// Encoded value; empty for an option with no value.
     pub data: Vec<u8>,
+    /// How a `dhcp-match` value is compared with the option a client sends.
+    pub matching: MatchKind,
+}
+
+/// How dnsmasq compares a `dhcp-match` value with the option sent, by the value's form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatchKind {
+    /// Numbers and addresses: one element of the option, read as an array of them.
+    #[default]
+    Element,
+    /// Text: anywhere in the option.
+    Text,
+    /// Colon-separated hex: the option's first bytes, `*` bytes matching anything (bit
+    /// `len - 1 - i` of `mask` set for byte `i`).
+    Hex { mask: u64 },
 }
 
 /// A typed option value.
@@ -1473,6 +1488,7 @@ fn parse_dhcp_option(a: &str, matching: bool) -> Result<DhcpOption, ConfigError>
         v6: false,
         number: 0,
         data: Vec::new(),
+        matching: MatchKind::Element,
     };
     let mut rest = Some(a);
     let mut value_type = ValueType::Any;
@@ -1543,7 +1559,7 @@ fn parse_dhcp_option(a: &str, matching: bool) -> Result<DhcpOption, ConfigError>
         }
     }
     if let Some(v) = value {
-        o.data = encode_option_value(v, value_type, &o, matching).map_err(&err)?;
+        (o.data, o.matching) = encode_option_value(v, value_type, &o, matching).map_err(&err)?;
     }
     let limit = if o.vi_encap.is_some() {
         250
@@ -1569,7 +1585,7 @@ fn encode_option_value(
     value_type: ValueType,
     o: &DhcpOption,
     matching: bool,
-) -> Result<Vec<u8>, &'static str> {
+) -> Result<(Vec<u8>, MatchKind), &'static str> {
     let s = shape(v, matching);
     let (mut is_addr, mut is_addr6, mut is_hex, mut is_dec, mut is_string) =
         (s.addr, s.addr6, s.hex, s.dec, true);
@@ -1598,11 +1614,14 @@ fn encode_option_value(
         let secs = duration_secs(v)
             .or_else(|| uint(v.trim_end_matches(|c: char| c.is_ascii_alphabetic())))
             .unwrap_or(0);
-        return Ok((secs as u32).to_be_bytes().to_vec());
+        return Ok(((secs as u32).to_be_bytes().to_vec(), MatchKind::Element));
     }
     if is_hex && digs > 1 {
-        return hex(v, None, false)
-            .map(|h| h.bytes)
+        return hex(v, None, matching)
+            .map(|h| {
+                let mask = h.wildcard_mask;
+                (h.bytes, MatchKind::Hex { mask })
+            })
             .ok_or("bad hex constant");
     }
     if is_dec {
@@ -1619,7 +1638,10 @@ fn encode_option_value(
             _ if n & 0xff00 != 0 => 2,
             _ => 1,
         });
-        return Ok(n.to_be_bytes()[4 - len.min(4)..].to_vec());
+        return Ok((
+            n.to_be_bytes()[4 - len.min(4)..].to_vec(),
+            MatchKind::Element,
+        ));
     }
     if is_addr && !o.v6 {
         let mut out = Vec::new();
@@ -1638,7 +1660,7 @@ fn encode_option_value(
                 }
             }
         }
-        return Ok(out);
+        return Ok((out, MatchKind::Element));
     }
     if is_addr6 && o.v6 {
         let mut out = Vec::new();
@@ -1646,7 +1668,7 @@ fn encode_option_value(
             let p = part.trim_start_matches('[').trim_end_matches(']');
             out.extend(ipv6(p).ok_or("bad IPv6 address")?.octets());
         }
-        return Ok(out);
+        return Ok((out, MatchKind::Element));
     }
     if is_string {
         let encode_names = (!o.v6
@@ -1670,11 +1692,11 @@ fn encode_option_value(
                 }
                 out.push(0);
             }
-            return Ok(out);
+            return Ok((out, MatchKind::Element));
         }
-        return Ok(unhide(v).into_bytes());
+        return Ok((unhide(v).into_bytes(), MatchKind::Text));
     }
-    Ok(unhide(v).into_bytes())
+    Ok((unhide(v).into_bytes(), MatchKind::Text))
 }
 
 fn parse_dhcp_boot(a: &str) -> Result<Value, ConfigError> {

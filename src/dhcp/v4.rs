@@ -19,7 +19,7 @@ use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
 use super::option_catalog;
 use super::tags::{self, TagIf, Tags};
-use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, Value};
+use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, MatchKind, Value};
 use crate::config::values::{legal_hostname, Hex, LeaseTime, TagMatch};
 use crate::config::Config;
 use crate::dns::lease_names::Domains;
@@ -138,8 +138,9 @@ pub struct V4Config {
     /// `--dhcp-mac`: tag, MAC pattern.
     macs: Vec<(String, Hex)>,
     classes: Vec<(ClassKind, String, Vec<u8>)>,
-    /// `--dhcp-match`: tag, option number, value (empty: the option's presence).
-    matches: Vec<(String, u8, Vec<u8>)>,
+    /// `--dhcp-match`: tag, option number, value (empty: the option's presence), and how
+    /// the value is compared.
+    matches: Vec<(String, u8, Vec<u8>, MatchKind)>,
     /// `--dhcp-name-match`: tag, name, whether it ends in `*`.
     name_matches: Vec<(String, String, bool)>,
     ignore: Vec<Vec<TagMatch>>,
@@ -289,7 +290,12 @@ impl V4Config {
                         ..o.clone()
                     }) =>
                 {
-                    Some((o.tags.first()?.name.clone(), o.number as u8, o.data.clone()))
+                    Some((
+                        o.tags.first()?.name.clone(),
+                        o.number as u8,
+                        o.data.clone(),
+                        o.matching,
+                    ))
                 }
                 _ => None,
             })
@@ -565,8 +571,8 @@ impl Server {
                 tags.set(tag);
             }
         }
-        for (tag, number, value) in &c.matches {
-            if raw_option(packet, *number).is_some_and(|v| option_matches(value, v)) {
+        for (tag, number, value, kind) in &c.matches {
+            if raw_option(packet, *number).is_some_and(|v| option_matches(value, *kind, v)) {
                 tags.set(tag);
             }
         }
@@ -1623,18 +1629,29 @@ fn contains(value: &[u8], data: &[u8]) -> bool {
     data.is_empty() || value.windows(data.len()).any(|w| w == data)
 }
 
-/// A `--dhcp-match` value against the option sent: no value matches any; text matches
-/// anywhere in it; other values match one element of it, read as an array of values of
-/// that size (so a number matches one of a list of architectures).
-fn option_matches(value: &[u8], sent: &[u8]) -> bool {
+/// A `--dhcp-match` value against the option sent, as dnsmasq's match_bytes: no value
+/// matches any; hex matches the option's first bytes (`*` bytes anything); text matches
+/// anywhere in it; numbers and addresses match one element of it, read as an array of
+/// values of that size (so a number matches one of a list of architectures).
+fn option_matches(value: &[u8], kind: MatchKind, sent: &[u8]) -> bool {
     if value.len() > sent.len() {
         return false;
     }
     if value.is_empty() {
         return true;
     }
-    let text = value.iter().all(|b| (0x20..0x7f).contains(b));
-    let step = if text { 1 } else { value.len() };
+    let step = match kind {
+        MatchKind::Hex { mask } => {
+            let n = value.len();
+            return value
+                .iter()
+                .zip(sent)
+                .enumerate()
+                .all(|(i, (v, s))| (mask >> (n - 1 - i)) & 1 == 1 || v == s);
+        }
+        MatchKind::Text => 1,
+        MatchKind::Element => value.len(),
+    };
     (0..=sent.len() - value.len())
         .step_by(step)
         .any(|i| sent[i..i + value.len()] == *value)
