@@ -105,6 +105,17 @@ struct Configured {
     tags: Vec<TagMatch>,
 }
 
+impl Configured {
+    fn new(o: &ConfiguredOption, forced: bool) -> Configured {
+        Configured {
+            number: o.number as u8,
+            data: o.data.clone(),
+            forced,
+            tags: o.tags.clone(),
+        }
+    }
+}
+
 /// What a `--dhcp-vendorclass`, `--dhcp-userclass`, `--dhcp-circuitid`,
 /// `--dhcp-remoteid` or `--dhcp-subscrid` looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,14 +176,19 @@ pub struct V4Config {
 }
 
 impl V4Config {
-    /// From the configuration alone (no host or option files).
-    pub fn from_config(config: &Config) -> V4Config {
-        V4Config::with_files(config, &FromFiles::default())
+    /// Add what the host and option files gave (`host_files`): their hosts and options
+    /// come after the configuration's own.
+    pub fn add_files(&mut self, files: FromFiles) {
+        self.reserved
+            .extend(files.hosts.iter().filter_map(|h| h.addr));
+        self.hosts.extend(files.hosts);
+        let options = files.options.iter().filter(|o| plain_v4(o));
+        self.options
+            .extend(options.map(|o| Configured::new(o, false)));
     }
 
-    /// From the configuration and what its host and option files gave (`host_files`):
-    /// their hosts and options come after the configuration's own.
-    pub fn with_files(config: &Config, files: &FromFiles) -> V4Config {
+    /// From the configuration alone (`add_files` adds the host and option files).
+    pub fn from_config(config: &Config) -> V4Config {
         let mut range_tags = Vec::new();
         let ranges = config
             .values("dhcp-range")
@@ -201,34 +217,18 @@ impl V4Config {
                 Value::DhcpHost(h) => Some((**h).clone()),
                 _ => None,
             })
-            .chain(files.hosts.iter().cloned())
             .collect();
         let reserved = hosts.iter().filter_map(|h| h.addr).collect();
         let options = ["dhcp-option", "dhcp-option-force"]
             .iter()
             .flat_map(|name| {
                 config.values(name).filter_map(move |v| match v {
-                    Value::DhcpOption(o) if plain_v4(o) => Some(Configured {
-                        number: o.number as u8,
-                        data: o.data.clone(),
-                        forced: *name == "dhcp-option-force",
-                        tags: o.tags.clone(),
-                    }),
+                    Value::DhcpOption(o) if plain_v4(o) => {
+                        Some(Configured::new(o, *name == "dhcp-option-force"))
+                    }
                     _ => None,
                 })
             })
-            .chain(
-                files
-                    .options
-                    .iter()
-                    .filter(|o| plain_v4(o))
-                    .map(|o| Configured {
-                        number: o.number as u8,
-                        data: o.data.clone(),
-                        forced: false,
-                        tags: o.tags.clone(),
-                    }),
-            )
             .collect();
         let domains = Domains::from_config(config);
         let lease_max = match config.last("dhcp-lease-max") {
@@ -284,19 +284,12 @@ impl V4Config {
         let matches = config
             .values("dhcp-match")
             .filter_map(|v| match v {
-                Value::DhcpOption(o)
-                    if plain_v4(&ConfiguredOption {
-                        tags: Vec::new(),
-                        ..o.clone()
-                    }) =>
-                {
-                    Some((
-                        o.tags.first()?.name.clone(),
-                        o.number as u8,
-                        o.data.clone(),
-                        o.matching,
-                    ))
-                }
+                Value::DhcpOption(o) if plain_v4(o) => Some((
+                    o.tags.first()?.name.clone(),
+                    o.number as u8,
+                    o.data.clone(),
+                    o.matching,
+                )),
                 _ => None,
             })
             .collect();
@@ -864,7 +857,7 @@ impl Server {
             return;
         };
         out.delay_secs = self.reply_delay(msg, subnet, class, out);
-        if self.config.rapid_commit && raw_option_present(msg, OptionCode::RapidCommit) {
+        if self.config.rapid_commit && msg.opts().get(OptionCode::RapidCommit).is_some() {
             // RFC 4039: the address is leased and ACKed at once, as for a REQUEST.
             let lease = self.lease_of(client, store).cloned();
             self.grant(
@@ -1521,11 +1514,6 @@ fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
         .zip(&hw.bytes)
         .enumerate()
         .all(|(i, (m, h))| mac.wildcard_mask >> (n - 1 - i) & 1 == 1 || m == h)
-}
-
-/// Whether the request carries an option (of any length, even none).
-fn raw_option_present(msg: &Message, code: OptionCode) -> bool {
-    msg.opts().get(code).is_some()
 }
 
 /// An encoded ACK with the rapid commit option (80, no data) added last, before a

@@ -46,7 +46,9 @@ const RELOAD_QUEUE: usize = 4;
 /// Build the configuration the DHCP server answers from after a SIGHUP: the host and
 /// option files read again.
 pub fn reread(config: &Config) -> V4Config {
-    V4Config::with_files(config, &host_files::read(config))
+    let mut v4 = V4Config::from_config(config);
+    v4.add_files(host_files::read(config));
+    v4
 }
 
 /// The loop wakes at least this often, to end expired leases.
@@ -72,10 +74,11 @@ pub struct Prepared {
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
 pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
-    if !V4Config::from_config(config).is_enabled() {
+    let mut v4 = V4Config::from_config(config);
+    if !v4.is_enabled() {
         return Ok(None);
     }
-    let v4 = V4Config::with_files(config, &host_files::read(config));
+    v4.add_files(host_files::read(config));
     let (server_port, client_port) = match config.last("dhcp-alternate-port") {
         Some(Value::AltPort { server, client }) => (*server, *client),
         _ => (v4::SERVER_PORT, v4::CLIENT_PORT),
