@@ -230,3 +230,23 @@ fn bad_hex_in_dns_rr_is_a_config_error_not_out_of_memory() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad RR record"));
 }
+
+#[test]
+fn config_file_past_the_size_limit_is_refused_not_read() {
+    // A sparse file: its size is past the limit, so it is refused before a byte is read.
+    let dir = scratch_dir("huge");
+    let path = dir.join("huge.conf");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    let out = Command::new(RINGMASQ)
+        .arg("--test")
+        .arg("-C")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("huge.conf") && err.contains("larger than"), "{err}");
+}

@@ -30,6 +30,9 @@ const RULE_BLOCK_BYTES: usize = 4 << 20;
 /// How deeply conf-file and conf-dir may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
+/// The largest configuration file read (a block list of some 30 million rules).
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// One option as given, with its typed value and where it came from.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -268,7 +271,7 @@ impl Loader {
                 return Ok(());
             }
         }
-        let bytes = std::fs::read(path)
+        let bytes = read_whole(path)
             .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
         // A block list of rules: room for one domain a line, so a million do not grow the
         // table step by step.
@@ -456,6 +459,26 @@ fn locate(e: ConfigError, origin: Origin) -> ConfigError {
     }
 }
 
+/// The whole of the file at `path`. A big one (a block list) is read onto huge pages:
+/// millions of small page faults would cost more than reading it.
+fn read_whole(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let too_big = || std::io::Error::other(format!("larger than {MAX_FILE_BYTES} bytes"));
+    if size > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    crate::memory::advise_huge_pages(bytes.as_ptr(), bytes.capacity());
+    // A file that grows while it is read is read no further than the limit.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 /// strerror's wording for the common cases, as dnsmasq prints them.
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
@@ -478,8 +501,9 @@ pub struct ServersFile {
 /// Read a `--servers-file`: only `server=` and `rev-server=` lines are allowed, and a bad
 /// line is reported and skipped rather than stopping the server, as in dnsmasq.
 pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), ConfigError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = read_whole(path)
         .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
+    let text = String::from_utf8_lossy(&bytes);
     let mut loader = Loader::new();
     let mut errors = Vec::new();
     let _ = loader.read_rule_lines(&text, &["server"], |loader, n, raw| {
