@@ -115,6 +115,18 @@ pub fn write_pid_file(path: &str) -> Result<(), ConfigError> {
     })
 }
 
+/// The user id and primary group id of `user`, if there is such a user.
+pub fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let cuser = CString::new(user).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or null; read immediately.
+    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record.
+    Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
 /// Become `user` (and `group`, or the user's own group) if running as root. dnsmasq's
 /// defaults: user nobody, group dip if it exists.
 pub fn drop_privileges(
@@ -130,15 +142,8 @@ pub fn drop_privileges(
     let Some(user) = user.filter(|u| !u.is_empty()) else {
         return Ok(());
     };
-    let cuser = CString::new(user)
-        .map_err(|_| ConfigError::bad(format!("unknown user or group: {user}")))?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; read immediately.
-    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
-    if pw.is_null() {
-        return Err(ConfigError::bad(format!("unknown user or group: {user}")));
-    }
-    // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    let (uid, mut gid) =
+        user_ids(user).ok_or_else(|| ConfigError::bad(format!("unknown user or group: {user}")))?;
     if let Some(g) = group.filter(|g| !g.is_empty()) {
         let cgroup =
             CString::new(g).map_err(|_| ConfigError::bad(format!("unknown user or group: {g}")))?;

@@ -5,6 +5,8 @@ use ringmasq::config::{self, Command};
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    // Started as the lease-change script's helper: that, and nothing else.
+    ringmasq::runtime::script_helper_if_asked();
     // Before any table is built: the big ones ask for huge pages.
     ringmasq::memory::allow_advised_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -22,8 +22,8 @@ const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x11, 0x22, 0x33];
 struct Namespace(String);
 
 impl Namespace {
-    fn enter() -> Option<Namespace> {
-        let name = format!("ringmasq-dhcp-{}", std::process::id());
+    fn enter(test: &str) -> Option<Namespace> {
+        let name = format!("ringmasq-{test}-{}", std::process::id());
         let ip = |args: &[&str]| {
             Command::new("ip")
                 .args(args)
@@ -178,10 +178,11 @@ fn parse(reply: &[u8]) -> Reply {
     (yiaddr, opts, flags, siaddr, sname, file)
 }
 
-fn start(server: &str, conf: &str, dir: &std::path::Path) -> Running {
+/// Start `server` on `conf` with the lease file holding `leases`.
+fn start(server: &str, conf: &str, dir: &std::path::Path, leases_text: &str) -> Running {
     let path = dir.join(format!("{server}.conf"));
     let leases = dir.join(format!("{server}.leases"));
-    let _ = std::fs::remove_file(&leases);
+    std::fs::write(&leases, leases_text).unwrap();
     let _ = std::fs::remove_file(dir.join(format!("{server}.leases.journal")));
     std::fs::write(
         &path,
@@ -216,7 +217,7 @@ fn answers(
     requests: &[Request],
     dir: &std::path::Path,
 ) -> Vec<Option<Reply>> {
-    let _running = start(server, conf, dir);
+    let _running = start(server, conf, dir, "");
     let capture = Capture::open();
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let mut out = Vec::new();
@@ -240,19 +241,30 @@ fn answers(
 const DISCOVER: u8 = 1;
 const REQUEST: u8 = 3;
 
-#[test]
-fn offers_and_acks_carry_the_options_dnsmasq_sends() {
+/// A scratch directory (readable by all: a script may run as another user) and a
+/// namespace of the test's own, entered; None, said why, without root, dnsmasq or `ip`.
+fn setup(test: &str) -> Option<(std::path::PathBuf, Namespace)> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let have_dnsmasq = Command::new("dnsmasq").arg("--version").output().is_ok();
     if !root || !have_dnsmasq {
         eprintln!("skipped: needs root and dnsmasq (CI has both)");
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("ringmasq-diff-dhcp-{}", std::process::id()));
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ringmasq-diff-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let Some(_ns) = Namespace::enter() else {
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Some(ns) = Namespace::enter(test) else {
         eprintln!("skipped: cannot make a network namespace");
+        return None;
+    };
+    Some((dir, ns))
+}
+
+#[test]
+fn offers_and_acks_carry_the_options_dnsmasq_sends() {
+    let Some((dir, _ns)) = setup("dhcp") else {
         return;
     };
     let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
@@ -715,4 +727,180 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// A script that writes each call (arguments, then the DNSMASQ_ variables, the two
+/// that hold times only as present) to `events`, one block a call.
+fn recording_script(path: &std::path::Path, events: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\n{{ echo \"ARGS $*\"; env | grep '^DNSMASQ_' | \
+             grep -v '^DNSMASQ_LEASE_EXPIRES=\\|^DNSMASQ_TIME_REMAINING=' | sort; \
+             [ -n \"$DNSMASQ_LEASE_EXPIRES\" ] && echo 'DNSMASQ_LEASE_EXPIRES set'; \
+             [ -n \"$DNSMASQ_TIME_REMAINING\" ] && echo 'DNSMASQ_TIME_REMAINING set'; \
+             echo; }} >> {}\necho \"called for $1\"\n",
+            events.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The script calls `server` makes for `requests` (each sent once; a reply waited for
+/// where `kind` expects one), with the lease file holding one lease at start: each call
+/// as its block, a call repeated counted once (dnsmasq tells its script of the lease
+/// there at start twice, the second time whenever its loop next runs).
+fn script_calls(server: &str, requests: &[Vec<u8>], dir: &std::path::Path) -> Vec<String> {
+    let events = dir.join(format!("{server}.events"));
+    let _ = std::fs::remove_file(&events);
+    let script = dir.join(format!("{server}-script.sh"));
+    recording_script(&script, &events);
+    let conf = format!(
+        "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\ndomain=lan\nlog-dhcp\n\
+         dhcp-host=52:54:00:11:22:33,set:pinned\ndhcp-script={}\n",
+        script.display()
+    );
+    let _running = start(
+        server,
+        &conf,
+        dir,
+        "1999999999 52:54:00:11:22:44 10.77.0.88 oldhost *\n",
+    );
+    let read = || std::fs::read_to_string(&events).unwrap_or_default();
+    // The lease there at start is told of before any client is answered.
+    assert!(
+        common::wait_until(|| read().contains("oldhost")),
+        "{server} never ran its script"
+    );
+    let capture = Capture::open();
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    for packet in requests {
+        sock.send_to(packet, (RELAY, PORT)).unwrap();
+        let xid = u32::from_be_bytes(packet[4..8].try_into().unwrap());
+        if packet[242] != RELEASE {
+            assert!(
+                capture.reply(xid, Duration::from_secs(3)).is_some(),
+                "{server} did not answer request {xid:#x}"
+            );
+        }
+    }
+    assert!(
+        common::wait_until(|| read().contains("ARGS del")),
+        "{server} never told its script of the release"
+    );
+    let mut calls: Vec<String> = Vec::new();
+    for block in read().split("\n\n").filter(|b| !b.trim().is_empty()) {
+        if !calls.iter().any(|c| c == block) {
+            calls.push(block.to_string());
+        }
+    }
+    calls
+}
+
+const RELEASE: u8 = 7;
+
+#[test]
+fn the_lease_script_is_called_as_dnsmasq_calls_it() {
+    let Some((dir, _ns)) = setup("script") else {
+        return;
+    };
+    let server_id = (54u8, RELAY.octets().to_vec());
+    let asked = (50u8, vec![10, 77, 0, 77]);
+    let client_id = (61u8, [&[1u8][..], &MAC].concat());
+    let renewing = |mut p: Vec<u8>| {
+        p[12..16].copy_from_slice(&[10, 77, 0, 77]);
+        p
+    };
+    let requests = vec![
+        request(DISCOVER, 0x100, &[client_id.clone(), asked.clone()]),
+        // Selecting: a name, classes, a request list and relay agent ids.
+        request(
+            REQUEST,
+            0x101,
+            &[
+                client_id.clone(),
+                asked.clone(),
+                server_id.clone(),
+                (12, b"myhost".to_vec()),
+                (55, vec![1, 3, 6, 15]),
+                (60, b"vendorX".to_vec()),
+                (77, b"\x03abc\x02de".to_vec()),
+                (161, b"http://mud".to_vec()),
+                (82, b"\x01\x03cir\x02\x03rem".to_vec()),
+            ],
+        ),
+        // Selecting again under another name: the old name goes, then the new comes.
+        request(
+            REQUEST,
+            0x102,
+            &[client_id.clone(), asked.clone(), server_id.clone(), (12, b"other".to_vec())],
+        ),
+        // Renewing under the first name: what it says is not kept for the script.
+        renewing(request(REQUEST, 0x103, &[client_id.clone(), (12, b"myhost".to_vec())])),
+        renewing(request(RELEASE, 0x104, &[client_id.clone(), server_id.clone()])),
+    ];
+    let theirs = script_calls("dnsmasq", &requests, &dir);
+    let ours = script_calls("ringmasq", &requests, &dir);
+    let log = std::fs::read_to_string(dir.join("ringmasq.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(theirs, ours, "dnsmasq's calls, then ringmasq's");
+    assert_eq!(ours.len(), 7, "{ours:?}");
+    // The script's output is logged.
+    assert!(log.contains("called for add"), "{log}");
+}
+
+#[test]
+fn a_read_only_lease_file_takes_its_leases_from_the_script_and_events_run_as_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((dir, _ns)) = setup("init") else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for server in ["dnsmasq", "ringmasq"] {
+        let events = dir.join(format!("{server}.init-events"));
+        std::fs::write(&events, "").unwrap();
+        std::fs::set_permissions(&events, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let script = dir.join(format!("{server}-init.sh"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$* as $(id -un)\" >> {}\n[ \"$1\" = init ] && \
+                 echo '1999999999 52:54:00:11:22:33 10.77.0.123 fromscript *'\nexit 0\n",
+                events.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = format!(
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\nleasefile-ro\n\
+             dhcp-scriptuser=nobody\ndhcp-script={}\n",
+            script.display()
+        );
+        let _running = start(server, &conf, &dir, "");
+        let read = || std::fs::read_to_string(&events).unwrap_or_default();
+        assert!(
+            common::wait_until(|| read().contains("old")),
+            "{server}: {}",
+            read()
+        );
+        // The client the script's lease is for is offered that address.
+        let capture = Capture::open();
+        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        sock.send_to(&request(DISCOVER, 0x200, &[]), (RELAY, PORT))
+            .unwrap();
+        let offer = capture.reply(0x200, Duration::from_secs(3)).map(|r| parse(&r).0);
+        let calls: Vec<String> = read().lines().map(str::to_string).collect();
+        let mut unique = calls.clone();
+        unique.dedup();
+        seen.push((offer, unique));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(seen[0], seen[1], "dnsmasq, then ringmasq");
+    assert_eq!(seen[1].0, Some(Ipv4Addr::new(10, 77, 0, 123)));
+    assert_eq!(
+        seen[1].1,
+        ["init as root", "old 52:54:00:11:22:33 10.77.0.123 fromscript as nobody"]
+    );
 }

@@ -208,9 +208,15 @@ pub struct LeaseStore {
     compact_after: usize,
     /// Addresses whose lease changed since `take_changed` last ran (for DNS names).
     changed: Vec<Ipv4Addr>,
+    /// Each change as the lease before and after (for the lease-change script), kept
+    /// only once `keep_changes` asks for them.
+    changes: Option<Vec<Change>>,
     /// Leases refused: the table was full.
     pub dropped: usize,
 }
+
+/// A lease of one address before and after a change (None: there was, or is, none).
+pub type Change = (Option<Lease>, Option<Lease>);
 
 /// The journal beside a lease file.
 pub fn journal_path(path: &Path) -> PathBuf {
@@ -238,6 +244,7 @@ impl LeaseStore {
             pending_records: 0,
             compact_after: MIN_COMPACT_RECORDS,
             changed: Vec::new(),
+            changes: None,
             dropped: 0,
         }
     }
@@ -373,10 +380,20 @@ impl LeaseStore {
             record.write(&mut self.pending);
             self.pending_records += 1;
         }
-        match &record {
-            Record::Put(lease) => self.changed.push(lease.addr),
-            Record::Remove(addr) => self.changed.push(*addr),
-            Record::Begin | Record::End => {}
+        let addr = match &record {
+            Record::Put(lease) => Some(lease.addr),
+            Record::Remove(addr) => Some(*addr),
+            Record::Begin | Record::End => None,
+        };
+        if let Some(addr) = addr {
+            self.changed.push(addr);
+            if let Some(changes) = self.changes.as_mut() {
+                let after = match &record {
+                    Record::Put(lease) => Some(lease.clone()),
+                    _ => None,
+                };
+                changes.push((self.table.get(addr).cloned(), after));
+            }
         }
         self.apply(record);
     }
@@ -386,6 +403,18 @@ impl LeaseStore {
     /// the list holds at most one loop's changes.
     pub fn take_changed(&mut self) -> Vec<Ipv4Addr> {
         std::mem::take(&mut self.changed)
+    }
+
+    /// Keep each change from now on for `take_changes`.
+    pub fn keep_changes(&mut self) {
+        self.changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes made since the last call, oldest first (none unless `keep_changes`
+    /// asked for them). The caller takes them after every request, so the list holds
+    /// at most a few.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.changes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Put `lease` in, replacing any lease of its address: in the table now, on disk at

@@ -18,6 +18,7 @@ use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
 use super::option_catalog;
+use super::script;
 use super::tags::{self, TagIf, Tags};
 use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, MatchKind, Value};
 use crate::config::values::{legal_hostname, Hex, LeaseTime, TagMatch};
@@ -27,6 +28,7 @@ use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode, UnknownOp
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// The server's port; replies to relays go to it too.
 pub const SERVER_PORT: u16 = 67;
@@ -81,6 +83,9 @@ pub struct Outcome {
     pub delay_secs: u32,
     /// dnsmasq's log lines for it (`DHCPDISCOVER(eth0) 52:54:00:..`).
     pub log: Vec<String>,
+    /// With a lease-change script: what the request said of its client, for the script
+    /// calls of the lease changes it made.
+    pub script: Option<Arc<script::Request>>,
 }
 
 /// A `--dhcp-range` for IPv4 (its tags in `V4Config::range_tags`, by `index`).
@@ -169,6 +174,8 @@ pub struct V4Config {
     lease_max: usize,
     ignore_client_id: bool,
     sequential: bool,
+    /// `--dhcp-script`: requests are described for it (`Outcome::script`).
+    scripted: bool,
     /// `--quiet-dhcp` without `--log-dhcp`: routine exchanges are not logged.
     quiet: bool,
     /// The DNS server's port: 0 means no DNS, so no DNS-server option by default.
@@ -351,6 +358,7 @@ impl V4Config {
             lease_max,
             ignore_client_id: config.has("dhcp-ignore-clid"),
             sequential: config.has("dhcp-sequential-ip"),
+            scripted: config.has("dhcp-script"),
             quiet: config.has("quiet-dhcp") && !config.has("log-dhcp"),
             dns_port: config.uint_or("port", 53) as u16,
         }
@@ -512,6 +520,11 @@ impl Server {
             host: host.as_ref(),
             ..class
         };
+        // As dnsmasq: what a request says is kept for the script when it takes an
+        // address (selecting or rebooting), not when it renews one (ciaddr set).
+        if self.config.scripted && msg.ciaddr().is_unspecified() {
+            out.script = Some(Arc::new(self.script_request(packet, &class, subnet)));
+        }
         let name = iface.name.as_str();
         match kind {
             MessageType::Discover => self.discover(
@@ -528,6 +541,43 @@ impl Server {
             _ => {}
         }
         out
+    }
+
+    /// What the lease-change script is told of a request: the tags in force (the
+    /// range's too; latest first, as dnsmasq lists them) and what the client and relay
+    /// sent.
+    fn script_request(&self, packet: &[u8], class: &Classified, subnet: Subnet) -> script::Request {
+        let mut tags: Vec<String> = class.tags.iter().map(str::to_string).collect();
+        if let Some(tag) = &self.config.range_tags[subnet.range.index].1 {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
+        tags.reverse();
+        let option = |code: u8| raw_option(packet, code).map(<[u8]>::to_vec);
+        let agent = |code: u8| sub_option(class.agent.as_deref()?, code).map(<[u8]>::to_vec);
+        let mut user_classes = Vec::new();
+        if let Some(v) = raw_option(packet, 77) {
+            let mut at = 0;
+            while let Some(&len) = v.get(at) {
+                match v.get(at + 1..at + 1 + usize::from(len)) {
+                    Some(class) => user_classes.push(class.to_vec()),
+                    None => break,
+                }
+                at += 1 + usize::from(len);
+            }
+        }
+        script::Request {
+            tags,
+            supplied_hostname: option(12),
+            vendor_class: option(60),
+            user_classes,
+            requested_options: option(55),
+            circuit_id: agent(1),
+            remote_id: agent(2),
+            subscriber_id: agent(6),
+            mud_url: option(161),
+        }
     }
 
     /// The tags of a request, set as dnsmasq sets them: the interface's name, relay agent

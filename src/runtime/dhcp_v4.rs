@@ -1,18 +1,20 @@
 //! The DHCPv4 server's loop, on its own thread off the DNS shards: one socket on the DHCP
 //! server port (67, or `--dhcp-alternate-port`'s), requests taken a batch at a time
 //! (recvmmsg), each answered by `dhcp::v4::Server`, the batch's lease changes committed
-//! to disk together, and only then the replies sent. Expired leases are removed at every
-//! wake-up, at least once a second.
+//! to disk together, and only then the replies sent, and the lease-change script told
+//! (`script`). Expired leases are removed at every wake-up, at least once a second.
 //!
-//! Not yet (issue 6): replies to clients without an address go out broadcast rather than
-//! unicast to their hardware address, and there is no ping check before an offer.
+//! Not yet (issue 6): no ping check before an offer.
 
 use super::interfaces;
 use super::udp_batch::{self, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
+use super::script;
 use crate::dhcp::host_files;
+use crate::dhcp::lease_file::Lease;
+use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::lease_store::LeaseStore;
 use crate::dhcp::v4::{self, Destination, Interface, Server, V4Config};
 use crate::dns::lease_names::LeaseNames;
@@ -21,6 +23,7 @@ use crossbeam::channel::{Receiver, Sender};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +73,11 @@ pub struct Prepared {
     socket: Socket,
     server_port: u16,
     client_port: u16,
+    /// `--dhcp-script`, and the events of changes not yet on disk.
+    scripts: Option<script::Scripts>,
+    events: Vec<Event>,
+    /// Where each lease's client was last heard from, for its script events.
+    origins: HashMap<Ipv4Addr, Origin>,
 }
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
@@ -83,8 +91,12 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         Some(Value::AltPort { server, client }) => (*server, *client),
         _ => (v4::SERVER_PORT, v4::CLIENT_PORT),
     };
-    let store = if config.has("leasefile-ro") {
-        LeaseStore::in_memory()
+    let mut store = if config.has("leasefile-ro") {
+        let mut store = LeaseStore::in_memory();
+        for lease in script::initial_leases(config)? {
+            store.put(lease);
+        }
+        store
     } else {
         let path = match config.text("dhcp-leasefile") {
             Some(Some(p)) => p,
@@ -124,6 +136,24 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         .with_exit(ExitCode::Network)
     })?;
     let (reloader, reloads) = crossbeam::channel::bounded(RELOAD_QUEUE);
+    let scripts = script::start(config, v4.domains().clone())?;
+    let mut origins = HashMap::new();
+    if let Some(scripts) = &scripts {
+        store.keep_changes();
+        // The leases there at start, as dnsmasq tells its script of them: each on the
+        // interface whose network holds it; expired ones end (`del`) at the first tick.
+        let host = interfaces::host_addresses();
+        for lease in store.table().iter() {
+            let origin = Origin {
+                interface: interface_for(&host, lease.addr),
+                relay: None,
+            };
+            origins.insert(lease.addr, origin.clone());
+            if !expired(lease, now_secs()) {
+                scripts.send(startup_event(lease, origin));
+            }
+        }
+    }
     Ok(Some(Prepared {
         server: Server::new(v4),
         reloads,
@@ -133,7 +163,84 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         socket,
         server_port,
         client_port,
+        scripts,
+        events: Vec::new(),
+        origins,
     }))
+}
+
+/// Whether `lease` has run out at `now`.
+fn expired(lease: &Lease, now: u64) -> bool {
+    lease.expires != 0 && lease.expires <= now
+}
+
+/// An `old` event for a lease the server had before (at start, or when it re-reads its
+/// configuration): what the lease file does not keep is missing.
+fn startup_event(lease: &Lease, origin: Origin) -> Event {
+    Event {
+        action: Action::Old,
+        lease: lease.clone(),
+        old_hostname: None,
+        origin,
+        request: None,
+    }
+}
+
+/// The name of the interface whose IPv4 network holds `addr`.
+fn interface_for(host: &[interfaces::IfAddr], addr: Ipv4Addr) -> Option<String> {
+    host.iter().find_map(|a| match a.addr {
+        IpAddr::V4(mine) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0);
+            (u32::from(mine) & mask == u32::from(addr) & mask).then(|| a.name.clone())
+        }
+        IpAddr::V6(_) => None,
+    })
+}
+
+/// Turn the lease changes made since the last call into script events (waiting in
+/// `p.events` for the commit): those of a request carry what it said (`request`) and
+/// where it came from (`origin`), which its lease keeps for later events.
+fn take_events(p: &mut Prepared, request: Option<&Arc<ScriptRequest>>, origin: Option<Origin>) {
+    let Some(scripts) = &p.scripts else {
+        return;
+    };
+    for (before, after) in p.store.take_changes() {
+        for (action, lease, old_hostname) in
+            crate::dhcp::script::changes(before.as_ref(), after.as_ref(), scripts.triggers)
+        {
+            let origin = match (action, &origin) {
+                (Action::Del, _) => p.origins.remove(&lease.addr).unwrap_or_default(),
+                (_, Some(o)) => {
+                    // A lease keeps the relay it was last given through.
+                    let kept = p.origins.get(&lease.addr).and_then(|k| k.relay);
+                    let o = Origin {
+                        interface: o.interface.clone(),
+                        relay: o.relay.or(kept),
+                    };
+                    p.origins.insert(lease.addr, o.clone());
+                    o
+                }
+                (_, None) => p.origins.get(&lease.addr).cloned().unwrap_or_default(),
+            };
+            let request = request.filter(|_| action != Action::Del).cloned();
+            p.events.push(Event {
+                action,
+                lease,
+                old_hostname,
+                origin,
+                request,
+            });
+        }
+    }
+}
+
+/// Hand the script the events whose changes are now on disk.
+fn send_events(p: &mut Prepared) {
+    if let Some(scripts) = &p.scripts {
+        for event in p.events.drain(..) {
+            scripts.send(event);
+        }
+    }
 }
 
 fn bind(port: u16) -> std::io::Result<Socket> {
@@ -170,7 +277,7 @@ fn interface(host: &[interfaces::IfAddr], index: u32) -> Option<Interface> {
     })
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -220,9 +327,16 @@ fn serve(mut p: Prepared) {
         let delayed_before = delayed.len();
         while let Ok(v4) = p.reloads.try_recv() {
             p.server.reconfigure(v4);
+            // As dnsmasq on SIGHUP: the script hears of every lease again.
+            if let Some(scripts) = &p.scripts {
+                for lease in p.store.table().iter() {
+                    let origin = p.origins.get(&lease.addr).cloned().unwrap_or_default();
+                    scripts.send(startup_event(lease, origin));
+                }
+            }
         }
         let now = now_secs();
-        end_expired(&mut p.store, now);
+        end_expired(&mut p, now);
         // Everything waiting is answered under one commit (group commit), up to a bound
         // that keeps the first reply of the group from waiting long.
         let mut host = None;
@@ -262,6 +376,7 @@ fn serve(mut p: Prepared) {
             delayed.truncate(delayed_before);
             continue;
         }
+        send_events(&mut p);
         update_names(&p.names, &mut p.store);
         send(fd, &mut sending, &mut held);
         compact_if_due(&mut p.store);
@@ -326,6 +441,17 @@ fn answer_batch(
         }
         let pending = p.store.pending();
         let outcome = p.server.handle(packet, &iface, now, &mut p.store);
+        if p.scripts.is_some() {
+            let relay = packet
+                .get(24..28)
+                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+                .filter(|a| !a.is_unspecified());
+            let origin = Origin {
+                interface: Some(iface.name.clone()),
+                relay,
+            };
+            take_events(p, outcome.script.as_ref(), Some(origin));
+        }
         for line in outcome.log {
             log::info(line);
         }
@@ -431,16 +557,19 @@ fn name_lease(names: &LeaseNames, addr: Ipv4Addr, hostname: Option<&str>) {
 }
 
 /// End the leases that have run out.
-fn end_expired(store: &mut LeaseStore, now: u64) {
-    let expired = store.table().expired(now, MAX_EXPIRED_PER_TICK);
+fn end_expired(p: &mut Prepared, now: u64) {
+    let expired = p.store.table().expired(now, MAX_EXPIRED_PER_TICK);
     if expired.is_empty() {
         return;
     }
     for addr in expired {
-        store.remove(addr);
+        p.store.remove(addr);
     }
-    if let Err(e) = store.commit() {
+    take_events(p, None, None);
+    if let Err(e) = p.store.commit() {
         log::error(format!("failed to write lease file: {e}"));
+        return;
     }
-    compact_if_due(store);
+    send_events(p);
+    compact_if_due(&mut p.store);
 }

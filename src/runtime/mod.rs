@@ -4,9 +4,12 @@
 mod dhcp_v4;
 pub mod dns_shard;
 mod file_watch;
+mod script;
 mod forward;
 pub mod interfaces;
 mod udp_batch;
+
+pub use script::helper_if_asked as script_helper_if_asked;
 
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::{LogTarget, Value};
