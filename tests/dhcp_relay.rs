@@ -384,3 +384,54 @@ fn a_reply_delay_holds_a_tagged_clients_offer_back() {
     let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
     assert!(log.contains(&format!("{} reply delay: 2", 0x92)), "{log}");
 }
+
+#[test]
+fn a_script_that_hangs_holds_up_no_client() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("dhcp-script-hangs");
+    let port = free_port();
+    let calls = dir.join("calls");
+    let script = dir.join("hang.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $3\" >> {}\nexec sleep 30\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _server = start_with(
+        &dir,
+        port,
+        &format!("port=0\ndhcp-script={}\n", script.display()),
+    );
+    let sock = relay(port);
+    // Five clients (told apart by client id) each get their lease while the script,
+    // called for the first, never returns.
+    for n in 0..5u8 {
+        let id = DhcpOption::ClientIdentifier(vec![0xff, n]);
+        let offer = exchange(
+            &sock,
+            port,
+            &relayed(MessageType::Discover, 0x300 + u32::from(n), vec![id.clone()]),
+            0x300 + u32::from(n),
+        );
+        let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
+            Some(DhcpOption::ServerIdentifier(s)) => *s,
+            other => panic!("{other:?}"),
+        };
+        let request = relayed(
+            MessageType::Request,
+            0x400 + u32::from(n),
+            vec![
+                id,
+                DhcpOption::RequestedIpAddress(offer.yiaddr()),
+                DhcpOption::ServerIdentifier(server_id),
+            ],
+        );
+        let ack = exchange(&sock, port, &request, 0x400 + u32::from(n));
+        assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack), "client {n}");
+    }
+    // The script ran once, for the first lease, and the rest wait their turn.
+    assert!(wait_until(|| std::fs::read_to_string(&calls).is_ok_and(|c| c.lines().count() == 1)));
+    let first = std::fs::read_to_string(&calls).unwrap();
+    assert!(first.starts_with("add 127.0.0."), "{first}");
+}

@@ -270,6 +270,8 @@ pub fn helper_if_asked() {
     let Some(script) = std::env::var_os(HELPER_SCRIPT) else {
         return;
     };
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number: the helper ends with the server.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
     let ids = std::env::var(HELPER_IDS).ok().and_then(|v| {
         let (u, g) = v.split_once(':')?;
         Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?))
