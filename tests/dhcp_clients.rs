@@ -7,11 +7,16 @@
 
 mod common;
 
-use common::{scratch_dir, wait_until};
+use common::{scratch_dir, wait_until, wait_up_to};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
+
+/// How long a client may take to configure its first lease: the server pings the
+/// address for 3 seconds before offering it (as dnsmasq does), and dhcpcd then probes
+/// it with ARP for some seconds more.
+const LEASE_WAIT_SECS: u64 = 30;
 
 /// Two namespaces and the veth pair between them, removed when dropped.
 struct Net {
@@ -124,9 +129,14 @@ fn prerequisites(client: &str) -> Result<(), String> {
 /// `lan`, with `extra` configuration; the lease file in `dir`, a root-owned directory it
 /// keeps writing after it has become nobody.
 fn start_server(net: &Net, dir: &Path, extra: &str) -> Group {
+    start_server_on(net, dir, "10.79.0.50,10.79.0.150", extra)
+}
+
+/// As `start_server`, giving out the addresses of `range` (`first,last`).
+fn start_server_on(net: &Net, dir: &Path, range: &str, extra: &str) -> Group {
     let conf = format!(
         "interface=rmq0\nbind-interfaces\nno-resolv\ndomain=lan\nlocal=/lan/\n\
-         dhcp-range=10.79.0.50,10.79.0.150,255.255.255.0,1h\n\
+         dhcp-range={range},255.255.255.0,1h\n\
          dhcp-leasefile={d}/leases\nlog-facility={d}/log\npid-file=\nkeep-in-foreground\n{extra}",
         d = dir.display()
     );
@@ -257,7 +267,7 @@ fn udhcpc_gets_renews_and_releases_a_lease_and_its_name_resolves_meanwhile() {
         &pid,
     ]));
     assert!(
-        wait_until(|| net.client_addr().is_some()),
+        wait_up_to(LEASE_WAIT_SECS, || net.client_addr().is_some()),
         "udhcpc got no lease: {}",
         log(&dir)
     );
@@ -312,7 +322,7 @@ fn dhcpcd_gets_rebinds_and_releases_a_lease_and_its_name_resolves_meanwhile() {
         "rmq1",
     ]));
     assert!(
-        wait_until(|| net.client_addr().is_some()),
+        wait_up_to(LEASE_WAIT_SECS, || net.client_addr().is_some()),
         "dhcpcd got no lease: {}",
         log(&dir)
     );
@@ -342,5 +352,37 @@ fn dhcpcd_gets_rebinds_and_releases_a_lease_and_its_name_resolves_meanwhile() {
     );
     assert_eq!(logged(&dir, &released), 1);
     assert!(wait_until(|| net.dig(&["dbox.lan"]).is_empty()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_address_that_answers_a_ping_is_not_offered() {
+    if let Err(why) = prerequisites("udhcpc") {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mac = "52:54:00:aa:00:04";
+    let net = Net::new("ping", mac).expect("network namespaces");
+    let dir = scratch_dir("dhcp-ping");
+    // Two of the range's three addresses are taken by a host the server does not know
+    // of (configured by hand on the client's side): only the third is free. (Without
+    // the ping check, --no-ping, this client is not given the free one.)
+    for taken in ["10.79.0.50/24", "10.79.0.51/24"] {
+        assert!(status(&net.in_client(&["ip", "addr", "add", taken, "dev", "rmq1"])));
+    }
+    let _server = start_server_on(&net, &dir, "10.79.0.50,10.79.0.52", "");
+    // udhcpc asks, takes the lease and quits, configuring nothing (its script is true).
+    let _client = spawn(&net.in_client(&[
+        "udhcpc", "-f", "-q", "-n", "-i", "rmq1", "-t", "10", "-T", "2", "-s", "/bin/true",
+    ]));
+    let acked = format!("DHCPACK(rmq0) 10.79.0.52 {mac}");
+    assert!(
+        wait_until(|| logged(&dir, &acked) == 1),
+        "the free address was not given: {}",
+        log(&dir)
+    );
+    for taken in ["10.79.0.50", "10.79.0.51"] {
+        assert_eq!(logged(&dir, &format!("DHCPOFFER(rmq0) {taken} ")), 0, "{}", log(&dir));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

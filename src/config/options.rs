@@ -253,7 +253,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dhcp-mac", Some('4'), Required, Many, "set:<tag>,<mac address>", DhcpMac, Status::Works, "Tag clients by MAC address (wildcards allowed)."),
     opt!("bridge-interface", None, Required, Many, "<iface>,<alias>..", BridgeInterface, DHCP, "Treat DHCP on these aliases as arriving on the interface."),
     opt!("shared-network", None, Required, Many, "<iface>|<addr>,<addr>", SharedNetwork, DHCP, "Extra subnet on the same broadcast domain."),
-    opt!("no-ping", Some('5'), None, Flag, "", Flag, DHCP, "Do not ping an address before offering it."),
+    opt!("no-ping", Some('5'), None, Flag, "", Flag, Status::Works, "Do not ping an address before offering it."),
     opt!("dhcp-script", Some('6'), Required, Once, "<path>", Text, Status::Partly("DHCPv4 lease events; no tftp or arp events yet"), "Run this program when leases change."),
     opt!("dhcp-luascript", None, Required, Many, "path", LuaScript, Status::NotPlanned("dnsmasq 2.90 as packaged has no Lua either"), "Lua lease-change script."),
     opt!("dhcp-scriptuser", None, Required, Once, "<username>", Text, Status::Works, "User that runs the lease-change script."),

@@ -58,7 +58,29 @@ pub struct Interface {
     /// The address the request was sent to, if one of ours (a relay's or a renewing
     /// client's request): the server is known by it.
     pub reached_at: Option<Ipv4Addr>,
+    /// A loopback interface: addresses handed out through it are not ping-checked.
+    pub loopback: bool,
 }
+
+/// An address to ping before it is offered: the runtime sends the echo, holds the
+/// request back, and hands the request in again once `Server::ping_result` has what
+/// came of it (a reply within `PING_WAIT_SECS`, or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingCheck {
+    pub addr: Ipv4Addr,
+    /// The client's address hash (`--dhcp-sequential-ip` offers an address checked for
+    /// one client to no other).
+    pub client_hash: u32,
+}
+
+/// How long a ping check waits for an echo reply (dnsmasq's PING_WAIT).
+pub const PING_WAIT_SECS: u64 = 3;
+
+/// How long a ping check's answer stands (dnsmasq's PING_CACHE_TIME).
+const PING_CACHE_SECS: u64 = 30;
+
+/// Most ping answers remembered.
+const MAX_PING_RECORDS: usize = 4096;
 
 /// Where a reply goes (RFC 2131 4.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +105,8 @@ pub struct Outcome {
     pub delay_secs: u32,
     /// dnsmasq's log lines for it (`DHCPDISCOVER(eth0) 52:54:00:..`).
     pub log: Vec<String>,
+    /// No answer yet: this address is to be ping-checked first (see `PingCheck`).
+    pub ping: Option<PingCheck>,
     /// With a lease-change script: what the request said of its client, for the script
     /// calls of the lease changes it made.
     pub script: Option<Arc<script::Request>>,
@@ -176,6 +200,8 @@ pub struct V4Config {
     sequential: bool,
     /// `--dhcp-script`: requests are described for it (`Outcome::script`).
     scripted: bool,
+    /// Ping an address before offering it (unless `--no-ping`).
+    ping: bool,
     /// `--quiet-dhcp` without `--log-dhcp`: routine exchanges are not logged.
     quiet: bool,
     /// The DNS server's port: 0 means no DNS, so no DNS-server option by default.
@@ -359,6 +385,7 @@ impl V4Config {
             ignore_client_id: config.has("dhcp-ignore-clid"),
             sequential: config.has("dhcp-sequential-ip"),
             scripted: config.has("dhcp-script"),
+            ping: !config.has("no-ping"),
             quiet: config.has("quiet-dhcp") && !config.has("log-dhcp"),
             dns_port: config.uint_or("port", 53) as u16,
         }
@@ -367,6 +394,16 @@ impl V4Config {
     /// The `--domain`s, which qualify clients' names.
     pub fn domains(&self) -> &Domains {
         &self.domains
+    }
+
+    /// Ping-check no address (`--no-ping`, or no way to ping here).
+    pub fn without_ping(&mut self) {
+        self.ping = false;
+    }
+
+    /// Whether addresses are ping-checked before they are offered.
+    pub fn pings(&self) -> bool {
+        self.ping
     }
 
     /// Whether any IPv4 range is configured (else DHCPv4 is off).
@@ -443,6 +480,15 @@ pub struct Server {
     /// Added to every address hash, and bumped by each decline of a dynamic address, so
     /// that the next picks land elsewhere (dnsmasq's addr_epoch).
     addr_epoch: u32,
+    /// Ping checks' answers: when, for which client's hash, and whether it answered.
+    pings: HashMap<Ipv4Addr, PingRecord>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PingRecord {
+    at_secs: u64,
+    client_hash: u32,
+    in_use: bool,
 }
 
 /// dnsmasq's reason texts for a DHCPNAK.
@@ -457,6 +503,50 @@ impl Server {
             config,
             declined: HashMap::new(),
             addr_epoch: 0,
+            pings: HashMap::new(),
+        }
+    }
+
+    /// What a ping check found: whether `check.addr` answered. An address that did is
+    /// passed over (and the next picks moved along, as dnsmasq does) for
+    /// `PING_CACHE_SECS`; one that did not may be offered meanwhile without another.
+    pub fn ping_result(&mut self, check: PingCheck, in_use: bool, now_secs: u64) {
+        if self.pings.len() >= MAX_PING_RECORDS {
+            self.pings
+                .retain(|_, r| now_secs.saturating_sub(r.at_secs) <= PING_CACHE_SECS);
+            if self.pings.len() >= MAX_PING_RECORDS {
+                // All fresh: the oldest answers go first.
+                let mut ages: Vec<u64> = self.pings.values().map(|r| r.at_secs).collect();
+                ages.sort_unstable();
+                let cut = ages[ages.len() / 2];
+                self.pings.retain(|_, r| r.at_secs > cut);
+            }
+        }
+        if in_use && !self.config.sequential {
+            self.addr_epoch = self.addr_epoch.wrapping_add(1);
+        }
+        self.pings.insert(
+            check.addr,
+            PingRecord {
+                at_secs: now_secs,
+                client_hash: check.client_hash,
+                in_use,
+            },
+        );
+    }
+
+    /// Whether a dynamic pick `addr` may be offered to the client of `hash` as far as
+    /// ping checks go: Ok(true) it may, Ok(false) it is in use (or, with
+    /// `--dhcp-sequential-ip`, checked for another client), Err a check is needed.
+    fn ping_allows(&self, addr: Ipv4Addr, hash: u32, loopback: bool, now_secs: u64) -> Result<bool, ()> {
+        if !self.config.ping || loopback {
+            return Ok(true);
+        }
+        match self.pings.get(&addr) {
+            Some(r) if now_secs.saturating_sub(r.at_secs) <= PING_CACHE_SECS => {
+                Ok(!r.in_use && (!self.config.sequential || r.client_hash == hash))
+            }
+            _ => Err(()),
         }
     }
 
@@ -528,7 +618,14 @@ impl Server {
         let name = iface.name.as_str();
         match kind {
             MessageType::Discover => self.discover(
-                &msg, &client, subnet, name, &class, now_secs, store, &mut out,
+                &msg,
+                &client,
+                subnet,
+                (name, iface.loopback),
+                &class,
+                now_secs,
+                store,
+                &mut out,
             ),
             MessageType::Request => self.request(
                 &msg, &client, subnet, name, &class, now_secs, store, &mut out,
@@ -820,47 +917,69 @@ impl Server {
 
     /// The address to offer: the client's lease, its `--dhcp-host` address, the one it
     /// asked for, or one picked as dnsmasq picks (from a hash of the hardware address,
-    /// then upwards).
+    /// then upwards, passing over addresses a ping check found in use). Err: the pick
+    /// must be ping-checked first.
+    #[allow(clippy::too_many_arguments)]
     fn choose(
         &self,
         client: &Client,
         host: Option<&DhcpHost>,
         asked: Option<Ipv4Addr>,
         subnet: Subnet,
+        loopback: bool,
         now_secs: u64,
         store: &LeaseStore,
-    ) -> Option<Ipv4Addr> {
+    ) -> Result<Option<Ipv4Addr>, PingCheck> {
         let ok = |a: Ipv4Addr| self.available(a, client, host, subnet, now_secs, store);
         if let Some(a) = host.and_then(|h| h.addr).filter(|&a| ok(a)) {
-            return Some(a);
+            return Ok(Some(a));
         }
         if let Some(a) = self
             .lease_of(client, store)
             .map(|l| l.addr)
             .filter(|&a| ok(a))
         {
-            return Some(a);
+            return Ok(Some(a));
         }
         if let Some(a) = asked.filter(|&a| ok(a)) {
-            return Some(a);
+            return Ok(Some(a));
         }
         if subnet.range.static_only {
-            return None;
+            return Ok(None);
         }
         let size = subnet.range.end - subnet.range.start + 1;
+        let hash = address_hash(&client.hwaddr.bytes);
         let first = if self.config.sequential {
             0
         } else {
-            address_hash(&client.hwaddr.bytes).wrapping_add(self.addr_epoch) % size
+            hash.wrapping_add(self.addr_epoch) % size
         };
-        // Each address skipped is leased, reserved, declined or the server's: at most as
-        // many as there are of those, so the walk ends well before the range's size when
-        // anything is free.
-        let limit =
-            size.min((store.table().len() + self.config.hosts.len() + MAX_DECLINED + 2) as u32);
-        (0..limit)
-            .map(|i| Ipv4Addr::from(subnet.range.start + (first + i) % size))
-            .find(|&a| ok(a))
+        // Each address skipped is leased, reserved, declined, the server's or found in
+        // use: at most as many as there are of those, so the walk ends well before the
+        // range's size when anything is free.
+        let skippable = store.table().len()
+            + self.config.hosts.len()
+            + MAX_DECLINED
+            + MAX_PING_RECORDS
+            + 2;
+        let limit = size.min(skippable as u32);
+        for i in 0..limit {
+            let a = Ipv4Addr::from(subnet.range.start + (first + i) % size);
+            if !ok(a) {
+                continue;
+            }
+            match self.ping_allows(a, hash, loopback, now_secs) {
+                Ok(true) => return Ok(Some(a)),
+                Ok(false) => continue,
+                Err(()) => {
+                    return Err(PingCheck {
+                        addr: a,
+                        client_hash: hash,
+                    })
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Log a routine line (not a problem: those are always logged), unless quiet.
@@ -880,7 +999,7 @@ impl Server {
         msg: &Message,
         client: &Client,
         subnet: Subnet,
-        iface: &str,
+        (iface, loopback): (&str, bool),
         class: &Classified,
         now_secs: u64,
         store: &mut LeaseStore,
@@ -899,9 +1018,16 @@ impl Server {
         // A new client past the lease limit gets nothing, as when no address is free.
         let room =
             self.lease_of(client, store).is_some() || store.table().len() < self.config.lease_max;
-        let chosen = room
-            .then(|| self.choose(client, host, asked, subnet, now_secs, store))
-            .flatten();
+        let chosen = match room.then(|| {
+            self.choose(client, host, asked, subnet, loopback, now_secs, store)
+        }) {
+            Some(Ok(chosen)) => chosen,
+            Some(Err(check)) => {
+                out.ping = Some(check);
+                return;
+            }
+            None => None,
+        };
         let Some(addr) = chosen else {
             problem(out, "DHCPDISCOVER", iface, client, "no address available");
             return;
@@ -1725,7 +1851,12 @@ mod tests {
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 
+    /// A server on `conf`, pinging nothing (the tests of ping checks use `pinging`).
     fn server(conf: &str) -> Server {
+        pinging(&format!("{conf}no-ping\n"))
+    }
+
+    fn pinging(conf: &str) -> Server {
         Server::new(V4Config::from_config(
             &Config::from_text(conf).expect("config"),
         ))
@@ -1733,6 +1864,7 @@ mod tests {
 
     fn iface() -> Interface {
         Interface {
+            loopback: false,
             name: "eth0".into(),
             addr: Ipv4Addr::new(192, 168, 1, 1),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
@@ -2193,5 +2325,55 @@ mod tests {
         ] {
             assert!(s.handle(bytes, &iface(), 0, &mut store).reply.is_none());
         }
+    }
+
+    #[test]
+    fn a_picked_address_is_pinged_first_and_one_in_use_is_passed_over() {
+        let mut s = pinging("dhcp-range=192.168.1.50,192.168.1.150\n");
+        let mut store = LeaseStore::in_memory();
+        let discover = encode(&request(MessageType::Discover, MAC, vec![]));
+        let now = 1_000_000;
+        // No answer until the pick has been pinged.
+        let out = s.handle(&discover, &iface(), now, &mut store);
+        assert!(out.reply.is_none());
+        let first = out.ping.expect("a ping check");
+        // It answered: another address is picked, and pinged in turn.
+        s.ping_result(first, true, now);
+        let second = s.handle(&discover, &iface(), now, &mut store).ping.expect("another");
+        assert_ne!(second.addr, first.addr);
+        // No answer: that one is offered, with no ping again while the answer stands.
+        s.ping_result(second, false, now + 3);
+        let out = s.handle(&discover, &iface(), now + 3, &mut store);
+        let (bytes, _) = out.reply.expect("an offer");
+        let offer = Message::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(offer.yiaddr(), second.addr);
+        assert!(out.ping.is_none());
+        // The answer ages out (dnsmasq's 30 seconds): the address is checked again.
+        let later = s.handle(&discover, &iface(), now + 3 + PING_CACHE_SECS + 1, &mut store);
+        assert!(later.ping.is_some());
+        // Through a loopback interface nothing is pinged, as in dnsmasq.
+        let lo = Interface {
+            loopback: true,
+            ..iface()
+        };
+        let other = encode(&request(MessageType::Discover, [2, 0, 0, 0, 0, 9], vec![]));
+        let out = s.handle(&other, &lo, now, &mut store);
+        assert!(out.ping.is_none() && out.reply.is_some());
+    }
+
+    #[test]
+    fn an_address_the_client_asks_for_is_not_pinged() {
+        let mut s = pinging("dhcp-range=192.168.1.50,192.168.1.150\n");
+        let mut store = LeaseStore::in_memory();
+        let asked = Ipv4Addr::new(192, 168, 1, 77);
+        let discover = request(
+            MessageType::Discover,
+            MAC,
+            vec![DhcpOption::RequestedIpAddress(asked)],
+        );
+        let out = s.handle(&encode(&discover), &iface(), 1_000_000, &mut store);
+        assert!(out.ping.is_none());
+        let (bytes, _) = out.reply.expect("an offer");
+        assert_eq!(Message::decode(&mut Decoder::new(&bytes)).unwrap().yiaddr(), asked);
     }
 }

@@ -4,26 +4,28 @@
 //! to disk together, and only then the replies sent, and the lease-change script told
 //! (`script`). Expired leases are removed at every wake-up, at least once a second.
 //!
-//! Not yet (issue 6): no ping check before an offer.
+//! A dynamic pick is pinged before it is offered (`ping`): the request waits, others
+//! are answered meanwhile, and it is answered again once a reply or 3 seconds have come.
 
 use super::interfaces;
 use super::udp_batch::{self, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
+use super::ping::Pinger;
 use super::script;
 use crate::dhcp::host_files;
 use crate::dhcp::lease_file::Lease;
 use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::lease_store::LeaseStore;
-use crate::dhcp::v4::{self, Destination, Interface, Server, V4Config};
+use crate::dhcp::v4::{self, Destination, Interface, PingCheck, Server, V4Config};
 use crate::dns::lease_names::LeaseNames;
 use crate::log;
 use crossbeam::channel::{Receiver, Sender};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,7 +80,24 @@ pub struct Prepared {
     events: Vec<Event>,
     /// Where each lease's client was last heard from, for its script events.
     origins: HashMap<Ipv4Addr, Origin>,
+    /// The ping check's socket (None: no check, `--no-ping` or no way to ping), and the
+    /// requests held back for one.
+    pinger: Option<Pinger>,
+    parked: Vec<Parked>,
 }
+
+/// A request held back while the address picked for it is pinged.
+struct Parked {
+    check: PingCheck,
+    /// When the check gives up waiting for a reply (the address is then free).
+    due: Instant,
+    packet: Vec<u8>,
+    dst: Source,
+}
+
+/// Most requests held back for ping checks at once; past this a pick is offered
+/// unchecked, as dnsmasq does under load.
+const MAX_PARKED: usize = 1024;
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
 pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
@@ -135,6 +154,21 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         ))
         .with_exit(ExitCode::Network)
     })?;
+    let pinger = if v4.pings() {
+        match Pinger::open() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn(format!(
+                    "no ping check before DHCP offers: cannot open an ICMP socket: {}",
+                    io_reason(&e)
+                ));
+                v4.without_ping();
+                None
+            }
+        }
+    } else {
+        None
+    };
     let (reloader, reloads) = crossbeam::channel::bounded(RELOAD_QUEUE);
     let scripts = script::start(config, v4.domains().clone())?;
     let mut origins = HashMap::new();
@@ -166,6 +200,8 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         scripts,
         events: Vec::new(),
         origins,
+        pinger,
+        parked: Vec::new(),
     }))
 }
 
@@ -272,6 +308,7 @@ fn interface(host: &[interfaces::IfAddr], index: u32) -> Option<Interface> {
             addr,
             netmask: Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0)),
             reached_at: None,
+            loopback: a.loopback,
         }),
         _ => None,
     })
@@ -303,19 +340,22 @@ fn serve(mut p: Prepared) {
     let mut sending = Replies::default();
     let mut delayed: Delayed = Vec::new();
     loop {
-        let mut poll = libc::pollfd {
+        let mut polls = [fd, p.pinger.as_ref().map_or(-1, Pinger::fd)].map(|fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
-        };
-        // Wake for the first delayed reply that falls due, if sooner than the tick.
+        });
+        // Wake for the first delayed reply or ping check that falls due, if sooner than
+        // the tick.
         let wait = delayed
             .iter()
-            .map(|(due, _)| due.saturating_duration_since(Instant::now()).as_millis() as i32)
+            .map(|(due, _)| *due)
+            .chain(p.parked.iter().map(|k| k.due))
+            .map(|due| due.saturating_duration_since(Instant::now()).as_millis() as i32)
             .min()
             .map_or(TICK_MS, |ms| ms.min(TICK_MS));
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut poll, 1, wait) };
+        // SAFETY: two pollfds (a negative fd is skipped).
+        unsafe { libc::poll(polls.as_mut_ptr(), 2, wait) };
         let due_now = Instant::now();
         let (due, waiting): (Delayed, Delayed) =
             delayed.drain(..).partition(|(due, _)| *due <= due_now);
@@ -325,7 +365,10 @@ fn serve(mut p: Prepared) {
         // Delayed replies of this group may acknowledge a lease (rapid commit): they are
         // dropped with the group if its commit fails.
         let delayed_before = delayed.len();
-        while let Ok(v4) = p.reloads.try_recv() {
+        while let Ok(mut v4) = p.reloads.try_recv() {
+            if p.pinger.is_none() {
+                v4.without_ping();
+            }
             p.server.reconfigure(v4);
             // As dnsmasq on SIGHUP: the script hears of every lease again.
             if let Some(scripts) = &p.scripts {
@@ -340,7 +383,19 @@ fn serve(mut p: Prepared) {
         // Everything waiting is answered under one commit (group commit), up to a bound
         // that keeps the first reply of the group from waiting long.
         let mut host = None;
-        while held.len() < MAX_HELD_PER_COMMIT {
+        let mut replies = Answers {
+            held: &mut held,
+            ready: &mut ready,
+            delayed: &mut delayed,
+        };
+        let settled = settle_pings(&mut p, now);
+        if !settled.is_empty() {
+            let host = host.get_or_insert_with(interfaces::host_addresses);
+            for parked in settled {
+                answer_one(&mut p, &parked.packet, parked.dst, host, now, &mut replies);
+            }
+        }
+        while replies.held.len() < MAX_HELD_PER_COMMIT {
             let count = match received.receive(fd) {
                 Ok(n) => n,
                 Err(e) => {
@@ -353,17 +408,8 @@ fn serve(mut p: Prepared) {
             }
             // The interfaces' addresses, read once a group (not once a request).
             let host = host.get_or_insert_with(interfaces::host_addresses);
-            answer_batch(
-                &mut p,
-                &received,
-                count,
-                host,
-                now,
-                &mut held,
-                &mut ready,
-                &mut delayed,
-            );
-            send(fd, &mut sending, &mut ready);
+            answer_batch(&mut p, &received, count, host, now, &mut replies);
+            send(fd, &mut sending, replies.ready);
             if count < udp_batch::BATCH {
                 break;
             }
@@ -410,19 +456,23 @@ fn send(fd: RawFd, sending: &mut Replies, queue: &mut Queue) {
     queue.clear();
 }
 
-/// Answer the `count` requests in `received`: replies that acknowledge a lease change
-/// into `held`, the others into `ready`, those `--dhcp-reply-delay` holds into `delayed`
-/// (sent by the loop once due, after the commit of the group they came in).
-#[allow(clippy::too_many_arguments)]
+/// Where answers go: replies that acknowledge a lease change wait in `held` for the
+/// commit, the others go out from `ready` at once, and those `--dhcp-reply-delay` holds
+/// wait in `delayed` (sent by the loop once due, after the commit of their group).
+struct Answers<'q> {
+    held: &'q mut Queue,
+    ready: &'q mut Queue,
+    delayed: &'q mut Delayed,
+}
+
+/// Answer the `count` requests in `received`.
 fn answer_batch(
     p: &mut Prepared,
     received: &Received,
     count: usize,
     host: &[interfaces::IfAddr],
     now: u64,
-    held: &mut Queue,
-    ready: &mut Queue,
-    delayed: &mut Delayed,
+    replies: &mut Answers,
 ) {
     for i in 0..count {
         let Some((packet, _)) = received.get(i) else {
@@ -431,69 +481,155 @@ fn answer_batch(
         let Some(dst) = received.destination(i) else {
             continue;
         };
-        let Some(mut iface) = interface(host, dst.ifindex) else {
-            continue;
-        };
-        // A request sent to one of our addresses (by a relay, or a renewing client) is
-        // answered as that address; a broadcast one as the interface's.
-        if let IpAddr::V4(to) = dst.addr {
-            iface.reached_at = Some(to).filter(|a| !a.is_broadcast() && !a.is_unspecified());
-        }
-        let pending = p.store.pending();
-        let outcome = p.server.handle(packet, &iface, now, &mut p.store);
-        if p.scripts.is_some() {
-            let relay = packet
-                .get(24..28)
-                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-                .filter(|a| !a.is_unspecified());
-            let origin = Origin {
-                interface: Some(iface.name.clone()),
-                relay,
-            };
-            take_events(p, outcome.script.as_ref(), Some(origin));
-        }
-        for line in outcome.log {
-            log::info(line);
-        }
-        let Some((bytes, to)) = outcome.reply else {
-            continue;
-        };
-        let from = Source {
-            addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
-            ifindex: dst.ifindex,
-        };
-        let to = match to {
-            Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
-            Destination::Client(a) => SocketAddr::from((a, p.client_port)),
-            // As dnsmasq on Linux: an ARP entry for the address the client is being given,
-            // then unicast; broadcast, which every client takes, where that cannot be done.
-            Destination::Hardware { addr, hwaddr }
-                if add_arp_entry(p.socket.as_raw_fd(), &iface.name, addr, &hwaddr) =>
-            {
-                SocketAddr::from((addr, p.client_port))
-            }
-            Destination::Broadcast | Destination::Hardware { .. } => {
-                SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
-            }
-        };
-        if outcome.delay_secs > 0 {
-            if delayed.len() < MAX_DELAYED {
-                let due = Instant::now() + Duration::from_secs(u64::from(outcome.delay_secs));
-                delayed.push((due, (bytes, to, from)));
-            } else {
-                log::warn(format!(
-                    "DHCP reply to {to} dropped: too many replies delayed"
-                ));
-            }
-            continue;
-        }
-        let queue = if p.store.pending() != pending {
-            &mut *held
-        } else {
-            &mut *ready
-        };
-        queue.push((bytes, to, from));
+        answer_one(p, packet, dst, host, now, replies);
     }
+}
+
+/// The ping checks that are over: those whose address replied (in use) and those that
+/// waited their time out (free), told to the server; their requests, to be answered
+/// again.
+fn settle_pings(p: &mut Prepared, now: u64) -> Vec<Parked> {
+    let Some(pinger) = &p.pinger else {
+        return Vec::new();
+    };
+    // Read whatever came, even with nothing held back: the socket sees every echo
+    // reply to this host, and one left unread would wake the loop again at once.
+    let answered = pinger.replies();
+    if p.parked.is_empty() {
+        return Vec::new();
+    }
+    let at = Instant::now();
+    let (over, waiting): (Vec<Parked>, Vec<Parked>) = p
+        .parked
+        .drain(..)
+        .partition(|k| k.due <= at || answered.contains(&k.check.addr));
+    p.parked = waiting;
+    let mut told = HashSet::new();
+    for k in &over {
+        if told.insert(k.check.addr) {
+            let in_use = answered.contains(&k.check.addr);
+            p.server.ping_result(k.check, in_use, now);
+        }
+    }
+    over
+}
+
+/// Answer one request that came to `dst`; a request whose pick must be ping-checked
+/// first is held back (`p.parked`) and answered again once the check is over.
+fn answer_one(
+    p: &mut Prepared,
+    packet: &[u8],
+    dst: Source,
+    host: &[interfaces::IfAddr],
+    now: u64,
+    replies: &mut Answers,
+) {
+    let Some(mut iface) = interface(host, dst.ifindex) else {
+        return;
+    };
+    // A request sent to one of our addresses (by a relay, or a renewing client) is
+    // answered as that address; a broadcast one as the interface's.
+    if let IpAddr::V4(to) = dst.addr {
+        iface.reached_at = Some(to).filter(|a| !a.is_broadcast() && !a.is_unspecified());
+    }
+    let pending = p.store.pending();
+    let outcome = p.server.handle(packet, &iface, now, &mut p.store);
+    if let Some(check) = outcome.ping {
+        // Logged when it is answered, after the check.
+        park(p, check, packet, dst, host, now, replies);
+        return;
+    }
+    for line in outcome.log {
+        log::info(line);
+    }
+    if p.scripts.is_some() {
+        let relay = packet
+            .get(24..28)
+            .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+            .filter(|a| !a.is_unspecified());
+        let origin = Origin {
+            interface: Some(iface.name.clone()),
+            relay,
+        };
+        take_events(p, outcome.script.as_ref(), Some(origin));
+    }
+    let Some((bytes, to)) = outcome.reply else {
+        return;
+    };
+    let from = Source {
+        addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
+        ifindex: dst.ifindex,
+    };
+    let to = match to {
+        Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
+        Destination::Client(a) => SocketAddr::from((a, p.client_port)),
+        // As dnsmasq on Linux: an ARP entry for the address the client is being given,
+        // then unicast; broadcast, which every client takes, where that cannot be done.
+        Destination::Hardware { addr, hwaddr }
+            if add_arp_entry(p.socket.as_raw_fd(), &iface.name, addr, &hwaddr) =>
+        {
+            SocketAddr::from((addr, p.client_port))
+        }
+        Destination::Broadcast | Destination::Hardware { .. } => {
+            SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
+        }
+    };
+    if outcome.delay_secs > 0 {
+        if replies.delayed.len() < MAX_DELAYED {
+            let due = Instant::now() + Duration::from_secs(u64::from(outcome.delay_secs));
+            replies.delayed.push((due, (bytes, to, from)));
+        } else {
+            log::warn(format!(
+                "DHCP reply to {to} dropped: too many replies delayed"
+            ));
+        }
+        return;
+    }
+    let queue = if p.store.pending() != pending {
+        &mut *replies.held
+    } else {
+        &mut *replies.ready
+    };
+    queue.push((bytes, to, from));
+}
+
+/// Hold `packet` back until the ping check of `check.addr` is over: one echo per address
+/// (a retransmitted request waits with the first). With too many held, or an echo that
+/// cannot be sent, the address is taken as free and the request answered now.
+#[allow(clippy::too_many_arguments)]
+fn park(
+    p: &mut Prepared,
+    check: PingCheck,
+    packet: &[u8],
+    dst: Source,
+    host: &[interfaces::IfAddr],
+    now: u64,
+    replies: &mut Answers,
+) {
+    if p.parked.iter().any(|k| k.packet == packet) {
+        return;
+    }
+    let pinging = p.parked.iter().any(|k| k.check.addr == check.addr);
+    let sent = pinging
+        || match p.pinger.as_mut().map(|pinger| pinger.send(check.addr)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                log::warn(format!("cannot ping {}: {e}", check.addr));
+                false
+            }
+            None => false,
+        };
+    if !sent || p.parked.len() >= MAX_PARKED {
+        p.server.ping_result(check, false, now);
+        answer_one(p, packet, dst, host, now, replies);
+        return;
+    }
+    p.parked.push(Parked {
+        check,
+        due: Instant::now() + Duration::from_secs(v4::PING_WAIT_SECS),
+        packet: packet.to_vec(),
+        dst,
+    });
 }
 
 /// ARP hardware type of Ethernet (linux/if_arp.h), as in DHCP's htype.

@@ -18,6 +18,8 @@ pub struct IfAddr {
     pub index: u32,
     pub addr: IpAddr,
     pub prefix: u8,
+    /// IFF_LOOPBACK.
+    pub loopback: bool,
 }
 
 /// Every address of every interface that is up, as `getifaddrs` reports them.
@@ -66,6 +68,7 @@ pub fn host_addresses() -> Vec<IfAddr> {
             index,
             addr,
             prefix,
+            loopback: ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0,
         });
     }
     // SAFETY: head came from getifaddrs.
@@ -369,6 +372,7 @@ mod tests {
             index,
             addr: addr.parse().unwrap(),
             prefix,
+            loopback: name == "lo",
         };
         vec![
             a("lo", 1, "127.0.0.1", 8),

@@ -4,6 +4,7 @@
 mod dhcp_v4;
 pub mod dns_shard;
 mod file_watch;
+mod ping;
 mod script;
 mod forward;
 pub mod interfaces;

@@ -17,8 +17,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Poll `done` until it holds or ten seconds pass; returns whether it held.
-pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn wait_until(done: impl FnMut() -> bool) -> bool {
+    wait_up_to(10, done)
+}
+
+/// Poll `done` until it holds or `secs` seconds pass; returns whether it held.
+pub fn wait_up_to(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         if Instant::now() > deadline {
             return false;
