@@ -141,15 +141,24 @@ fn request(kind: u8, xid: u32, opts: &[(u8, Vec<u8>)]) -> Vec<u8> {
     p[4..8].copy_from_slice(&xid.to_be_bytes());
     p[24..28].copy_from_slice(&RELAY.octets());
     p[28..34].copy_from_slice(&MAC);
-    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, kind]);
+    p.extend_from_slice(&[99, 130, 83, 99]);
+    // Kind 0: a BOOTP request, with no message type, padded to BOOTP's 300 bytes.
+    if kind != BOOTP {
+        p.extend_from_slice(&[53, 1, kind]);
+    }
     for (code, value) in opts {
         p.push(*code);
         p.push(value.len() as u8);
         p.extend_from_slice(value);
     }
     p.push(255);
+    if kind == BOOTP {
+        p.resize(p.len().max(300), 0);
+    }
     p
 }
+
+const BOOTP: u8 = 0;
 
 /// A reply's your-address, options by code and header fields.
 fn parse(reply: &[u8]) -> Reply {
@@ -713,10 +722,56 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
             vec![discover(vec![prl(&[1, 42]), (60, b"PXEClient:Arch:00000".to_vec())])],
         ),
     ];
+    let bootp = |opts: Options| (BOOTP, opts);
+    let cases: Vec<(&str, String, Vec<Request>)> = cases
+        .into_iter()
+        .chain([
+            (
+                "BOOTP for a dhcp-host with an address",
+                format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1\n"),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP without --bootp-dynamic",
+                range.to_string(),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP with --bootp-dynamic, and an option for the bootp tag",
+                format!("{range}bootp-dynamic\ndhcp-option=tag:bootp,42,10.77.0.31\ndhcp-option=tag:!bootp,44,10.77.0.32\n"),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP with --bootp-dynamic for a tag the client lacks",
+                format!("{range}bootp-dynamic=tag:pxe\n"),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP options past the 64-byte vendor area",
+                format!("{range}bootp-dynamic\ndomain=a-rather-long-domain-name.example.com\ndhcp-option=6,10.77.0.1,10.77.0.2,10.77.0.3\ndhcp-option=42,10.77.0.4,10.77.0.5\n"),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP options that fit one at a time: the one configured last goes",
+                format!("{range}bootp-dynamic\ndhcp-option=42,10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5\ndhcp-option=44,10.0.0.6,10.0.0.7,10.0.0.8,10.0.0.9,10.0.0.10\n"),
+                vec![bootp(vec![])],
+            ),
+            (
+                "BOOTP with a boot file, and a dhcp-host lease time",
+                format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1,30m\ndhcp-boot=pxelinux.0,bootsrv,10.77.0.2\n"),
+                vec![bootp(vec![])],
+            ),
+        ])
+        .collect();
     let mut differences = Vec::new();
     for (what, conf, requests) in &cases {
         let theirs = answers("dnsmasq", conf, requests, &dir);
         let ours = answers("ringmasq", conf, requests, &dir);
+        // BOOTP cases that dnsmasq answers must be answered (not both silent).
+        let silent = what.contains("without") || what.contains("lacks");
+        if what.starts_with("BOOTP") && !silent && theirs.iter().any(Option::is_none) {
+            differences.push(format!("{what}: dnsmasq did not answer"));
+        }
         for (n, (t, o)) in theirs.iter().zip(&ours).enumerate() {
             if t != o {
                 differences.push(format!(

@@ -249,7 +249,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("no-dhcp-interface", Some('2'), Required, Many, "<interface>", TextList, DHCP, "Serve DNS but not DHCP on these interfaces."),
     opt!("no-dhcpv6-interface", None, Required, Many, "<interface>", TextList, DHCP6, "No DHCPv6 on these interfaces."),
     opt!("no-dhcpv4-interface", None, Required, Many, "<interface>", TextList, DHCP, "No DHCPv4 on these interfaces."),
-    opt!("bootp-dynamic", Some('3'), Optional, Many, "[=tag:<tag>]...", TagList, DHCP, "Give dynamic addresses to BOOTP clients."),
+    opt!("bootp-dynamic", Some('3'), Optional, Many, "[=tag:<tag>]...", TagList, Status::Works, "Give dynamic addresses to BOOTP clients."),
     opt!("dhcp-mac", Some('4'), Required, Many, "set:<tag>,<mac address>", DhcpMac, Status::Works, "Tag clients by MAC address (wildcards allowed)."),
     opt!("bridge-interface", None, Required, Many, "<iface>,<alias>..", BridgeInterface, DHCP, "Treat DHCP on these aliases as arriving on the interface."),
     opt!("shared-network", None, Required, Many, "<iface>|<addr>,<addr>", SharedNetwork, DHCP, "Extra subnet on the same broadcast domain."),

@@ -11,8 +11,9 @@
 //! `--tag-if` (see `tags`), `--dhcp-ignore`, `--dhcp-ignore-names`, `--dhcp-broadcast`,
 //! `--dhcp-generate-names`, `--dhcp-boot`, `--dhcp-no-override`, `--domain`,
 //! `--dhcp-authoritative`, `--dhcp-lease-max`, `--dhcp-ignore-clid`,
-//! `--dhcp-sequential-ip`, relays (giaddr, option 82 given back), and dnsmasq's choice
-//! of address.
+//! `--dhcp-sequential-ip`, relays (giaddr, option 82 given back), BOOTP (static hosts,
+//! `--bootp-dynamic`, the 64-byte vendor area), ping checks of a dynamic pick (asked of
+//! the runtime: `PingCheck`), and dnsmasq's choice of address.
 
 use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
@@ -187,6 +188,8 @@ pub struct V4Config {
     ignore_names: Vec<Vec<TagMatch>>,
     broadcast: Vec<Vec<TagMatch>>,
     generate_names: Vec<Vec<TagMatch>>,
+    /// `--bootp-dynamic`: BOOTP clients with these tags get dynamic addresses.
+    bootp_dynamic: Vec<Vec<TagMatch>>,
     boots: Vec<Boot>,
     no_override: bool,
     /// `--dhcp-rapid-commit`.
@@ -369,6 +372,7 @@ impl V4Config {
             ignore_names: tag_lists("dhcp-ignore-names"),
             broadcast: tag_lists("dhcp-broadcast"),
             generate_names: tag_lists("dhcp-generate-names"),
+            bootp_dynamic: tag_lists("bootp-dynamic"),
             boots,
             no_override: config.has("dhcp-no-override"),
             rapid_commit: config.has("dhcp-rapid-commit"),
@@ -571,10 +575,11 @@ impl Server {
         if msg.opcode() != v4::Opcode::BootRequest || msg.hlen() as usize > MAX_HW_BYTES {
             return out;
         }
-        let Some(kind) = msg.opts().msg_type() else {
-            // BOOTP (no message type) is answered only with --bootp-dynamic: not yet.
+        let kind = msg.opts().msg_type();
+        if kind.is_none() && (msg.hlen() == 0 || u8::from(msg.htype()) == 0) {
+            // BOOTP needs a hardware address.
             return out;
-        };
+        }
         let hwaddr = HwAddr {
             htype: u8::from(msg.htype()),
             bytes: msg.chaddr()[..msg.hlen() as usize].to_vec(),
@@ -593,7 +598,7 @@ impl Server {
         let class = self.classify(packet, &msg, &client, iface, network);
         // The range used is the first on the network whose tags the request has.
         let Some(subnet) = self.subnet(iface, relay, Some(&class.tags)) else {
-            if kind == MessageType::Discover {
+            if kind == Some(MessageType::Discover) {
                 problem(
                     &mut out,
                     "DHCPDISCOVER",
@@ -616,6 +621,10 @@ impl Server {
             out.script = Some(Arc::new(self.script_request(packet, &class, subnet)));
         }
         let name = iface.name.as_str();
+        let Some(kind) = kind else {
+            self.bootp(&msg, &client, subnet, (name, iface.loopback), &class, now_secs, store, &mut out);
+            return out;
+        };
         match kind {
             MessageType::Discover => self.discover(
                 &msg,
@@ -751,6 +760,16 @@ impl Server {
         }
         for t in host.iter().flat_map(|h| &h.set_tags) {
             tags.set(t);
+        }
+        if msg.opts().msg_type().is_none() {
+            // BOOTP: the boot file asked for is a tag, and so is `bootp`.
+            let file = msg.fname().unwrap_or_default();
+            let file = String::from_utf8_lossy(file);
+            let file = file.trim_end_matches('\0');
+            if !file.is_empty() {
+                tags.set(file);
+            }
+            tags.set("bootp");
         }
         let tags = tags::run_tag_if(&c.tag_if, &tags);
         let ignored = c.ignore.iter().any(|list| tags.matches(list, false));
@@ -993,6 +1012,104 @@ impl Server {
         host.and_then(|h| h.lease).unwrap_or(subnet.range.lease)
     }
 
+    /// A BOOTP request (RFC 951: no message type), as dnsmasq answers it: a
+    /// `--dhcp-host` address always, else the client's lease or a dynamic pick only where
+    /// `--bootp-dynamic` matches its tags; the lease has no end unless the host gives a
+    /// time; options as for DHCP, all of them (BOOTP asks for none), in the 64-byte
+    /// vendor area.
+    #[allow(clippy::too_many_arguments)]
+    fn bootp(
+        &self,
+        msg: &Message,
+        client: &Client,
+        subnet: Subnet,
+        (iface, loopback): (&str, bool),
+        class: &Classified,
+        now_secs: u64,
+        store: &mut LeaseStore,
+        out: &mut Outcome,
+    ) {
+        let host = class.host;
+        let mac = client.mac_text();
+        let refuse = |out: &mut Outcome, why: &str| out.log.push(format!("BOOTP({iface}) {mac} {why}"));
+        if host.is_some_and(|h| h.ignore) {
+            return refuse(out, "disabled");
+        }
+        if class.ignored {
+            return refuse(out, "ignored");
+        }
+        let nailed = host.and_then(|h| h.addr);
+        let addr = match nailed {
+            Some(addr) => {
+                if store
+                    .table()
+                    .get(addr)
+                    .is_some_and(|l| l.hwaddr != client.hwaddr)
+                {
+                    return out.log.push(format!("BOOTP({iface}) {addr} {mac} address in use"));
+                }
+                addr
+            }
+            None => {
+                let existing = self
+                    .lease_of(client, store)
+                    .map(|l| l.addr)
+                    .filter(|&a| self.available(a, client, host, subnet, now_secs, store));
+                match existing {
+                    Some(a) => a,
+                    None => match self.choose(client, host, None, subnet, loopback, now_secs, store)
+                    {
+                        Ok(Some(a)) => a,
+                        Ok(None) => return refuse(out, "no address available"),
+                        Err(check) => {
+                            out.ping = Some(check);
+                            return;
+                        }
+                    },
+                }
+            }
+        };
+        if nailed.is_none() && !applies(&self.config.bootp_dynamic, &class.tags) {
+            return refuse(out, "no address configured");
+        }
+        let expires = match host.and_then(|h| h.lease) {
+            Some(LeaseTime::Secs(s)) => now_secs + u64::from(s),
+            _ => 0,
+        };
+        if let Some(old) = self.lease_of(client, store).filter(|l| l.addr != addr) {
+            let old = old.addr;
+            store.remove(old);
+        }
+        let name = host.and_then(|h| h.hostname.clone());
+        let granted = store.put(Lease {
+            expires,
+            hwaddr: client.hwaddr.clone(),
+            addr,
+            hostname: name.clone(),
+            client_id: None,
+        });
+        if !granted {
+            return out.log.push(format!("BOOTP({iface}) {addr} {mac} no leases left"));
+        }
+        let full = self.reply(msg, None, addr, subnet, class, None, name.as_deref());
+        // dnsmasq's order: its own options (where not configured), then the configured
+        // ones, latest first.
+        let configured = |code: u8| self.config.options.iter().any(|o| o.number == code);
+        let order: Vec<u8> = [1, 28, 3, 6, 15, 12]
+            .into_iter()
+            .filter(|&c| !configured(c))
+            .chain(self.config.options.iter().rev().map(|o| o.number))
+            .collect();
+        let (reply, left_out) = bootp_encode(&full, &order);
+        for code in left_out {
+            out.log.push(format!(
+                "cannot send DHCP/BOOTP option {code}: no space left in packet"
+            ));
+        }
+        self.routine(out, format!("BOOTP({iface}) {addr} {mac}"));
+        out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn discover(
         &self,
@@ -1045,7 +1162,7 @@ impl Server {
         let name = self.hostname(msg, class);
         let reply = self.reply(
             msg,
-            MessageType::Offer,
+            Some(MessageType::Offer),
             addr,
             subnet,
             class,
@@ -1207,7 +1324,7 @@ impl Server {
         }
         let mut reply = self.reply(
             msg,
-            MessageType::Ack,
+            Some(MessageType::Ack),
             addr,
             subnet,
             class,
@@ -1325,7 +1442,7 @@ impl Server {
         );
         let reply = self.reply(
             msg,
-            MessageType::Ack,
+            Some(MessageType::Ack),
             Ipv4Addr::UNSPECIFIED,
             subnet,
             class,
@@ -1377,7 +1494,7 @@ impl Server {
     fn reply(
         &self,
         msg: &Message,
-        kind: MessageType,
+        kind: Option<MessageType>,
         yiaddr: Ipv4Addr,
         subnet: Subnet,
         class: &Classified,
@@ -1472,8 +1589,11 @@ impl Server {
             }
         }
         let opts = r.opts_mut();
-        opts.insert(DhcpOption::MessageType(kind));
-        opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+        // A BOOTP reply (no kind) has neither.
+        if let Some(kind) = kind {
+            opts.insert(DhcpOption::MessageType(kind));
+            opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+        }
         if let Some(time) = time {
             let secs = match time {
                 LeaseTime::Infinite => u32::MAX,
@@ -1641,6 +1761,47 @@ impl Server {
             _ => Destination::Broadcast,
         }
     }
+}
+
+/// The size of a BOOTP message's vendor area (RFC 951), magic cookie included.
+const BOOTP_VEND_BYTES: usize = 64;
+
+/// `full` (a reply, encoded) as a BOOTP reply: its options in `order` (any others
+/// after), those that fit the 64-byte vendor area with room for the end (a relay's
+/// agent option, given back, goes after them, as dnsmasq puts it), and the message
+/// padded to BOOTP's 300 bytes. Also the codes of the options left out.
+fn bootp_encode(full: &[u8], order: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut options: Vec<&[u8]> = Vec::new();
+    let mut at = 240;
+    while at + 1 < full.len() && full[at] != 255 {
+        if full[at] == 0 {
+            at += 1;
+            continue;
+        }
+        let end = (at + 2 + usize::from(full[at + 1])).min(full.len());
+        options.push(&full[at..end]);
+        at = end;
+    }
+    let rank = |o: &&[u8]| order.iter().position(|&c| c == o[0]).unwrap_or(order.len());
+    options.sort_by_key(rank);
+    let mut out = full[..240.min(full.len())].to_vec();
+    let mut left_out = Vec::new();
+    let mut agent = None;
+    for option in options {
+        if option[0] == 82 {
+            agent = Some(option);
+        } else if out.len() + option.len() + 1 < 236 + BOOTP_VEND_BYTES {
+            out.extend_from_slice(option);
+        } else {
+            left_out.push(option[0]);
+        }
+    }
+    if let Some(a) = agent {
+        out.extend_from_slice(a);
+    }
+    out.push(255);
+    out.resize(out.len().max(236 + BOOTP_VEND_BYTES), 0);
+    (out, left_out)
 }
 
 /// A BOOTREPLY for `msg`: its transaction, hardware address, flags and relay.
