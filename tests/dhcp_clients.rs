@@ -368,12 +368,25 @@ fn an_address_that_answers_a_ping_is_not_offered() {
     // of (configured by hand on the client's side): only the third is free. (Without
     // the ping check, --no-ping, this client is not given the free one.)
     for taken in ["10.79.0.50/24", "10.79.0.51/24"] {
-        assert!(status(&net.in_client(&["ip", "addr", "add", taken, "dev", "rmq1"])));
+        assert!(status(
+            &net.in_client(&["ip", "addr", "add", taken, "dev", "rmq1"])
+        ));
     }
     let _server = start_server_on(&net, &dir, "10.79.0.50,10.79.0.52", "");
     // udhcpc asks, takes the lease and quits, configuring nothing (its script is true).
     let _client = spawn(&net.in_client(&[
-        "udhcpc", "-f", "-q", "-n", "-i", "rmq1", "-t", "10", "-T", "2", "-s", "/bin/true",
+        "udhcpc",
+        "-f",
+        "-q",
+        "-n",
+        "-i",
+        "rmq1",
+        "-t",
+        "10",
+        "-T",
+        "2",
+        "-s",
+        "/bin/true",
     ]));
     let acked = format!("DHCPACK(rmq0) 10.79.0.52 {mac}");
     assert!(
@@ -382,7 +395,12 @@ fn an_address_that_answers_a_ping_is_not_offered() {
         log(&dir)
     );
     for taken in ["10.79.0.50", "10.79.0.51"] {
-        assert_eq!(logged(&dir, &format!("DHCPOFFER(rmq0) {taken} ")), 0, "{}", log(&dir));
+        assert_eq!(
+            logged(&dir, &format!("DHCPOFFER(rmq0) {taken} ")),
+            0,
+            "{}",
+            log(&dir)
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -394,7 +394,10 @@ fn a_script_that_hangs_holds_up_no_client() {
     let script = dir.join("hang.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\necho \"$1 $3\" >> {}\nexec sleep 30\n", calls.display()),
+        format!(
+            "#!/bin/sh\necho \"$1 $3\" >> {}\nexec sleep 30\n",
+            calls.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -411,7 +414,11 @@ fn a_script_that_hangs_holds_up_no_client() {
         let offer = exchange(
             &sock,
             port,
-            &relayed(MessageType::Discover, 0x300 + u32::from(n), vec![id.clone()]),
+            &relayed(
+                MessageType::Discover,
+                0x300 + u32::from(n),
+                vec![id.clone()],
+            ),
             0x300 + u32::from(n),
         );
         let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
@@ -431,7 +438,9 @@ fn a_script_that_hangs_holds_up_no_client() {
         assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack), "client {n}");
     }
     // The script ran once, for the first lease, and the rest wait their turn.
-    assert!(wait_until(|| std::fs::read_to_string(&calls).is_ok_and(|c| c.lines().count() == 1)));
+    assert!(wait_until(
+        || std::fs::read_to_string(&calls).is_ok_and(|c| c.lines().count() == 1)
+    ));
     let first = std::fs::read_to_string(&calls).unwrap();
     assert!(first.starts_with("add 127.0.0."), "{first}");
 }

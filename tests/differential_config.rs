@@ -248,5 +248,8 @@ fn config_file_past_the_size_limit_is_refused_not_read() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("huge.conf") && err.contains("larger than"), "{err}");
+    assert!(
+        err.contains("huge.conf") && err.contains("larger than"),
+        "{err}"
+    );
 }

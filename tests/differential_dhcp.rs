@@ -723,9 +723,50 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
         ),
     ];
     let bootp = |opts: Options| (BOOTP, opts);
+    let pxe_class = (60u8, b"PXEClient:Arch:00000:UNDI:002001".to_vec());
     let cases: Vec<(&str, String, Vec<Request>)> = cases
         .into_iter()
         .chain([
+            (
+                "vendor: options for a matching vendor class, asked for",
+                format!("{range}dhcp-option=vendor:PXEClient,6,2b\ndhcp-option=vendor:PXEClient,10,00:50:58:45\n"),
+                vec![discover(vec![prl(&[1, 3, 43, 60]), pxe_class.clone()])],
+            ),
+            (
+                "vendor: options not asked for, one forced",
+                format!("{range}dhcp-option=vendor:PXEClient,6,2b\ndhcp-option-force=vendor:PXE,9,1\n"),
+                vec![discover(vec![prl(&[1, 3]), pxe_class.clone()])],
+            ),
+            (
+                "vendor: options for another vendor class",
+                format!("{range}dhcp-option=vendor:MSFT,2,1i\n"),
+                vec![discover(vec![prl(&[1, 3, 43]), pxe_class.clone()])],
+            ),
+            (
+                "a vendor: option with an address, and one tagged for a tag not set",
+                format!("{range}dhcp-option=vendor:PXEClient,1,0.0.0.0\ndhcp-option=tag:nope,vendor:PXEClient,2,7\n"),
+                vec![discover(vec![prl(&[1, 3, 43]), pxe_class.clone()])],
+            ),
+            (
+                "a vendor: option with option 60 configured too",
+                format!("{range}dhcp-option=vendor:PXEClient,6,2b\ndhcp-option=60,PXEClient\n"),
+                vec![discover(vec![prl(&[1, 3, 43, 60]), pxe_class.clone()])],
+            ),
+            (
+                "encap: options asked for, and not",
+                format!("{range}dhcp-option=encap:175,190,iqn.example\ndhcp-option=encap:175,191,3\ndhcp-option=encap:176,1,1\n"),
+                vec![discover(vec![prl(&[1, 3, 175])])],
+            ),
+            (
+                "an encap: option forced, beside one not asked for",
+                format!("{range}dhcp-option-force=encap:175,190,forced\ndhcp-option=encap:175,191,3\n"),
+                vec![discover(vec![prl(&[1, 3])])],
+            ),
+            (
+                "vi-encap: options, asked for",
+                format!("{range}dhcp-option=vi-encap:3561,1,value\ndhcp-option=vi-encap:3561,2,10.77.0.5\n"),
+                vec![discover(vec![prl(&[1, 3, 125])])],
+            ),
             (
                 "BOOTP for a dhcp-host with an address",
                 format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1\n"),
@@ -890,11 +931,24 @@ fn the_lease_script_is_called_as_dnsmasq_calls_it() {
         request(
             REQUEST,
             0x102,
-            &[client_id.clone(), asked.clone(), server_id.clone(), (12, b"other".to_vec())],
+            &[
+                client_id.clone(),
+                asked.clone(),
+                server_id.clone(),
+                (12, b"other".to_vec()),
+            ],
         ),
         // Renewing under the first name: what it says is not kept for the script.
-        renewing(request(REQUEST, 0x103, &[client_id.clone(), (12, b"myhost".to_vec())])),
-        renewing(request(RELEASE, 0x104, &[client_id.clone(), server_id.clone()])),
+        renewing(request(
+            REQUEST,
+            0x103,
+            &[client_id.clone(), (12, b"myhost".to_vec())],
+        )),
+        renewing(request(
+            RELEASE,
+            0x104,
+            &[client_id.clone(), server_id.clone()],
+        )),
     ];
     let theirs = script_calls("dnsmasq", &requests, &dir);
     let ours = script_calls("ringmasq", &requests, &dir);
@@ -945,7 +999,9 @@ fn a_read_only_lease_file_takes_its_leases_from_the_script_and_events_run_as_its
         let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         sock.send_to(&request(DISCOVER, 0x200, &[]), (RELAY, PORT))
             .unwrap();
-        let offer = capture.reply(0x200, Duration::from_secs(3)).map(|r| parse(&r).0);
+        let offer = capture
+            .reply(0x200, Duration::from_secs(3))
+            .map(|r| parse(&r).0);
         let calls: Vec<String> = read().lines().map(str::to_string).collect();
         let mut unique = calls.clone();
         unique.dedup();
@@ -956,6 +1012,9 @@ fn a_read_only_lease_file_takes_its_leases_from_the_script_and_events_run_as_its
     assert_eq!(seen[1].0, Some(Ipv4Addr::new(10, 77, 0, 123)));
     assert_eq!(
         seen[1].1,
-        ["init as root", "old 52:54:00:11:22:33 10.77.0.123 fromscript as nobody"]
+        [
+            "init as root",
+            "old 52:54:00:11:22:33 10.77.0.123 fromscript as nobody"
+        ]
     );
 }

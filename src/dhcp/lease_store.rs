@@ -414,7 +414,10 @@ impl LeaseStore {
     /// asked for them). The caller takes them after every request, so the list holds
     /// at most a few.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        self.changes.as_mut().map(std::mem::take).unwrap_or_default()
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Put `lease` in, replacing any lease of its address: in the table now, on disk at

@@ -268,7 +268,8 @@ pub fn decode(bytes: &[u8]) -> Option<Invocation> {
         rest = &rest[4 + len..];
         Some(field)
     };
-    let count = |b: &[u8]| -> Option<usize> { Some(u32::from_le_bytes(b.try_into().ok()?) as usize) };
+    let count =
+        |b: &[u8]| -> Option<usize> { Some(u32::from_le_bytes(b.try_into().ok()?) as usize) };
     let args = count(take()?)?;
     let vars = count(take()?)?;
     if args + vars > bytes.len() {
@@ -310,13 +311,22 @@ mod tests {
     fn new_ended_and_taken_over_leases_are_add_and_del() {
         let t = Triggers::default();
         let a = lease(1, Some("a"), 100);
-        assert_eq!(actions(&changes(None, Some(&a), t)), [(Action::Add, Some("a"), None)]);
-        assert_eq!(actions(&changes(Some(&a), None, t)), [(Action::Del, Some("a"), None)]);
+        assert_eq!(
+            actions(&changes(None, Some(&a), t)),
+            [(Action::Add, Some("a"), None)]
+        );
+        assert_eq!(
+            actions(&changes(Some(&a), None, t)),
+            [(Action::Del, Some("a"), None)]
+        );
         let mut b = lease(2, Some("b"), 100);
         b.client_id = None;
         assert_eq!(
             actions(&changes(Some(&a), Some(&b), t)),
-            [(Action::Del, Some("a"), None), (Action::Add, Some("b"), None)]
+            [
+                (Action::Del, Some("a"), None),
+                (Action::Add, Some("b"), None)
+            ]
         );
     }
 
@@ -326,7 +336,10 @@ mod tests {
         let (a, b) = (lease(1, Some("a"), 100), lease(1, Some("b"), 100));
         assert_eq!(
             actions(&changes(Some(&a), Some(&b), t)),
-            [(Action::Old, None, Some("a")), (Action::Old, Some("b"), None)]
+            [
+                (Action::Old, None, Some("a")),
+                (Action::Old, Some("b"), None)
+            ]
         );
         let unnamed = lease(1, None, 100);
         assert_eq!(
@@ -390,7 +403,10 @@ mod tests {
         };
         let inv = event.invocation(&s);
         let args: Vec<&[u8]> = inv.args.iter().map(Vec::as_slice).collect();
-        assert_eq!(args, [&b"add"[..], b"52:54:00:11:22:33", b"10.77.0.77", b"myhost"]);
+        assert_eq!(
+            args,
+            [&b"add"[..], b"52:54:00:11:22:33", b"10.77.0.77", b"myhost"]
+        );
         let env = |k: &str| {
             inv.env
                 .iter()
@@ -414,7 +430,10 @@ mod tests {
             ..event
         };
         let inv = ended.invocation(&s);
-        assert!(inv.env.iter().any(|(k, v)| k == "DNSMASQ_DATA_MISSING" && v == b"1"));
+        assert!(inv
+            .env
+            .iter()
+            .any(|(k, v)| k == "DNSMASQ_DATA_MISSING" && v == b"1"));
         assert!(!inv.env.iter().any(|(k, _)| k == "DNSMASQ_TIME_REMAINING"));
     }
 
@@ -422,10 +441,16 @@ mod tests {
     fn invocations_travel_whole_and_bad_bytes_are_refused() {
         let inv = Invocation {
             args: vec![b"old".to_vec(), b"\xff\x00odd".to_vec()],
-            env: vec![("DNSMASQ_A".into(), b"1".to_vec()), ("DNSMASQ_B".into(), vec![])],
+            env: vec![
+                ("DNSMASQ_A".into(), b"1".to_vec()),
+                ("DNSMASQ_B".into(), vec![]),
+            ],
         };
         let bytes = encode(&inv);
-        assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
+        assert_eq!(
+            u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize,
+            bytes.len() - 4
+        );
         assert_eq!(decode(&bytes[4..]), Some(inv));
         for cut in 0..bytes.len() - 4 {
             assert_eq!(decode(&bytes[4..4 + cut]), None, "{cut}");

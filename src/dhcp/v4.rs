@@ -146,6 +146,44 @@ impl Configured {
     }
 }
 
+/// Where an encapsulated option goes: `vendor:` (option 43, for clients whose vendor
+/// class holds the text), `encap:` (inside that option) or `vi-encap:` (option 125,
+/// under that enterprise number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Carrier {
+    Vendor(String),
+    Encap(u8),
+    ViEncap(u32),
+}
+
+/// A configured option sent inside another (see `Carrier`).
+#[derive(Clone, Debug)]
+struct Encapsulated {
+    carrier: Carrier,
+    number: u8,
+    data: Vec<u8>,
+    forced: bool,
+    tags: Vec<TagMatch>,
+}
+
+impl Encapsulated {
+    fn new(o: &ConfiguredOption, forced: bool) -> Option<Encapsulated> {
+        let carrier = match (&o.vendor, o.encap, o.vi_encap) {
+            (Some(class), _, _) => Carrier::Vendor(class.clone()),
+            (_, Some(outer), _) => Carrier::Encap(u8::try_from(outer).ok()?),
+            (_, _, Some(enterprise)) => Carrier::ViEncap(enterprise),
+            _ => return None,
+        };
+        (!o.v6).then(|| Encapsulated {
+            carrier,
+            number: o.number as u8,
+            data: o.data.clone(),
+            forced,
+            tags: o.tags.clone(),
+        })
+    }
+}
+
 /// What a `--dhcp-vendorclass`, `--dhcp-userclass`, `--dhcp-circuitid`,
 /// `--dhcp-remoteid` or `--dhcp-subscrid` looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +213,8 @@ pub struct V4Config {
     /// The addresses `--dhcp-host`s give.
     reserved: HashSet<Ipv4Addr>,
     options: Vec<Configured>,
+    /// `vendor:`, `encap:` and `vi-encap:` options, in configuration order.
+    encapsulated: Vec<Encapsulated>,
     tag_if: Vec<TagIf>,
     /// `--dhcp-mac`: tag, MAC pattern.
     macs: Vec<(String, Hex)>,
@@ -221,6 +261,12 @@ impl V4Config {
         let options = files.options.iter().filter(|o| plain_v4(o));
         self.options
             .extend(options.map(|o| Configured::new(o, false)));
+        self.encapsulated.extend(
+            files
+                .options
+                .iter()
+                .filter_map(|o| Encapsulated::new(o, false)),
+        );
     }
 
     /// From the configuration alone (`add_files` adds the host and option files).
@@ -262,6 +308,15 @@ impl V4Config {
                     Value::DhcpOption(o) if plain_v4(o) => {
                         Some(Configured::new(o, *name == "dhcp-option-force"))
                     }
+                    _ => None,
+                })
+            })
+            .collect();
+        let encapsulated = ["dhcp-option", "dhcp-option-force"]
+            .iter()
+            .flat_map(|name| {
+                config.values(name).filter_map(move |v| match v {
+                    Value::DhcpOption(o) => Encapsulated::new(o, *name == "dhcp-option-force"),
                     _ => None,
                 })
             })
@@ -363,6 +418,7 @@ impl V4Config {
             hosts,
             reserved,
             options,
+            encapsulated,
             tag_if,
             macs,
             classes,
@@ -542,7 +598,13 @@ impl Server {
     /// Whether a dynamic pick `addr` may be offered to the client of `hash` as far as
     /// ping checks go: Ok(true) it may, Ok(false) it is in use (or, with
     /// `--dhcp-sequential-ip`, checked for another client), Err a check is needed.
-    fn ping_allows(&self, addr: Ipv4Addr, hash: u32, loopback: bool, now_secs: u64) -> Result<bool, ()> {
+    fn ping_allows(
+        &self,
+        addr: Ipv4Addr,
+        hash: u32,
+        loopback: bool,
+        now_secs: u64,
+    ) -> Result<bool, ()> {
         if !self.config.ping || loopback {
             return Ok(true);
         }
@@ -622,7 +684,16 @@ impl Server {
         }
         let name = iface.name.as_str();
         let Some(kind) = kind else {
-            self.bootp(&msg, &client, subnet, (name, iface.loopback), &class, now_secs, store, &mut out);
+            self.bootp(
+                &msg,
+                &client,
+                subnet,
+                (name, iface.loopback),
+                &class,
+                now_secs,
+                store,
+                &mut out,
+            );
             return out;
         };
         match kind {
@@ -976,11 +1047,8 @@ impl Server {
         // Each address skipped is leased, reserved, declined, the server's or found in
         // use: at most as many as there are of those, so the walk ends well before the
         // range's size when anything is free.
-        let skippable = store.table().len()
-            + self.config.hosts.len()
-            + MAX_DECLINED
-            + MAX_PING_RECORDS
-            + 2;
+        let skippable =
+            store.table().len() + self.config.hosts.len() + MAX_DECLINED + MAX_PING_RECORDS + 2;
         let limit = size.min(skippable as u32);
         for i in 0..limit {
             let a = Ipv4Addr::from(subnet.range.start + (first + i) % size);
@@ -1031,7 +1099,8 @@ impl Server {
     ) {
         let host = class.host;
         let mac = client.mac_text();
-        let refuse = |out: &mut Outcome, why: &str| out.log.push(format!("BOOTP({iface}) {mac} {why}"));
+        let refuse =
+            |out: &mut Outcome, why: &str| out.log.push(format!("BOOTP({iface}) {mac} {why}"));
         if host.is_some_and(|h| h.ignore) {
             return refuse(out, "disabled");
         }
@@ -1046,7 +1115,9 @@ impl Server {
                     .get(addr)
                     .is_some_and(|l| l.hwaddr != client.hwaddr)
                 {
-                    return out.log.push(format!("BOOTP({iface}) {addr} {mac} address in use"));
+                    return out
+                        .log
+                        .push(format!("BOOTP({iface}) {addr} {mac} address in use"));
                 }
                 addr
             }
@@ -1057,15 +1128,16 @@ impl Server {
                     .filter(|&a| self.available(a, client, host, subnet, now_secs, store));
                 match existing {
                     Some(a) => a,
-                    None => match self.choose(client, host, None, subnet, loopback, now_secs, store)
-                    {
-                        Ok(Some(a)) => a,
-                        Ok(None) => return refuse(out, "no address available"),
-                        Err(check) => {
-                            out.ping = Some(check);
-                            return;
+                    None => {
+                        match self.choose(client, host, None, subnet, loopback, now_secs, store) {
+                            Ok(Some(a)) => a,
+                            Ok(None) => return refuse(out, "no address available"),
+                            Err(check) => {
+                                out.ping = Some(check);
+                                return;
+                            }
                         }
-                    },
+                    }
                 }
             }
         };
@@ -1089,7 +1161,9 @@ impl Server {
             client_id: None,
         });
         if !granted {
-            return out.log.push(format!("BOOTP({iface}) {addr} {mac} no leases left"));
+            return out
+                .log
+                .push(format!("BOOTP({iface}) {addr} {mac} no leases left"));
         }
         let full = self.reply(msg, None, addr, subnet, class, None, name.as_deref());
         // dnsmasq's order: its own options (where not configured), then the configured
@@ -1135,9 +1209,9 @@ impl Server {
         // A new client past the lease limit gets nothing, as when no address is free.
         let room =
             self.lease_of(client, store).is_some() || store.table().len() < self.config.lease_max;
-        let chosen = match room.then(|| {
-            self.choose(client, host, asked, subnet, loopback, now_secs, store)
-        }) {
+        let chosen = match room
+            .then(|| self.choose(client, host, asked, subnet, loopback, now_secs, store))
+        {
             Some(Ok(chosen)) => chosen,
             Some(Err(check)) => {
                 out.ping = Some(check);
@@ -1675,8 +1749,103 @@ impl Server {
                 )));
             }
         }
+        let vendor_class = match msg.opts().get(OptionCode::ClassIdentifier) {
+            Some(DhcpOption::ClassIdentifier(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let sent_vendor_class =
+            configured(60) && (wanted(60) || selected.iter().any(|o| o.number == 60 && o.forced));
+        for (code, data) in
+            self.encapsulations(&tags, wanted, vendor_class.as_deref(), sent_vendor_class)
+        {
+            r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(code),
+                data,
+            )));
+        }
         echo_agent(&mut r, class.agent.as_deref());
         encode(&r)
+    }
+
+    /// The options that carry encapsulated ones (`Carrier`), as dnsmasq's do_options
+    /// sends them: each carrier with the sub-options whose tags match (latest configured
+    /// first, as dnsmasq keeps them), where the client asks for the carrier or one of
+    /// them is forced. `vendor:` ones go to clients whose vendor class (`vendor_class`)
+    /// holds their text, and with them that class is given back in option 60 unless a
+    /// configured one is sent (`sent_vendor_class`).
+    fn encapsulations(
+        &self,
+        tags: &Tags,
+        wanted: impl Fn(u8) -> bool,
+        vendor_class: Option<&[u8]>,
+        sent_vendor_class: bool,
+    ) -> Vec<(u8, Vec<u8>)> {
+        let mut out: Vec<(u8, Vec<u8>)> = Vec::new();
+        let latest_first = || self.config.encapsulated.iter().rev();
+        // Each sub-option goes where forced or its carrier is asked for; for option 43,
+        // one forced takes them all.
+        let sub_options = |of: &dyn Fn(&Encapsulated) -> bool, outer: u8| -> Vec<u8> {
+            let mut chosen: Vec<&Encapsulated> = latest_first()
+                .filter(|e| of(e) && tags.matches(&e.tags, true))
+                .collect();
+            if !wanted(outer) {
+                if outer != 43 {
+                    chosen.retain(|e| e.forced);
+                } else if !chosen.iter().any(|e| e.forced) {
+                    chosen.clear();
+                }
+            }
+            let mut data = Vec::new();
+            for e in chosen {
+                data.push(e.number);
+                data.push(e.data.len().min(255) as u8);
+                data.extend_from_slice(&e.data[..e.data.len().min(255)]);
+            }
+            data
+        };
+        let mut outers: Vec<u8> = Vec::new();
+        let mut enterprises: Vec<u32> = Vec::new();
+        for e in latest_first() {
+            match e.carrier {
+                Carrier::Encap(n) if !outers.contains(&n) => outers.push(n),
+                Carrier::ViEncap(n) if !enterprises.contains(&n) => enterprises.push(n),
+                _ => {}
+            }
+        }
+        // Sub-options in an option of their own end with an end option, as dnsmasq's
+        // do_encap_opts writes them (vi-encap's do not).
+        let ended = |mut data: Vec<u8>| {
+            data.truncate(254);
+            data.push(255);
+            data
+        };
+        for outer in outers {
+            let data = sub_options(&|e| e.carrier == Carrier::Encap(outer), outer);
+            if !data.is_empty() {
+                out.push((outer, ended(data)));
+            }
+        }
+        for enterprise in enterprises {
+            let data = sub_options(&|e| e.carrier == Carrier::ViEncap(enterprise), 125);
+            if !data.is_empty() && data.len() <= 250 {
+                let mut v = enterprise.to_be_bytes().to_vec();
+                v.push(data.len() as u8);
+                v.extend_from_slice(&data);
+                out.push((125, v));
+            }
+        }
+        let matches_class = |e: &Encapsulated| match (&e.carrier, vendor_class) {
+            (Carrier::Vendor(text), Some(sent)) => contains(sent, text.as_bytes()),
+            _ => false,
+        };
+        let data = sub_options(&matches_class, 43);
+        if !data.is_empty() {
+            out.push((43, ended(data)));
+            if let Some(sent) = vendor_class.filter(|v| !v.is_empty() && !sent_vendor_class) {
+                out.push((60, sent.to_vec()));
+            }
+        }
+        out
     }
 
     fn nak(&self, msg: &Message, server_id: Ipv4Addr, why: &str, agent: Option<&[u8]>) -> Vec<u8> {
@@ -2500,7 +2669,10 @@ mod tests {
         let first = out.ping.expect("a ping check");
         // It answered: another address is picked, and pinged in turn.
         s.ping_result(first, true, now);
-        let second = s.handle(&discover, &iface(), now, &mut store).ping.expect("another");
+        let second = s
+            .handle(&discover, &iface(), now, &mut store)
+            .ping
+            .expect("another");
         assert_ne!(second.addr, first.addr);
         // No answer: that one is offered, with no ping again while the answer stands.
         s.ping_result(second, false, now + 3);
@@ -2510,7 +2682,12 @@ mod tests {
         assert_eq!(offer.yiaddr(), second.addr);
         assert!(out.ping.is_none());
         // The answer ages out (dnsmasq's 30 seconds): the address is checked again.
-        let later = s.handle(&discover, &iface(), now + 3 + PING_CACHE_SECS + 1, &mut store);
+        let later = s.handle(
+            &discover,
+            &iface(),
+            now + 3 + PING_CACHE_SECS + 1,
+            &mut store,
+        );
         assert!(later.ping.is_some());
         // Through a loopback interface nothing is pinged, as in dnsmasq.
         let lo = Interface {
@@ -2535,6 +2712,9 @@ mod tests {
         let out = s.handle(&encode(&discover), &iface(), 1_000_000, &mut store);
         assert!(out.ping.is_none());
         let (bytes, _) = out.reply.expect("an offer");
-        assert_eq!(Message::decode(&mut Decoder::new(&bytes)).unwrap().yiaddr(), asked);
+        assert_eq!(
+            Message::decode(&mut Decoder::new(&bytes)).unwrap().yiaddr(),
+            asked
+        );
     }
 }

@@ -8,24 +8,24 @@
 //! are answered meanwhile, and it is answered again once a reply or 3 seconds have come.
 
 use super::interfaces;
+use super::ping::Pinger;
+use super::script;
 use super::udp_batch::{self, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
-use super::ping::Pinger;
-use super::script;
 use crate::dhcp::host_files;
 use crate::dhcp::lease_file::Lease;
-use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::lease_store::LeaseStore;
+use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::v4::{self, Destination, Interface, PingCheck, Server, V4Config};
 use crate::dns::lease_names::LeaseNames;
 use crate::log;
 use crossbeam::channel::{Receiver, Sender};
 use socket2::{Domain, SockAddr, Socket, Type};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

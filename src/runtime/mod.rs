@@ -4,10 +4,10 @@
 mod dhcp_v4;
 pub mod dns_shard;
 mod file_watch;
-mod ping;
-mod script;
 mod forward;
 pub mod interfaces;
+mod ping;
+mod script;
 mod udp_batch;
 
 pub use script::helper_if_asked as script_helper_if_asked;

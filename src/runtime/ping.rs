@@ -50,9 +50,8 @@ fn echo_request(id: u16, seq: u16) -> [u8; 16] {
 fn reply_from(packet: &[u8], id: u16) -> Option<Ipv4Addr> {
     let header = usize::from(packet.first()? & 0x0f) * 4;
     let icmp = packet.get(header..header + 8)?;
-    (icmp[0] == ECHO_REPLY && u16::from_be_bytes([icmp[4], icmp[5]]) == id).then(|| {
-        Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15])
-    })
+    (icmp[0] == ECHO_REPLY && u16::from_be_bytes([icmp[4], icmp[5]]) == id)
+        .then(|| Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]))
 }
 
 impl Pinger {
@@ -90,7 +89,10 @@ impl Pinger {
                 break;
             };
             // SAFETY: recv initialised the first n bytes.
-            let packet: Vec<u8> = buf[..n].iter().map(|b| unsafe { b.assume_init() }).collect();
+            let packet: Vec<u8> = buf[..n]
+                .iter()
+                .map(|b| unsafe { b.assume_init() })
+                .collect();
             if let Some(from) = reply_from(&packet, self.id) {
                 out.push(from);
             }
@@ -112,9 +114,14 @@ mod tests {
 
     #[test]
     fn only_replies_to_our_identifier_count() {
-        let mut packet = vec![0x45, 0, 0, 36, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 9, 10, 0, 0, 1];
+        let mut packet = vec![
+            0x45, 0, 0, 36, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 9, 10, 0, 0, 1,
+        ];
         packet.extend_from_slice(&[ECHO_REPLY, 0, 0, 0, 0x12, 0x34, 0, 1]);
-        assert_eq!(reply_from(&packet, 0x1234), Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(
+            reply_from(&packet, 0x1234),
+            Some(Ipv4Addr::new(10, 0, 0, 9))
+        );
         assert_eq!(reply_from(&packet, 0x4321), None);
         packet[20] = ECHO_REQUEST;
         assert_eq!(reply_from(&packet, 0x1234), None);

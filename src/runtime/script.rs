@@ -143,10 +143,11 @@ pub fn initial_leases(config: &Config) -> Result<Vec<Lease>, ConfigError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let failed = |why: String| {
-        ConfigError::file(format!("cannot run lease-init script {path}: {why}"))
-    };
-    let mut child = cmd.spawn().map_err(|e| failed(crate::config::io_reason(&e)))?;
+    let failed =
+        |why: String| ConfigError::file(format!("cannot run lease-init script {path}: {why}"));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| failed(crate::config::io_reason(&e)))?;
     let mut text = String::new();
     if let Some(out) = child.stdout.take() {
         let mut bytes = Vec::new();
@@ -164,7 +165,9 @@ pub fn initial_leases(config: &Config) -> Result<Vec<Lease>, ConfigError> {
     }
     let file = LeaseFile::parse(&text);
     for (line, why) in &file.bad {
-        log::warn(format!("bad lease from lease-init script line {line}: {why:?}"));
+        log::warn(format!(
+            "bad lease from lease-init script line {line}: {why:?}"
+        ));
     }
     Ok(file.leases)
 }
@@ -402,7 +405,13 @@ mod tests {
     fn seen(waiting: &VecDeque<Event>) -> Vec<(Action, u8, Option<&str>)> {
         waiting
             .iter()
-            .map(|e| (e.action, e.lease.addr.octets()[3], e.lease.hostname.as_deref()))
+            .map(|e| {
+                (
+                    e.action,
+                    e.lease.addr.octets()[3],
+                    e.lease.hostname.as_deref(),
+                )
+            })
             .collect()
     }
 
@@ -412,7 +421,10 @@ mod tests {
         take_in(&mut w, event(Action::Add, 1, Some("a"), None));
         take_in(&mut w, event(Action::Add, 2, None, None));
         take_in(&mut w, event(Action::Old, 1, Some("b"), None));
-        assert_eq!(seen(&w), [(Action::Add, 1, Some("b")), (Action::Add, 2, None)]);
+        assert_eq!(
+            seen(&w),
+            [(Action::Add, 1, Some("b")), (Action::Add, 2, None)]
+        );
         // A name's removal keeps its place, and what follows it is not moved before it.
         take_in(&mut w, event(Action::Old, 1, None, Some("b")));
         take_in(&mut w, event(Action::Old, 1, Some("c"), None));
