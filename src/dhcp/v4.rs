@@ -228,6 +228,9 @@ pub struct V4Config {
     ignore_names: Vec<Vec<TagMatch>>,
     broadcast: Vec<Vec<TagMatch>>,
     generate_names: Vec<Vec<TagMatch>>,
+    /// `--shared-network`: interface name or relay address, and an address whose
+    /// network's ranges serve its clients too.
+    shared: Vec<(String, Ipv4Addr)>,
     /// `--bootp-dynamic`: BOOTP clients with these tags get dynamic addresses.
     bootp_dynamic: Vec<Vec<TagMatch>>,
     boots: Vec<Boot>,
@@ -429,6 +432,16 @@ impl V4Config {
             broadcast: tag_lists("dhcp-broadcast"),
             generate_names: tag_lists("dhcp-generate-names"),
             bootp_dynamic: tag_lists("bootp-dynamic"),
+            shared: config
+                .values("shared-network")
+                .filter_map(|v| match v {
+                    Value::SharedNetwork {
+                        on,
+                        addr: IpAddr::V4(a),
+                    } => Some((on.clone(), *a)),
+                    _ => None,
+                })
+                .collect(),
             boots,
             no_override: config.has("dhcp-no-override"),
             rapid_commit: config.has("dhcp-rapid-commit"),
@@ -860,6 +873,17 @@ impl Server {
         } else {
             (relay, Ipv4Addr::new(255, 255, 255, 0))
         };
+        // `--shared-network`: the networks of more addresses share this one's clients,
+        // named by the interface (direct requests) or the relay's address.
+        let shared = self.config.shared.iter().filter_map(|(on, addr)| {
+            let here = if relay.is_unspecified() {
+                *on == iface.name
+            } else {
+                on.parse::<Ipv4Addr>().is_ok_and(|a| a == relay)
+            };
+            here.then_some(*addr)
+        });
+        let networks: Vec<Ipv4Addr> = std::iter::once(net_addr).chain(shared).collect();
         self.config.ranges.iter().find_map(|range| {
             let needs = &self.config.range_tags[range.index].0;
             if tags.is_some_and(|t| !t.matches(needs, true)) {
@@ -867,7 +891,10 @@ impl Server {
             }
             let netmask = range.netmask.unwrap_or(default_mask);
             let m = u32::from(netmask);
-            (range.start & m == u32::from(net_addr) & m).then(|| Subnet {
+            let on_network = networks
+                .iter()
+                .any(|&n| range.start & m == u32::from(n) & m);
+            on_network.then(|| Subnet {
                 range: *range,
                 netmask,
                 broadcast: range
@@ -2716,5 +2743,35 @@ mod tests {
             Message::decode(&mut Decoder::new(&bytes)).unwrap().yiaddr(),
             asked
         );
+    }
+
+    #[test]
+    fn a_shared_network_lends_its_ranges_to_an_interface_or_a_relay() {
+        let conf = "dhcp-range=10.6.0.50,10.6.0.60,255.255.255.0\n";
+        let mut store = LeaseStore::in_memory();
+        let discover = request(MessageType::Discover, MAC, vec![]);
+        // The configuration names an interface that exists wherever the test runs.
+        let lo = Interface {
+            name: "lo".into(),
+            ..iface()
+        };
+        let offered = |s: &mut Server, store: &mut LeaseStore| {
+            let out = s.handle(&encode(&discover), &lo, 1_000_000, store);
+            out.reply
+                .map(|(b, _)| Message::decode(&mut Decoder::new(&b)).unwrap().yiaddr())
+        };
+        assert_eq!(offered(&mut server(conf), &mut store), None);
+        let mut s = server(&format!("{conf}shared-network=lo,10.6.0.1\n"));
+        let addr = offered(&mut s, &mut store).expect("an offer");
+        assert!((50..=60).contains(&addr.octets()[3]));
+        assert_eq!(addr.octets()[..3], [10, 6, 0]);
+        // Through a relay: named by its address.
+        let mut relayed = discover.clone();
+        relayed.set_giaddr(Ipv4Addr::new(10, 5, 0, 1));
+        assert!(answer(&mut s, &relayed, &mut store).is_none());
+        let mut s = server(&format!("{conf}shared-network=10.5.0.1,10.6.0.1\n"));
+        let (offer, to) = answer(&mut s, &relayed, &mut store).expect("an offer");
+        assert_eq!(offer.yiaddr().octets()[..3], [10, 6, 0]);
+        assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 5, 0, 1)));
     }
 }

@@ -84,6 +84,8 @@ pub struct Prepared {
     /// requests held back for one.
     pinger: Option<Pinger>,
     parked: Vec<Parked>,
+    /// Which interfaces are served.
+    gate: Gate,
 }
 
 /// A request held back while the address picked for it is pinged.
@@ -202,6 +204,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         origins,
         pinger,
         parked: Vec::new(),
+        gate: Gate::from_config(config),
     }))
 }
 
@@ -300,18 +303,94 @@ pub fn spawn(p: Prepared) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The interface with this index among `host`'s addresses, as the server core needs it.
-fn interface(host: &[interfaces::IfAddr], index: u32) -> Option<Interface> {
-    host.iter().find_map(|a| match a.addr {
-        IpAddr::V4(addr) if a.index == index => Some(Interface {
-            name: a.name.clone(),
+/// Which interfaces DHCPv4 is served on, as dnsmasq decides: those DNS may listen on
+/// (`--interface`, `--except-interface`, `--listen-address`), less those of
+/// `--no-dhcp-interface` and `--no-dhcpv4-interface`; a request on an alias of
+/// `--bridge-interface` is answered as if it came in on the bridge.
+pub struct Gate {
+    listening: interfaces::Listening,
+    refused: Vec<String>,
+    /// Bridge, and its aliases (wildcards allowed).
+    bridges: Vec<(String, Vec<String>)>,
+}
+
+impl Gate {
+    pub fn from_config(config: &Config) -> Gate {
+        let refused = ["no-dhcp-interface", "no-dhcpv4-interface"]
+            .iter()
+            .flat_map(|name| config.values(name))
+            .filter_map(|v| match v {
+                Value::TextList(l) => Some(l.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let bridges = config
+            .values("bridge-interface")
+            .filter_map(|v| match v {
+                Value::Bridge { interface, aliases } => Some((interface.clone(), aliases.clone())),
+                _ => None,
+            })
+            .collect();
+        Gate {
+            listening: interfaces::Listening::from_config(config),
+            refused,
+            bridges,
+        }
+    }
+
+    /// The interface a request that came in on interface `index` is answered as, with
+    /// its first IPv4 address; None where DHCPv4 is not served.
+    fn interface(&self, host: &[interfaces::IfAddr], index: u32) -> Option<Interface> {
+        let arrived = host
+            .iter()
+            .find(|a| a.index == index)
+            .map(|a| a.name.clone())
+            .or_else(|| interface_name(index))?;
+        let name = self
+            .bridges
+            .iter()
+            .find(|(_, aliases)| {
+                aliases
+                    .iter()
+                    .any(|p| interfaces::wildcard_match(p, &arrived))
+            })
+            .map_or(arrived, |(bridge, _)| bridge.clone());
+        if self
+            .refused
+            .iter()
+            .any(|p| interfaces::wildcard_match(p, &name))
+        {
+            return None;
+        }
+        let a = host.iter().find(|a| a.name == name && a.addr.is_ipv4())?;
+        let IpAddr::V4(addr) = a.addr else {
+            return None;
+        };
+        if !self.listening.accepts(&name, a.addr) {
+            return None;
+        }
+        Some(Interface {
+            name,
             addr,
             netmask: Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0)),
             reached_at: None,
             loopback: a.loopback,
-        }),
-        _ => None,
-    })
+        })
+    }
+}
+
+/// The name of interface `index` (one with no address is not among the host's).
+fn interface_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -524,7 +603,7 @@ fn answer_one(
     now: u64,
     replies: &mut Answers,
 ) {
-    let Some(mut iface) = interface(host, dst.ifindex) else {
+    let Some(mut iface) = p.gate.interface(host, dst.ifindex) else {
         return;
     };
     // A request sent to one of our addresses (by a relay, or a renewing client) is
@@ -708,4 +787,61 @@ fn end_expired(p: &mut Prepared, now: u64) {
     }
     send_events(p);
     compact_if_due(&mut p.store);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Vec<interfaces::IfAddr> {
+        let a = |name: &str, index, addr: &str| interfaces::IfAddr {
+            name: name.into(),
+            index,
+            addr: addr.parse().unwrap(),
+            prefix: 24,
+            loopback: name == "lo",
+        };
+        vec![
+            a("lo", 1, "127.0.0.1"),
+            a("eth0", 2, "fe80::1"),
+            a("eth0", 2, "192.168.1.1"),
+            a("eth1", 3, "10.0.0.1"),
+            a("br0", 4, "10.9.0.1"),
+            a("tap7", 5, "fe80::7"),
+        ]
+    }
+
+    fn served(conf: &str) -> Vec<String> {
+        let config = Config::from_text(conf).unwrap();
+        let gate = Gate::from_config(&config);
+        (1..=5)
+            .filter_map(|i| gate.interface(&host(), i).map(|i| i.name))
+            .collect()
+    }
+
+    #[test]
+    fn dhcp_is_served_where_dns_listens_less_the_no_dhcp_interfaces() {
+        assert_eq!(served(""), ["lo", "eth0", "eth1", "br0"]);
+        assert_eq!(served("interface=eth1\n"), ["lo", "eth1"]);
+        assert_eq!(served("except-interface=eth*\n"), ["lo", "br0"]);
+        assert_eq!(served("listen-address=192.168.1.1\n"), ["eth0"]);
+        assert_eq!(served("no-dhcp-interface=eth0\n"), ["lo", "eth1", "br0"]);
+        assert_eq!(served("no-dhcpv4-interface=lo,br0\n"), ["eth0", "eth1"]);
+    }
+
+    #[test]
+    fn a_bridge_alias_is_answered_as_its_bridge() {
+        let config = Config::from_text("bridge-interface=br0,tap*\n").unwrap();
+        let gate = Gate::from_config(&config);
+        let iface = gate.interface(&host(), 5).expect("served as br0");
+        assert_eq!(
+            (iface.name.as_str(), iface.addr),
+            ("br0", Ipv4Addr::new(10, 9, 0, 1))
+        );
+        // The eth0 address is found past its IPv6 one.
+        assert_eq!(
+            gate.interface(&host(), 2).unwrap().addr,
+            Ipv4Addr::new(192, 168, 1, 1)
+        );
+    }
 }
