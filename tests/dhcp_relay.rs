@@ -444,3 +444,80 @@ fn a_script_that_hangs_holds_up_no_client() {
     let first = std::fs::read_to_string(&calls).unwrap();
     assert!(first.starts_with("add 127.0.0."), "{first}");
 }
+
+#[test]
+fn dhcp_relay_passes_requests_to_the_server_and_replies_back_to_the_client() {
+    // ringmasq relays for 127.0.0.1 to a server the test plays at 127.0.0.3; the client
+    // (also the test) has address 127.0.0.9 and renews, so the reply comes to it there.
+    let dir = scratch_dir("dhcp-relay-agent");
+    let port = free_port();
+    let server = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    server
+        .bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 3], 0))))
+        .unwrap();
+    let server: UdpSocket = server.into();
+    server
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let server_port = server.local_addr().unwrap().port();
+    let client = UdpSocket::bind(("127.0.0.9", port + 1)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let _relay = start_with(
+        &dir,
+        port,
+        &format!("port=0\nlog-dhcp\ndhcp-relay=127.0.0.1,127.0.0.3#{server_port}\n"),
+    );
+    let mut request = Message::new_with_id(
+        0x77,
+        Ipv4Addr::new(127, 0, 0, 9),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &MAC,
+    );
+    request
+        .opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
+    let mut bytes = Vec::new();
+    request.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    // The request reaches the server through the relay, with the relay's address and a
+    // hop added; the relay does not answer it itself.
+    let mut buf = [0u8; 1500];
+    let mut relayed = None;
+    for _ in 0..50 {
+        client.send_to(&bytes, (Ipv4Addr::LOCALHOST, port)).unwrap();
+        if let Ok((n, _)) = server.recv_from(&mut buf) {
+            relayed = Some(Message::decode(&mut Decoder::new(&buf[..n])).unwrap());
+            break;
+        }
+    }
+    let relayed = relayed.expect("the request was relayed");
+    assert_eq!(relayed.giaddr(), Ipv4Addr::LOCALHOST);
+    assert_eq!(relayed.hops(), 1);
+    assert_eq!(relayed.xid(), 0x77);
+    // The server's ACK, sent to the relay, goes on to the client's address.
+    let mut ack = relayed.clone();
+    ack.set_opcode(v4::Opcode::BootReply);
+    ack.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Ack));
+    let mut ack_bytes = Vec::new();
+    ack.encode(&mut Encoder::new(&mut ack_bytes)).unwrap();
+    server
+        .send_to(&ack_bytes, (Ipv4Addr::LOCALHOST, port))
+        .unwrap();
+    let (n, _) = client.recv_from(&mut buf).expect("the reply came back");
+    let back = Message::decode(&mut Decoder::new(&buf[..n])).unwrap();
+    assert_eq!(
+        (back.xid(), back.opts().msg_type()),
+        (0x77, Some(MessageType::Ack))
+    );
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(log.contains("DHCP relay 127.0.0.1 -> 127.0.0.3"), "{log}");
+    assert!(
+        !log.contains("DHCPREQUEST"),
+        "the relay served the request itself: {log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -292,7 +292,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dhcp-fqdn", None, None, Flag, "", Flag, Status::Works, "Put DHCP client names in DNS only as fully qualified names."),
     opt!("dhcp-generate-names", None, Optional, Many, "[=tag:<tag>]", TagList, Status::Works, "Name nameless clients after their MAC address."),
     opt!("dhcp-proxy", None, Optional, Many, "[=<ipaddr>]...", DhcpProxy, DHCP, "Act as a full proxy for these relays."),
-    opt!("dhcp-relay", None, Required, Many, "<local-addr>,<server>[,<iface>]", DhcpRelay, DHCP, "Relay DHCP to another server."),
+    opt!("dhcp-relay", None, Required, Many, "<local-addr>[,<server>[#<port>]][,<iface>]", DhcpRelay, Status::Partly("DHCPv4 relay; DHCPv6 not yet"), "Relay DHCP to another server."),
     opt!("cname", None, Required, Many, "<alias>,<target>[,<ttl>]", Cname, W, "Add a CNAME for a local name."),
     opt!("pxe-prompt", None, Required, Many, "<prompt>,[<timeout>]", PxePrompt, TFTP, "Prompt shown to PXE clients."),
     opt!("pxe-service", None, Required, Many, "<service>", PxeService, TFTP, "Entry in the PXE boot menu."),

@@ -254,7 +254,10 @@ pub enum Value {
     },
     DhcpRelay {
         local: IpAddr,
-        server: IpAddr,
+        /// None: relay by broadcast on `interface`.
+        server: Option<IpAddr>,
+        /// `#port` after the server (None: the DHCP server port).
+        port: Option<u16>,
         interface: Option<String>,
     },
     SharedNetwork {
@@ -1884,12 +1887,31 @@ fn parse_dhcp_relay(a: &str) -> Result<Value, ConfigError> {
     let f = fields(a);
     let err = || bad("Bad dhcp-relay", format!("--dhcp-relay={a}"));
     let local = ip(f[0]).ok_or_else(err)?;
-    let server = f.get(1).and_then(|s| ip(s)).ok_or_else(err)?;
-    Ok(Value::DhcpRelay {
-        local,
-        server,
-        interface: f.get(2).map(|s| unhide(s)),
-    })
+    let second = f.get(1).filter(|s| !s.is_empty()).ok_or_else(err)?;
+    let (addr, port) = match second.split_once('#') {
+        Some((a, p)) => (a, Some(p)),
+        None => (*second, None),
+    };
+    // dnsmasq reads the port as atoi does: digits up to the first other character.
+    let port = port.map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u16>().unwrap_or(0)
+    });
+    match ip(addr) {
+        Some(server) => Ok(Value::DhcpRelay {
+            local,
+            server: Some(server),
+            port,
+            interface: f.get(2).map(|s| unhide(s)),
+        }),
+        // No server: the second field is the interface to broadcast on.
+        None => Ok(Value::DhcpRelay {
+            local,
+            server: None,
+            port: None,
+            interface: Some(unhide(second)),
+        }),
+    }
 }
 
 fn parse_shared_network(a: &str) -> Result<Value, ConfigError> {

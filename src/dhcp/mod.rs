@@ -6,6 +6,7 @@ pub mod host_files;
 pub mod lease_file;
 pub mod lease_store;
 pub mod option_catalog;
+pub mod relay;
 pub mod script;
 pub mod tags;
 pub mod v4;

@@ -17,6 +17,7 @@ use crate::config::{io_reason, Config};
 use crate::dhcp::host_files;
 use crate::dhcp::lease_file::Lease;
 use crate::dhcp::lease_store::LeaseStore;
+use crate::dhcp::relay::Relays;
 use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::v4::{self, Destination, Interface, PingCheck, Server, V4Config};
 use crate::dns::lease_names::LeaseNames;
@@ -86,6 +87,8 @@ pub struct Prepared {
     parked: Vec<Parked>,
     /// Which interfaces are served.
     gate: Gate,
+    /// `--dhcp-relay`.
+    relays: Relays,
 }
 
 /// A request held back while the address picked for it is pinged.
@@ -104,7 +107,16 @@ const MAX_PARKED: usize = 1024;
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
 pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
     let mut v4 = V4Config::from_config(config);
-    if !v4.is_enabled() {
+    let relaying = config.values("dhcp-relay").any(|v| {
+        matches!(
+            v,
+            Value::DhcpRelay {
+                local: IpAddr::V4(_),
+                ..
+            }
+        )
+    });
+    if !v4.is_enabled() && !relaying {
         return Ok(None);
     }
     v4.add_files(host_files::read(config));
@@ -205,6 +217,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         pinger,
         parked: Vec::new(),
         gate: Gate::from_config(config),
+        relays: Relays::from_config(config, server_port),
     }))
 }
 
@@ -603,6 +616,9 @@ fn answer_one(
     now: u64,
     replies: &mut Answers,
 ) {
+    if !p.relays.is_empty() && relay(p, packet, dst, host, replies) {
+        return;
+    }
     let Some(mut iface) = p.gate.interface(host, dst.ifindex) else {
         return;
     };
@@ -639,20 +655,7 @@ fn answer_one(
         addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
         ifindex: dst.ifindex,
     };
-    let to = match to {
-        Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
-        Destination::Client(a) => SocketAddr::from((a, p.client_port)),
-        // As dnsmasq on Linux: an ARP entry for the address the client is being given,
-        // then unicast; broadcast, which every client takes, where that cannot be done.
-        Destination::Hardware { addr, hwaddr }
-            if add_arp_entry(p.socket.as_raw_fd(), &iface.name, addr, &hwaddr) =>
-        {
-            SocketAddr::from((addr, p.client_port))
-        }
-        Destination::Broadcast | Destination::Hardware { .. } => {
-            SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
-        }
-    };
+    let to = socket_for(p, &iface.name, to);
     if outcome.delay_secs > 0 {
         if replies.delayed.len() < MAX_DELAYED {
             let due = Instant::now() + Duration::from_secs(u64::from(outcome.delay_secs));
@@ -670,6 +673,88 @@ fn answer_one(
         &mut *replies.ready
     };
     queue.push((bytes, to, from));
+}
+
+/// Where a reply for `to` goes, sent on interface `iface`.
+fn socket_for(p: &Prepared, iface: &str, to: Destination) -> SocketAddr {
+    match to {
+        Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
+        Destination::Client(a) => SocketAddr::from((a, p.client_port)),
+        // As dnsmasq on Linux: an ARP entry for the address the client is being given,
+        // then unicast; broadcast, which every client takes, where that cannot be done.
+        Destination::Hardware { addr, hwaddr }
+            if add_arp_entry(p.socket.as_raw_fd(), iface, addr, &hwaddr) =>
+        {
+            SocketAddr::from((addr, p.client_port))
+        }
+        Destination::Broadcast | Destination::Hardware { .. } => {
+            SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
+        }
+    }
+}
+
+/// `--dhcp-relay`: relay `packet` if it is for one of ours, a request from a client on
+/// a relay's interface (served there as the DHCP server would serve it) or a server's
+/// reply to a relay. True if it was (or was dropped as a loop).
+fn relay(
+    p: &mut Prepared,
+    packet: &[u8],
+    dst: Source,
+    host: &[interfaces::IfAddr],
+    replies: &mut Answers,
+) -> bool {
+    let index_of = |addr: Ipv4Addr| {
+        host.iter()
+            .find(|a| a.addr == IpAddr::V4(addr))
+            .map(|a| (a.index, a.name.clone()))
+    };
+    let arrived_on = host
+        .iter()
+        .find(|a| a.index == dst.ifindex)
+        .map(|a| a.name.clone())
+        .or_else(|| interface_name(dst.ifindex))
+        .unwrap_or_default();
+    if let Some(down) = p.relays.downstream(packet, &arrived_on) {
+        let Some((ifindex, name)) = index_of(down.from) else {
+            return true;
+        };
+        let to = socket_for(p, &name, down.to);
+        let from = Source {
+            addr: IpAddr::V4(down.from),
+            ifindex,
+        };
+        replies.ready.push((down.bytes, to, from));
+        return true;
+    }
+    let Some(iface) = p.gate.interface(host, dst.ifindex) else {
+        return false;
+    };
+    let local: Vec<Ipv4Addr> = host
+        .iter()
+        .filter(|a| a.name == iface.name)
+        .filter_map(|a| match a.addr {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let Some((ups, log)) = p.relays.upstream(packet, &local, p.server_port) else {
+        return false;
+    };
+    for line in log {
+        log::info(line);
+    }
+    for up in ups {
+        let ifindex = match &up.interface {
+            Some(name) => crate::config::interface_index(name).unwrap_or(dst.ifindex),
+            None => dst.ifindex,
+        };
+        let from = Source {
+            addr: IpAddr::V4(up.from),
+            ifindex,
+        };
+        replies.ready.push((up.bytes, up.to, from));
+    }
+    true
 }
 
 /// Hold `packet` back until the ping check of `check.addr` is over: one echo per address
