@@ -135,6 +135,13 @@ fn a_relayed_client_gets_a_lease_that_is_on_disk_and_survives_a_restart() {
         on_disk.contains(&format!("52:54:00:aa:bb:cc {addr} relayed-client *")),
         "{on_disk}"
     );
+    // Programs that read the lease file itself see the lease soon after (it follows the
+    // journal within a second or two), with no more requests coming.
+    let line = format!("52:54:00:aa:bb:cc {addr} relayed-client *");
+    assert!(
+        wait_until(|| std::fs::read_to_string(dir.join("leases")).is_ok_and(|f| f.contains(&line))),
+        "the lease file lags"
+    );
     drop(server);
     // A restarted server knows the lease: the client renewing (INIT-REBOOT, no server
     // id) gets its address back, where a server without the lease would stay silent.

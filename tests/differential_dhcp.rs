@@ -768,6 +768,34 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 vec![discover(vec![prl(&[1, 3, 125])])],
             ),
             (
+                "a client FQDN option in DNS form, with a domain",
+                format!("{range}domain=lan\n"),
+                vec![
+                    discover(vec![prl(&[1, 3, 12]), (81, b"\x05\0\0\x05fqdn1\0".to_vec())]),
+                    (REQUEST, vec![(50, vec![10, 77, 0, 73]), prl(&[1, 3, 12, 15]), (81, b"\x05\0\0\x05fqdn1\0".to_vec())]),
+                ],
+            ),
+            (
+                "a client FQDN option as text, beside option 12, no domain",
+                range.to_string(),
+                vec![discover(vec![prl(&[1, 3, 12]), (12, b"other".to_vec()), (81, b"\x00\0\0textname".to_vec())])],
+            ),
+            (
+                "a client FQDN option asking to update itself, with --dhcp-client-update",
+                format!("{range}domain=lan\ndhcp-client-update\n"),
+                vec![discover(vec![prl(&[1, 3]), (81, b"\x01\0\0selfup.lan".to_vec())])],
+            ),
+            (
+                "a client FQDN option asking to update itself, without --dhcp-client-update",
+                format!("{range}domain=lan\n"),
+                vec![discover(vec![prl(&[1, 3]), (81, b"\x01\0\0selfup.lan\0".to_vec())])],
+            ),
+            (
+                "a malformed option before the ones that matter",
+                range.to_string(),
+                vec![discover(vec![(50, vec![10, 77]), (81, b"\x04\0\0\x3fbad".to_vec()), prl(&[1, 3]), (61, b"\x01abcdef".to_vec())])],
+            ),
+            (
                 "BOOTP for a dhcp-host with an address",
                 format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1\n"),
                 vec![bootp(vec![])],

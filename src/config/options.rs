@@ -306,7 +306,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dhcp-sequential-ip", None, None, Flag, "", Flag, Status::Works, "Hand out addresses in order rather than by hash."),
     opt!("dhcp-ignore-clid", None, None, Flag, "", Flag, Status::Works, "Ignore the client-identifier option."),
     opt!("conntrack", None, None, Flag, "", Flag, Status::NotPlanned("needs netfilter conntrack marks, not in scope"), "Copy conntrack marks to upstream queries."),
-    opt!("dhcp-client-update", None, None, Flag, "", Flag, DHCP, "Let DHCP clients update DNS themselves."),
+    opt!("dhcp-client-update", None, None, Flag, "", Flag, Status::Works, "Let DHCP clients update DNS themselves."),
     opt!("enable-ra", None, None, Flag, "", Flag, DHCP6, "Send router advertisements on DHCPv6 interfaces."),
     opt!("dhcp-duid", None, Required, Once, "<enterprise>,<duid>", DhcpDuid, DHCP6, "DHCPv6 server DUID (DUID-EN)."),
     opt!("host-record", None, Required, Many, "<name>,<address>[,<ttl>]", HostRecord, W, "Add A/AAAA and PTR records."),

@@ -32,6 +32,9 @@ pub const MAX_LEASES: usize = 4_000_000;
 /// at least this many.
 pub const MIN_COMPACT_RECORDS: usize = 4096;
 
+/// Leases the lease file is rewritten for per second it may lag (see `lease_file_lag`).
+const LEASES_PER_LAG_SECOND: usize = 20_000;
+
 /// Every lease, indexed three ways.
 #[derive(Debug, Default)]
 pub struct LeaseTable {
@@ -206,6 +209,8 @@ pub struct LeaseStore {
     pending: String,
     pending_records: usize,
     compact_after: usize,
+    /// When the lease file was last rewritten.
+    compacted_at: std::time::Instant,
     /// Addresses whose lease changed since `take_changed` last ran (for DNS names).
     changed: Vec<Ipv4Addr>,
     /// Each change as the lease before and after (for the lease-change script), kept
@@ -243,6 +248,7 @@ impl LeaseStore {
             pending: String::new(),
             pending_records: 0,
             compact_after: MIN_COMPACT_RECORDS,
+            compacted_at: std::time::Instant::now(),
             changed: Vec::new(),
             changes: None,
             dropped: 0,
@@ -471,18 +477,29 @@ impl LeaseStore {
         Ok(())
     }
 
-    /// Compact once the journal has grown past the table (and `compact_after`); true if
-    /// it did. Separate from `commit` so that replies go out first, and so that a failed
-    /// compaction is never taken for a failed commit: the journal still has everything.
+    /// Compact once the journal has grown past the table (and `compact_after`), or once
+    /// it has held changes for `lease_file_lag` (so that the lease file, which other
+    /// programs read, is never far behind); true if it did. Separate from `commit` so
+    /// that replies go out first, and so that a failed compaction is never taken for a
+    /// failed commit: the journal still has everything.
     pub fn compact_if_due(&mut self) -> io::Result<bool> {
-        let due = self
-            .files
-            .as_ref()
-            .is_some_and(|f| f.records > self.compact_after.max(self.table.len()));
+        let lag = self.lease_file_lag();
+        let due = self.files.as_ref().is_some_and(|f| {
+            f.records > self.compact_after.max(self.table.len())
+                || (f.records > 0 && self.compacted_at.elapsed() >= lag)
+        });
         if due {
             self.compact()?;
         }
         Ok(due)
+    }
+
+    /// How far behind the journal the lease file may fall: a second, and a second more
+    /// for each `LEASES_PER_LAG_SECOND` leases, so that rewriting a big table stays a
+    /// small share of the time.
+    fn lease_file_lag(&self) -> std::time::Duration {
+        let secs = 1 + self.table.len() / LEASES_PER_LAG_SECOND;
+        std::time::Duration::from_secs(secs as u64)
     }
 
     /// Write the whole table to the lease file in dnsmasq's format (in place, after a
@@ -524,6 +541,7 @@ impl LeaseStore {
         files.journal.sync_data()?;
         files.records = 0;
         files.bytes = 0;
+        self.compacted_at = std::time::Instant::now();
         Ok(())
     }
 

@@ -228,6 +228,8 @@ pub struct V4Config {
     ignore_names: Vec<Vec<TagMatch>>,
     broadcast: Vec<Vec<TagMatch>>,
     generate_names: Vec<Vec<TagMatch>>,
+    /// `--dhcp-client-update`: clients with an FQDN option update their own A records.
+    client_update: bool,
     /// `--shared-network`: interface name or relay address, and an address whose
     /// network's ranges serve its clients too.
     shared: Vec<(String, Ipv4Addr)>,
@@ -432,6 +434,7 @@ impl V4Config {
             broadcast: tag_lists("dhcp-broadcast"),
             generate_names: tag_lists("dhcp-generate-names"),
             bootp_dynamic: tag_lists("bootp-dynamic"),
+            client_update: config.has("dhcp-client-update"),
             shared: config
                 .values("shared-network")
                 .filter_map(|v| match v {
@@ -644,7 +647,7 @@ impl Server {
         store: &mut LeaseStore,
     ) -> Outcome {
         let mut out = Outcome::default();
-        let Ok(msg) = Message::decode(&mut Decoder::new(packet)) else {
+        let Some(msg) = decode_request(packet) else {
             return out;
         };
         if msg.opcode() != v4::Opcode::BootRequest || msg.hlen() as usize > MAX_HW_BYTES {
@@ -1744,6 +1747,13 @@ impl Server {
         if let Some(n) = hostname.filter(|_| wanted(12) && !configured(12)) {
             opts.insert(DhcpOption::Hostname(n.to_string()));
         }
+        if let (Some(n), Some(sent)) = (hostname, fqdn_option(msg).filter(|v| v.len() >= 3)) {
+            let domain = self.config.domains.for_addr(for_addr);
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::ClientFQDN,
+                fqdn_reply(&sent, self.config.client_update, n, domain),
+            )));
+        }
         for (code, data) in boot_options {
             opts.insert(DhcpOption::Unknown(UnknownOption::new(
                 OptionCode::from(code),
@@ -2091,6 +2101,137 @@ fn applies(lists: &[Vec<TagMatch>], tags: &Tags) -> bool {
     lists.iter().any(|l| l.is_empty() || tags.matches(l, false))
 }
 
+/// The client FQDN option's value (81) as the client sent it, if it sent one.
+fn fqdn_option(msg: &Message) -> Option<Vec<u8>> {
+    // One dhcproto could not read is kept raw, under its number.
+    let option = msg
+        .opts()
+        .get(OptionCode::ClientFQDN)
+        .or_else(|| msg.opts().get(OptionCode::Unknown(81)))?;
+    match option {
+        DhcpOption::Unknown(u) => Some(u.data().to_vec()),
+        known => {
+            // Read by dhcproto (wire format): its bytes again, as sent.
+            let mut bytes = Vec::new();
+            known.encode(&mut Encoder::new(&mut bytes)).ok()?;
+            bytes.get(2..).map(<[u8]>::to_vec)
+        }
+    }
+}
+
+/// A request, decoded as dnsmasq reads one: the fixed header, then each option on its
+/// own, so that one option dhcproto cannot read (a malformed one, or an FQDN in ASCII)
+/// is kept raw rather than ending the reading of those after it; where a code comes
+/// twice, the first counts (dnsmasq's option_find).
+fn decode_request(packet: &[u8]) -> Option<Message> {
+    if packet.len() < 240 {
+        return None;
+    }
+    let mut header = packet[..240].to_vec();
+    header.push(255);
+    let mut msg = Message::decode(&mut Decoder::new(&header)).ok()?;
+    let mut at = 240;
+    while at < packet.len() {
+        match packet[at] {
+            255 => break,
+            0 => at += 1,
+            code => {
+                let Some(&len) = packet.get(at + 1) else {
+                    break;
+                };
+                let end = at + 2 + usize::from(len);
+                let Some(value) = packet.get(at + 2..end) else {
+                    break;
+                };
+                let seen = msg.opts().get(OptionCode::from(code)).is_some()
+                    || msg.opts().get(OptionCode::Unknown(code)).is_some();
+                if !seen {
+                    let option = DhcpOption::decode(&mut Decoder::new(&packet[at..end]))
+                        .ok()
+                        .filter(|o| OptionCode::from(o) == OptionCode::from(code))
+                        .unwrap_or_else(|| {
+                            DhcpOption::Unknown(UnknownOption::new(
+                                OptionCode::from(code),
+                                value.to_vec(),
+                            ))
+                        });
+                    msg.opts_mut().insert(option);
+                }
+                at = end;
+            }
+        }
+    }
+    Some(msg)
+}
+
+/// The name in a client FQDN option (81, RFC 4702) as dnsmasq reads it: the flags, then
+/// the name in DNS wire format where the E flag says so, else as text (a trailing NUL,
+/// as some clients send, dropped). None where it is no legal host name.
+fn fqdn_name(value: &[u8]) -> Option<String> {
+    let (&flags, rest) = value.split_first()?;
+    let name_bytes = rest.get(2..)?;
+    let name = if flags & 0x04 != 0 {
+        let mut labels = Vec::new();
+        let mut at = 0;
+        while let Some(&len) = name_bytes.get(at) {
+            if len == 0 {
+                break;
+            }
+            let label = name_bytes.get(at + 1..at + 1 + usize::from(len))?;
+            labels.push(String::from_utf8_lossy(label).into_owned());
+            at += 1 + usize::from(len);
+        }
+        labels.join(".")
+    } else {
+        let text = name_bytes.strip_suffix(&[0]).unwrap_or(name_bytes);
+        String::from_utf8(text.to_vec()).ok()?
+    };
+    let first = name.split('.').next().unwrap_or("");
+    legal_hostname(first).then_some(name)
+}
+
+/// The client FQDN option a reply carries (RFC 4702), as dnsmasq writes it: the
+/// request's flags made the server's (`--dhcp-client-update`: the client updates its A
+/// record itself, N set; else the server does, S and O), 255 for both rcodes, and the
+/// name with its domain in the form the client used.
+fn fqdn_reply(request: &[u8], client_update: bool, host: &str, domain: Option<&str>) -> Vec<u8> {
+    let mut flags = request[0];
+    if client_update {
+        if flags & 0x01 != 0 {
+            flags = (flags | 0x02) & !0x01;
+        }
+        flags |= 0x08;
+    } else {
+        if flags & 0x01 == 0 {
+            flags |= 0x03;
+        }
+        flags &= !0x08;
+    }
+    let mut v = vec![flags & 0x0f, 255, 255];
+    if flags & 0x04 != 0 {
+        let labels = host
+            .split('.')
+            .chain(domain.into_iter().flat_map(|d| d.split('.')));
+        for label in labels.filter(|l| !l.is_empty()) {
+            v.push(label.len().min(63) as u8);
+            v.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
+        }
+        if domain.is_some() {
+            v.push(0);
+        }
+    } else {
+        v.extend_from_slice(host.as_bytes());
+        if let Some(d) = domain {
+            v.push(b'.');
+            v.extend_from_slice(d.as_bytes());
+        }
+        if request.last() == Some(&0) {
+            v.push(0);
+        }
+    }
+    v
+}
+
 /// The value of option `code` in a DHCP packet's options area (not the overloaded file
 /// and server name fields), read as dnsmasq reads it: the first with that code.
 fn raw_option(packet: &[u8], code: u8) -> Option<&[u8]> {
@@ -2180,6 +2321,10 @@ fn option_matches(value: &[u8], kind: MatchKind, sent: &[u8]) -> bool {
 
 /// The name the client sent (option 12, a trailing NUL dropped), if a legal host name.
 fn client_name(msg: &Message) -> Option<String> {
+    if let Some(value) = fqdn_option(msg) {
+        // RFC 4702: the FQDN option stands in for option 12 (an unusable one, for none).
+        return fqdn_name(&value);
+    }
     match msg.opts().get(OptionCode::Hostname) {
         Some(DhcpOption::Hostname(n)) => {
             let n = n.trim_end_matches('\0');
@@ -2773,5 +2918,33 @@ mod tests {
         let (offer, to) = answer(&mut s, &relayed, &mut store).expect("an offer");
         assert_eq!(offer.yiaddr().octets()[..3], [10, 6, 0]);
         assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 5, 0, 1)));
+    }
+
+    #[test]
+    fn a_client_fqdn_option_names_the_client_in_either_form() {
+        let mut s = server("dhcp-range=192.168.1.50,192.168.1.150\ndomain=lan\n");
+        let mut store = LeaseStore::in_memory();
+        for (value, name) in [
+            (&b"\x00\0\0textname"[..], "textname"),
+            (&b"\x05\0\0\x05fqdn1\0"[..], "fqdn1"),
+        ] {
+            let mut discover = request(MessageType::Discover, MAC, vec![]);
+            discover
+                .opts_mut()
+                .insert(DhcpOption::Hostname("other".into()));
+            let mut bytes = encode(&discover);
+            let end = bytes.len() - 1;
+            let mut opt = vec![81, value.len() as u8];
+            opt.extend_from_slice(value);
+            bytes.splice(end..end, opt);
+            let out = s.handle(&bytes, &iface(), 1_000_000, &mut store);
+            let (reply, _) = out.reply.expect("an offer");
+            let offer = Message::decode(&mut Decoder::new(&reply)).unwrap();
+            assert_eq!(
+                offer.opts().get(OptionCode::Hostname),
+                Some(&DhcpOption::Hostname(name.into())),
+                "{value:?}"
+            );
+        }
     }
 }
