@@ -472,6 +472,10 @@ impl V4Config {
         &self.domains
     }
 
+    pub fn domains_mut(&mut self) -> &mut Domains {
+        &mut self.domains
+    }
+
     /// Ping-check no address (`--no-ping`, or no way to ping here).
     pub fn without_ping(&mut self) {
         self.ping = false;

@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct Domains {
     plain: Option<String>,
     ranged: Vec<(String, u32, u32)>,
+    /// `--domain=<domain>,<interface>`: the domain for the subnets the interface has
+    /// (found by `add_interface_subnets`).
+    interfaced: Vec<(String, String)>,
 }
 
 impl Domains {
@@ -42,17 +45,35 @@ impl Domains {
                     range: Some((IpAddr::V4(a), IpAddr::V4(b))),
                     ..
                 } => d.ranged.push((lower(n), u32::from(*a), u32::from(*b))),
+                Value::Domain {
+                    name: Some(n),
+                    range: None,
+                    interface: Some(i),
+                    ..
+                } => d.interfaced.push((lower(n), i.clone())),
                 _ => {}
             }
         }
         d
     }
 
+    /// Give the domains named for an interface the IPv4 subnets it has now, as
+    /// `subnets` finds them (address, prefix length).
+    pub fn add_interface_subnets(&mut self, subnets: impl Fn(&str) -> Vec<(Ipv4Addr, u8)>) {
+        for (domain, iface) in &self.interfaced {
+            for (addr, prefix) in subnets(iface) {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+                let start = u32::from(addr) & mask;
+                self.ranged.push((domain.clone(), start, start | !mask));
+            }
+        }
+    }
+
     /// A single domain for every address.
     pub fn plain(domain: Option<&str>) -> Domains {
         Domains {
             plain: domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
-            ranged: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -232,5 +253,17 @@ mod tests {
         names.set(ip("10.0.0.5"), Some("new"));
         assert_eq!(names.address("old"), None);
         assert_eq!(names.address("new"), Some(ip("10.0.0.5")));
+    }
+
+    #[test]
+    fn a_domain_for_an_interface_covers_its_subnets() {
+        let config = Config::from_text("domain=lan\ndomain=wifi.lan,lo\n").unwrap();
+        let mut d = Domains::from_config(&config);
+        d.add_interface_subnets(|name| match name {
+            "lo" => vec![(Ipv4Addr::new(10, 3, 0, 1), 24)],
+            _ => vec![],
+        });
+        assert_eq!(d.for_addr(Ipv4Addr::new(10, 3, 0, 77)), Some("wifi.lan"));
+        assert_eq!(d.for_addr(Ipv4Addr::new(10, 4, 0, 77)), Some("lan"));
     }
 }

@@ -52,8 +52,25 @@ const RELOAD_QUEUE: usize = 4;
 /// Build the configuration the DHCP server answers from after a SIGHUP: the host and
 /// option files read again.
 pub fn reread(config: &Config) -> V4Config {
-    let mut v4 = V4Config::from_config(config);
+    let mut v4 = configured(config);
     v4.add_files(host_files::read(config));
+    v4
+}
+
+/// The configuration's DHCPv4 part, with the subnets of the interfaces `--domain`
+/// names as they are now.
+fn configured(config: &Config) -> V4Config {
+    let mut v4 = V4Config::from_config(config);
+    let host = interfaces::host_addresses();
+    v4.domains_mut().add_interface_subnets(|name| {
+        host.iter()
+            .filter(|a| a.name == name)
+            .filter_map(|a| match a.addr {
+                IpAddr::V4(v4) => Some((v4, a.prefix)),
+                IpAddr::V6(_) => None,
+            })
+            .collect()
+    });
     v4
 }
 
@@ -106,7 +123,7 @@ const MAX_PARKED: usize = 1024;
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
 pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
-    let mut v4 = V4Config::from_config(config);
+    let mut v4 = configured(config);
     let relaying = config.values("dhcp-relay").any(|v| {
         matches!(
             v,
