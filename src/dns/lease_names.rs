@@ -62,7 +62,9 @@ impl Domains {
     pub fn add_interface_subnets(&mut self, subnets: impl Fn(&str) -> Vec<(Ipv4Addr, u8)>) {
         for (domain, iface) in &self.interfaced {
             for (addr, prefix) in subnets(iface) {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(prefix.min(32)))
+                    .unwrap_or(0);
                 let start = u32::from(addr) & mask;
                 self.ranged.push((domain.clone(), start, start | !mask));
             }
