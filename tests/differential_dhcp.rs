@@ -796,6 +796,11 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 vec![discover(vec![(50, vec![10, 77]), (81, b"\x04\0\0\x3fbad".to_vec()), prl(&[1, 3]), (61, b"\x01abcdef".to_vec())])],
             ),
             (
+                "dhcp-match on a vendor class of an enterprise (vi-encap), and of another",
+                format!("{range}dhcp-match=set:vi,vi-encap:3561,PXE\ndhcp-match=set:other,vi-encap:9,PXE\ndhcp-option=tag:vi,42,10.77.0.41\ndhcp-option=tag:other,44,10.77.0.42\n"),
+                vec![discover(vec![prl(&[1, 42, 44]), (124, vec![0, 0, 0x0d, 0xe9, 8, 3, b'a', b'b', b'c', 3, b'P', b'X', b'E'])])],
+            ),
+            (
                 "BOOTP for a dhcp-host with an address",
                 format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1\n"),
                 vec![bootp(vec![])],

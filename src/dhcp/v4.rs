@@ -222,6 +222,9 @@ pub struct V4Config {
     /// `--dhcp-match`: tag, option number, value (empty: the option's presence), and how
     /// the value is compared.
     matches: Vec<(String, u8, Vec<u8>, MatchKind)>,
+    /// `--dhcp-match=set:<tag>,vi-encap:<enterprise>[,<value>]`: tag, enterprise,
+    /// value, how it is compared; matched against the vendor classes of option 124.
+    vi_matches: Vec<(String, u32, Vec<u8>, MatchKind)>,
     /// `--dhcp-name-match`: tag, name, whether it ends in `*`.
     name_matches: Vec<(String, String, bool)>,
     ignore: Vec<Vec<TagMatch>>,
@@ -389,6 +392,18 @@ impl V4Config {
                 _ => None,
             })
             .collect();
+        let vi_matches = config
+            .values("dhcp-match")
+            .filter_map(|v| match v {
+                Value::DhcpOption(o) if !o.v6 => Some((
+                    o.tags.first()?.name.clone(),
+                    o.vi_encap?,
+                    o.data.clone(),
+                    o.matching,
+                )),
+                _ => None,
+            })
+            .collect();
         let name_matches = config
             .values("dhcp-name-match")
             .filter_map(|v| match v {
@@ -428,6 +443,7 @@ impl V4Config {
             macs,
             classes,
             matches,
+            vi_matches,
             name_matches,
             ignore: tag_lists("dhcp-ignore"),
             ignore_names: tag_lists("dhcp-ignore-names"),
@@ -814,6 +830,13 @@ impl Server {
         for (tag, number, value, kind) in &c.matches {
             if raw_option(packet, *number).is_some_and(|v| option_matches(value, *kind, v)) {
                 tags.set(tag);
+            }
+        }
+        if let Some(classes) = raw_option(packet, 124).filter(|_| !c.vi_matches.is_empty()) {
+            for (tag, enterprise, value, kind) in &c.vi_matches {
+                if vendor_classes(classes, *enterprise).any(|v| option_matches(value, *kind, v)) {
+                    tags.set(tag);
+                }
             }
         }
         let filter = tags::run_tag_if(&c.tag_if, &tags);
@@ -2257,6 +2280,35 @@ fn raw_option(packet: &[u8], code: u8) -> Option<&[u8]> {
     None
 }
 
+/// The vendor classes an option 124 (RFC 3925) gives for `enterprise`: each block is
+/// the enterprise number, a length, and that many bytes of length-prefixed classes.
+fn vendor_classes(option: &[u8], enterprise: u32) -> impl Iterator<Item = &[u8]> {
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while let Some(head) = option.get(at..at + 5) {
+        let len = usize::from(head[4]);
+        let Some(data) = option.get(at + 5..at + 5 + len) else {
+            break;
+        };
+        if u32::from_be_bytes([head[0], head[1], head[2], head[3]]) == enterprise {
+            blocks.push(data);
+        }
+        at += 5 + len;
+    }
+    blocks.into_iter().flat_map(|data| {
+        let mut classes = Vec::new();
+        let mut i = 0;
+        while let Some(&len) = data.get(i) {
+            match data.get(i + 1..i + 1 + usize::from(len)) {
+                Some(class) => classes.push(class),
+                None => break,
+            }
+            i += 1 + usize::from(len);
+        }
+        classes
+    })
+}
+
 /// Sub-option `code` of a relay agent information option (RFC 3046).
 fn sub_option(agent: &[u8], code: u8) -> Option<&[u8]> {
     let mut at = 0;
@@ -2952,5 +3004,32 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_vi_encap_match_looks_at_one_enterprises_vendor_classes() {
+        let option = [
+            0, 0, 0x0d, 0xe9, 8, 3, b'a', b'b', b'c', 3, b'P', b'X', b'E', 0, 0, 0, 9, 2, 1, b'z',
+        ];
+        let classes: Vec<&[u8]> = vendor_classes(&option, 3561).collect();
+        assert_eq!(classes, [&b"abc"[..], b"PXE"]);
+        assert_eq!(vendor_classes(&option, 9).collect::<Vec<_>>(), [&b"z"[..]]);
+        assert_eq!(vendor_classes(&option, 7).count(), 0);
+        // A block running past the option's end is not read.
+        assert_eq!(vendor_classes(&option[..8], 3561).count(), 0);
+        let mut s = server(
+            "dhcp-range=192.168.1.50,192.168.1.150\ndhcp-match=set:vi,vi-encap:3561,PXE\n\
+             dhcp-option=tag:vi,42,192.168.1.9\n",
+        );
+        let mut store = LeaseStore::in_memory();
+        let mut discover = request(MessageType::Discover, MAC, vec![]);
+        discover
+            .opts_mut()
+            .insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(124),
+                option.to_vec(),
+            )));
+        let (offer, _) = answer(&mut s, &discover, &mut store).expect("an offer");
+        assert!(offer.opts().get(OptionCode::NtpServers).is_some());
     }
 }
