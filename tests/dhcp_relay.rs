@@ -528,3 +528,56 @@ fn dhcp_relay_passes_requests_to_the_server_and_replies_back_to_the_client() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_lease_name_the_hosts_file_gives_another_address_is_not_given_and_is_logged() {
+    let dir = scratch_dir("dhcp-hosts-clash");
+    let port = free_port();
+    let dns = free_port();
+    let sock = relay(port);
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.99 nas.lan\n127.0.0.98 bootsrv\n").unwrap();
+    let conf = format!(
+        "port={dns}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n\
+         addn-hosts={}\ndomain=lan\nlocal=/lan/\ndhcp-boot=pxelinux.0,bootsrv,bootsrv\n",
+        hosts.display()
+    );
+    let _server = start_with(&dir, port, &conf);
+    let offer = exchange(&sock, port, &relayed(MessageType::Discover, 1, vec![]), 1);
+    // The boot server named in --dhcp-boot is found in the hosts file.
+    assert_eq!(offer.siaddr(), Ipv4Addr::new(127, 0, 0, 98));
+    let (server_id, addr) = offered(&offer);
+    let request = relayed(
+        MessageType::Request,
+        2,
+        vec![
+            DhcpOption::RequestedIpAddress(addr),
+            DhcpOption::ServerIdentifier(server_id),
+            DhcpOption::Hostname("nas".into()),
+        ],
+    );
+    assert_eq!(
+        exchange(&sock, port, &request, 2).opts().msg_type(),
+        Some(MessageType::Ack)
+    );
+    // The bare name goes to the lease; the qualified one stays the hosts file's.
+    assert_eq!(
+        addresses(dns, "nas."),
+        (ResponseCode::NoError, vec![RData::A(addr.into())])
+    );
+    assert_eq!(
+        addresses(dns, "nas.lan."),
+        (
+            ResponseCode::NoError,
+            vec![RData::A(Ipv4Addr::new(127, 0, 0, 99).into())]
+        )
+    );
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    let want = format!(
+        "not giving name nas.lan to the DHCP lease of {addr} because the name exists in {} \
+         with address 127.0.0.99",
+        hosts.display()
+    );
+    assert!(log.contains(&want), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -201,6 +201,8 @@ struct Boot {
     file: String,
     server_name: Option<String>,
     server: Option<Ipv4Addr>,
+    /// A TFTP server given by name, found in the hosts files (`resolve_boot_servers`).
+    tftp_name: Option<String>,
 }
 
 /// The DHCPv4 part of the configuration.
@@ -428,6 +430,7 @@ impl V4Config {
                     file: file.clone(),
                     server_name: server_name.clone(),
                     server: server.as_deref().and_then(|s| s.parse().ok()),
+                    tftp_name: server.clone().filter(|s| s.parse::<Ipv4Addr>().is_err()),
                 }),
                 _ => None,
             })
@@ -490,6 +493,25 @@ impl V4Config {
 
     pub fn domains_mut(&mut self) -> &mut Domains {
         &mut self.domains
+    }
+
+    /// Give `--dhcp-boot`s whose TFTP server is named the address `lookup` finds for it
+    /// (dnsmasq looks in the hosts files). Returns the names not found: those boots give
+    /// no next-server address.
+    pub fn resolve_boot_servers(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<Ipv4Addr>,
+    ) -> Vec<String> {
+        let mut missing = Vec::new();
+        for b in &mut self.boots {
+            if let Some(name) = &b.tftp_name {
+                b.server = lookup(name);
+                if b.server.is_none() {
+                    missing.push(name.clone());
+                }
+            }
+        }
+        missing
     }
 
     /// Ping-check no address (`--no-ping`, or no way to ping here).

@@ -90,6 +90,16 @@ impl Domains {
     }
 }
 
+/// Why a lease was not given one of its names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Another lease holds it.
+    OtherLease(String),
+    /// Another source gives it another address: the name, and where (`/etc/hosts with
+    /// address 10.0.0.5`).
+    Elsewhere(String, String),
+}
+
 /// The names of the leases in force: at most two a lease, so the lease store's limit
 /// (`MAX_LEASES`) bounds them.
 #[derive(Debug, Default)]
@@ -118,9 +128,15 @@ impl LeaseNames {
         }
     }
 
-    /// Give `addr` the names for `hostname`, or none; whatever names it had go. Returns
-    /// the names that could not be given because another lease holds them.
-    pub fn set(&self, addr: Ipv4Addr, hostname: Option<&str>) -> Vec<String> {
+    /// Give `addr` the names for `hostname`, or none; whatever names it had go. A name
+    /// `elsewhere` says another source gives another address (the hosts files: it
+    /// describes where) is not given, as in dnsmasq. Returns the names not given, and why.
+    pub fn set(
+        &self,
+        addr: Ipv4Addr,
+        hostname: Option<&str>,
+        elsewhere: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Refused> {
         let mut added = false;
         if let Some((_, old)) = self.reverse.remove(&addr) {
             for name in old {
@@ -141,8 +157,14 @@ impl LeaseNames {
             }
             let mut held = Vec::with_capacity(names.len());
             for name in names {
+                if let Some(there) = elsewhere(&name) {
+                    taken.push(Refused::Elsewhere(name, there));
+                    continue;
+                }
                 match self.forward.entry(name) {
-                    dashmap::Entry::Occupied(e) if *e.get() != addr => taken.push(e.key().clone()),
+                    dashmap::Entry::Occupied(e) if *e.get() != addr => {
+                        taken.push(Refused::OtherLease(e.key().clone()))
+                    }
                     dashmap::Entry::Occupied(e) => held.push(e.key().clone()),
                     dashmap::Entry::Vacant(e) => {
                         held.push(e.key().clone());
@@ -187,6 +209,11 @@ impl LeaseNames {
 mod tests {
     use super::*;
 
+    /// No other source has any name.
+    fn nowhere(_: &str) -> Option<String> {
+        None
+    }
+
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
@@ -195,13 +222,15 @@ mod tests {
     fn a_lease_name_answers_bare_and_qualified_and_goes_with_the_lease() {
         let names = LeaseNames::new(Domains::plain(Some("Lan")), false, 0);
         let before = names.generation();
-        assert!(names.set(ip("10.0.0.5"), Some("Laptop")).is_empty());
+        assert!(names
+            .set(ip("10.0.0.5"), Some("Laptop"), &nowhere)
+            .is_empty());
         assert_eq!(names.address("laptop"), Some(ip("10.0.0.5")));
         assert_eq!(names.address("laptop.lan"), Some(ip("10.0.0.5")));
         assert_eq!(names.name_of(ip("10.0.0.5")).as_deref(), Some("laptop.lan"));
         assert_ne!(names.generation(), before);
         let before = names.generation();
-        names.set(ip("10.0.0.5"), None);
+        names.set(ip("10.0.0.5"), None, &nowhere);
         assert_eq!(names.generation(), before);
         assert_eq!(names.address("laptop"), None);
         assert_eq!(names.name_of(ip("10.0.0.5")), None);
@@ -211,7 +240,7 @@ mod tests {
     #[test]
     fn with_dhcp_fqdn_only_the_qualified_name_answers() {
         let names = LeaseNames::new(Domains::plain(Some("lan")), true, 0);
-        names.set(ip("10.0.0.5"), Some("laptop"));
+        names.set(ip("10.0.0.5"), Some("laptop"), &nowhere);
         assert_eq!(names.address("laptop"), None);
         assert_eq!(names.address("laptop.lan"), Some(ip("10.0.0.5")));
     }
@@ -223,9 +252,9 @@ mod tests {
         )
         .unwrap();
         let names = LeaseNames::new(Domains::from_config(&config), false, 0);
-        names.set(ip("10.0.1.7"), Some("scope"));
-        names.set(ip("10.0.2.15"), Some("visitor"));
-        names.set(ip("10.0.2.30"), Some("desk"));
+        names.set(ip("10.0.1.7"), Some("scope"), &nowhere);
+        names.set(ip("10.0.2.15"), Some("visitor"), &nowhere);
+        names.set(ip("10.0.2.30"), Some("desk"), &nowhere);
         assert_eq!(names.address("scope.lab.lan"), Some(ip("10.0.1.7")));
         assert_eq!(names.address("visitor.guest.lan"), Some(ip("10.0.2.15")));
         assert_eq!(names.address("desk.lan"), Some(ip("10.0.2.30")));
@@ -233,26 +262,44 @@ mod tests {
     }
 
     #[test]
+    fn a_name_another_source_gives_another_address_is_not_given() {
+        let names = LeaseNames::new(Domains::plain(Some("lan")), false, 0);
+        let hosts =
+            |n: &str| (n == "nas.lan").then(|| "/etc/hosts with address 10.0.0.9".to_string());
+        assert_eq!(
+            names.set(ip("10.0.0.5"), Some("nas"), &hosts),
+            vec![Refused::Elsewhere(
+                "nas.lan".into(),
+                "/etc/hosts with address 10.0.0.9".into()
+            )]
+        );
+        assert_eq!(names.address("nas.lan"), None);
+        assert_eq!(names.address("nas"), Some(ip("10.0.0.5")));
+    }
+
+    #[test]
     fn the_first_lease_keeps_a_name_another_asks_for() {
         let names = LeaseNames::new(Domains::default(), false, 0);
-        names.set(ip("10.0.0.5"), Some("printer"));
+        names.set(ip("10.0.0.5"), Some("printer"), &nowhere);
         assert_eq!(
-            names.set(ip("10.0.0.6"), Some("printer")),
-            vec!["printer".to_string()]
+            names.set(ip("10.0.0.6"), Some("printer"), &nowhere),
+            vec![Refused::OtherLease("printer".to_string())]
         );
         assert_eq!(names.address("printer"), Some(ip("10.0.0.5")));
         assert_eq!(names.name_of(ip("10.0.0.6")), None);
         // When the first lease ends the name is free for a later one.
-        names.set(ip("10.0.0.5"), None);
-        assert!(names.set(ip("10.0.0.6"), Some("printer")).is_empty());
+        names.set(ip("10.0.0.5"), None, &nowhere);
+        assert!(names
+            .set(ip("10.0.0.6"), Some("printer"), &nowhere)
+            .is_empty());
         assert_eq!(names.address("printer"), Some(ip("10.0.0.6")));
     }
 
     #[test]
     fn a_renamed_lease_loses_its_old_name() {
         let names = LeaseNames::new(Domains::default(), false, 0);
-        names.set(ip("10.0.0.5"), Some("old"));
-        names.set(ip("10.0.0.5"), Some("new"));
+        names.set(ip("10.0.0.5"), Some("old"), &nowhere);
+        names.set(ip("10.0.0.5"), Some("new"), &nowhere);
         assert_eq!(names.address("old"), None);
         assert_eq!(names.address("new"), Some(ip("10.0.0.5")));
     }

@@ -20,7 +20,8 @@ use crate::dhcp::lease_store::LeaseStore;
 use crate::dhcp::relay::Relays;
 use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::v4::{self, Destination, Interface, PingCheck, Server, V4Config};
-use crate::dns::lease_names::LeaseNames;
+use crate::dns::lease_names::{LeaseNames, Refused};
+use crate::dns::local::LocalData;
 use crate::log;
 use crossbeam::channel::{Receiver, Sender};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -51,16 +52,35 @@ const RELOAD_QUEUE: usize = 4;
 
 /// Build the configuration the DHCP server answers from after a SIGHUP: the host and
 /// option files read again.
-pub fn reread(config: &Config) -> V4Config {
-    let mut v4 = configured(config);
+pub fn reread(config: &Config, local: Arc<LocalData>) -> Reload {
+    let mut v4 = configured(config, &local);
     v4.add_files(host_files::read(config));
-    v4
+    Reload { v4, local }
+}
+
+/// What the DHCP server answers from after a SIGHUP: the configuration, and the names
+/// DNS answers from (lease names the hosts files give other addresses are not given).
+pub struct Reload {
+    v4: V4Config,
+    local: Arc<LocalData>,
 }
 
 /// The configuration's DHCPv4 part, with the subnets of the interfaces `--domain`
-/// names as they are now.
-fn configured(config: &Config) -> V4Config {
+/// names as they are now, and `--dhcp-boot` TFTP servers given by name found in the
+/// hosts files (as dnsmasq's a_record_from_hosts; not at all without DNS, `port=0`).
+fn configured(config: &Config, local: &LocalData) -> V4Config {
     let mut v4 = V4Config::from_config(config);
+    let dns = config.uint_or("port", 53) != 0;
+    let missing = v4.resolve_boot_servers(|name| {
+        let found = local.hosts.get(name).filter(|_| dns)?;
+        found.iter().find_map(|(a, _)| match a {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+    });
+    for name in missing {
+        log::warn(format!("No IPv4 address found for {name}"));
+    }
     let host = interfaces::host_addresses();
     v4.domains_mut().add_interface_subnets(|name| {
         host.iter()
@@ -85,8 +105,10 @@ const MAX_EXPIRED_PER_TICK: usize = 10_000;
 pub struct Prepared {
     server: Server,
     /// New configurations (SIGHUP), and where the control thread sends them.
-    reloads: Receiver<V4Config>,
-    pub reloader: Sender<V4Config>,
+    reloads: Receiver<Reload>,
+    pub reloader: Sender<Reload>,
+    /// The names DNS answers from now.
+    local: Arc<LocalData>,
     /// The leases' names, which the DNS shards answer from.
     pub names: Arc<LeaseNames>,
     store: LeaseStore,
@@ -122,8 +144,8 @@ struct Parked {
 const MAX_PARKED: usize = 1024;
 
 /// Open the lease store and bind the DHCP socket, if any IPv4 range is configured.
-pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
-    let mut v4 = configured(config);
+pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared>, ConfigError> {
+    let mut v4 = configured(config, &local);
     let relaying = config.values("dhcp-relay").any(|v| {
         matches!(
             v,
@@ -176,7 +198,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         config.uint_or("dhcp-ttl", config.uint_or("local-ttl", 0)) as u32,
     ));
     for lease in store.table().iter() {
-        name_lease(&names, lease.addr, lease.hostname.as_deref());
+        name_lease(&names, &local, lease.addr, lease.hostname.as_deref());
     }
     let socket = bind(server_port).map_err(|e| {
         ConfigError::bad(format!(
@@ -223,6 +245,7 @@ pub fn prepare(config: &Config) -> Result<Option<Prepared>, ConfigError> {
         server: Server::new(v4),
         reloads,
         reloader,
+        local,
         names,
         store,
         socket,
@@ -474,7 +497,8 @@ fn serve(mut p: Prepared) {
         // Delayed replies of this group may acknowledge a lease (rapid commit): they are
         // dropped with the group if its commit fails.
         let delayed_before = delayed.len();
-        while let Ok(mut v4) = p.reloads.try_recv() {
+        while let Ok(Reload { mut v4, local }) = p.reloads.try_recv() {
+            p.local = local;
             if p.pinger.is_none() {
                 v4.without_ping();
             }
@@ -532,7 +556,7 @@ fn serve(mut p: Prepared) {
             continue;
         }
         send_events(&mut p);
-        update_names(&p.names, &mut p.store);
+        update_names(&p.names, &p.local, &mut p.store);
         send(fd, &mut sending, &mut held);
         compact_if_due(&mut p.store);
     }
@@ -855,21 +879,44 @@ fn add_arp_entry(
 }
 
 /// Give DNS the names of the leases changed since the last call.
-fn update_names(names: &LeaseNames, store: &mut LeaseStore) {
+fn update_names(names: &LeaseNames, local: &LocalData, store: &mut LeaseStore) {
     for addr in store.take_changed() {
         let lease = store.table().get(addr);
-        name_lease(names, addr, lease.and_then(|l| l.hostname.as_deref()));
+        name_lease(
+            names,
+            local,
+            addr,
+            lease.and_then(|l| l.hostname.as_deref()),
+        );
     }
 }
 
-/// Give `addr` the names of `hostname` in DNS, logging one another lease holds, as
-/// dnsmasq does.
-fn name_lease(names: &LeaseNames, addr: Ipv4Addr, hostname: Option<&str>) {
-    for name in names.set(addr, hostname) {
-        log::warn(format!(
-            "not giving name {name} to the DHCP lease of {addr} because the name exists \
-             with another lease"
-        ));
+/// Give `addr` the names of `hostname` in DNS, logging those it may not have as dnsmasq
+/// does: one another lease holds, or one the hosts files give another address.
+fn name_lease(names: &LeaseNames, local: &LocalData, addr: Ipv4Addr, hostname: Option<&str>) {
+    let elsewhere = |name: &str| -> Option<String> {
+        let found: Vec<(IpAddr, u32)> = local.hosts.get(name)?.iter().collect();
+        if found.iter().any(|(a, _)| *a == IpAddr::V4(addr)) {
+            return None;
+        }
+        let (other, file) = found.iter().find(|(a, _)| a.is_ipv4()).or(found.first())?;
+        let file = local
+            .files
+            .get(*file as usize)
+            .map_or("/etc/hosts", |f| f.as_str());
+        Some(format!("{file} with address {other}"))
+    };
+    for refused in names.set(addr, hostname, &elsewhere) {
+        match refused {
+            Refused::OtherLease(name) => log::warn(format!(
+                "not giving name {name} to the DHCP lease of {addr} because the name exists \
+                 with another lease"
+            )),
+            Refused::Elsewhere(name, there) => log::warn(format!(
+                "not giving name {name} to the DHCP lease of {addr} because the name exists \
+                 in {there}"
+            )),
+        }
     }
 }
 

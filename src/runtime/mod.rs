@@ -129,7 +129,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     };
     daemon::write_pid_file(&pid_file)?;
     // The DHCP port and the lease file, while still privileged.
-    let dhcp = dhcp_v4::prepare(config)?;
+    let dhcp = dhcp_v4::prepare(config, snapshot.clone())?;
     if let Some(d) = &dhcp {
         shard_config.lease_names = Some(d.names.clone());
     }
@@ -727,7 +727,7 @@ fn control_loop(
     watch: &mut Watch,
     files: &mut file_watch::Files,
     snapshots: &mut Snapshots,
-    dhcp: Option<&Sender<crate::dhcp::v4::V4Config>>,
+    dhcp: Option<&Sender<dhcp_v4::Reload>>,
 ) -> ! {
     let set = signal_set();
     let tick = libc::timespec {
@@ -742,15 +742,15 @@ fn control_loop(
             watch.rescan(feeds);
             snapshots.release();
             let changed = files.changed();
-            if changed.dhcp {
-                if let Some(dhcp) = dhcp {
-                    let _ = dhcp.try_send(dhcp_v4::reread(config));
-                }
-            }
             if changed.any() {
                 // dnsmasq clears its cache for new resolv files only under --clear-on-reload.
                 let clear = changed.resolv && config.has("clear-on-reload");
                 snapshots.reload(config, feeds, clear);
+            }
+            if changed.dhcp {
+                if let Some(dhcp) = dhcp {
+                    let _ = dhcp.try_send(dhcp_v4::reread(config, snapshots.current.clone()));
+                }
             }
             continue;
         }
@@ -769,7 +769,7 @@ fn control_loop(
                 log::info("cleared cache");
                 // The DHCP host and option files (and /etc/ethers) are read again.
                 if let Some(dhcp) = dhcp {
-                    let _ = dhcp.try_send(dhcp_v4::reread(config));
+                    let _ = dhcp.try_send(dhcp_v4::reread(config, snapshots.current.clone()));
                 }
             }
             libc::SIGUSR1 => log_statistics(config, stats),
