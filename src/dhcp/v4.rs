@@ -233,6 +233,9 @@ pub struct V4Config {
     ignore_names: Vec<Vec<TagMatch>>,
     broadcast: Vec<Vec<TagMatch>>,
     generate_names: Vec<Vec<TagMatch>>,
+    /// `--dhcp-proxy`: relays (none listed: every relay) whose address is given as the
+    /// server identifier.
+    proxy: Option<Vec<Ipv4Addr>>,
     /// `--dhcp-client-update`: clients with an FQDN option update their own A records.
     client_update: bool,
     /// `--shared-network`: interface name or relay address, and an address whose
@@ -454,6 +457,20 @@ impl V4Config {
             generate_names: tag_lists("dhcp-generate-names"),
             bootp_dynamic: tag_lists("bootp-dynamic"),
             client_update: config.has("dhcp-client-update"),
+            proxy: config.has("dhcp-proxy").then(|| {
+                config
+                    .values("dhcp-proxy")
+                    .filter_map(|v| match v {
+                        Value::Addresses(a) => Some(a.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter_map(|a| match a {
+                        IpAddr::V4(v4) => Some(v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect()
+            }),
             shared: config
                 .values("shared-network")
                 .filter_map(|v| match v {
@@ -550,6 +567,9 @@ struct Subnet {
     local: Ipv4Addr,
     /// The interface's own address: the identifier where no subnet fits the request.
     interface_addr: Ipv4Addr,
+    /// The server identifier given: `local`, or the relay's address where `--dhcp-proxy`
+    /// names it (so that the client's later requests come through the relay too).
+    id: Ipv4Addr,
 }
 
 impl Subnet {
@@ -954,6 +974,15 @@ impl Server {
                     .unwrap_or(Ipv4Addr::from(range.start & m | !m)),
                 local: iface.reached_at.unwrap_or(iface.addr),
                 interface_addr: iface.addr,
+                id: match &self.config.proxy {
+                    Some(relays)
+                        if !relay.is_unspecified()
+                            && (relays.is_empty() || relays.contains(&relay)) =>
+                    {
+                        relay
+                    }
+                    _ => iface.reached_at.unwrap_or(iface.addr),
+                },
             })
         })
     }
@@ -1364,7 +1393,7 @@ impl Server {
             format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()),
         );
         if let Some(id) = server_id {
-            if id != subnet.local {
+            if id != subnet.id {
                 // SELECTING, and the client chose another server.
                 return;
             }
@@ -1379,7 +1408,7 @@ impl Server {
             // For an address on no network of ours, dnsmasq answers as the interface.
             let id = match why {
                 NAK_WRONG_NETWORK => subnet.interface_addr,
-                _ => subnet.local,
+                _ => subnet.id,
             };
             let reply = server.nak(msg, id, why, class.agent.as_deref());
             out.reply = Some((reply, server.nak_destination(msg)));
@@ -1467,7 +1496,7 @@ impl Server {
                 ));
                 return;
             }
-            let reply = self.nak(msg, subnet.local, NAK_NOT_AVAILABLE, class.agent.as_deref());
+            let reply = self.nak(msg, subnet.id, NAK_NOT_AVAILABLE, class.agent.as_deref());
             out.log.push(format!(
                 "DHCPNAK({iface}) {addr} {} {NAK_NOT_AVAILABLE}",
                 client.mac_text()
@@ -1512,7 +1541,7 @@ impl Server {
         );
         let ours = matches!(
             msg.opts().get(OptionCode::ServerIdentifier),
-            Some(DhcpOption::ServerIdentifier(id)) if *id == subnet.local
+            Some(DhcpOption::ServerIdentifier(id)) if *id == subnet.id
         );
         if ours
             && store
@@ -1745,7 +1774,7 @@ impl Server {
         // A BOOTP reply (no kind) has neither.
         if let Some(kind) = kind {
             opts.insert(DhcpOption::MessageType(kind));
-            opts.insert(DhcpOption::ServerIdentifier(subnet.local));
+            opts.insert(DhcpOption::ServerIdentifier(subnet.id));
         }
         if let Some(time) = time {
             let secs = match time {
@@ -3053,5 +3082,40 @@ mod tests {
             )));
         let (offer, _) = answer(&mut s, &discover, &mut store).expect("an offer");
         assert!(offer.opts().get(OptionCode::NtpServers).is_some());
+    }
+
+    #[test]
+    fn dhcp_proxy_gives_the_relays_address_as_the_server_identifier() {
+        let relay = Ipv4Addr::new(10, 5, 0, 1);
+        let id_of = |m: &Message| match m.opts().get(OptionCode::ServerIdentifier) {
+            Some(DhcpOption::ServerIdentifier(a)) => *a,
+            other => panic!("{other:?}"),
+        };
+        let range = "dhcp-range=10.5.0.10,10.5.0.20,255.255.255.0\n";
+        for (conf, want) in [
+            ("", iface().addr),
+            ("dhcp-proxy\n", relay),
+            ("dhcp-proxy=10.5.0.1\n", relay),
+            ("dhcp-proxy=10.9.9.9\n", iface().addr),
+        ] {
+            let mut s = server(&format!("{range}{conf}"));
+            let mut store = LeaseStore::in_memory();
+            let mut m = request(MessageType::Discover, MAC, vec![]);
+            m.set_giaddr(relay);
+            let (offer, _) = answer(&mut s, &m, &mut store).unwrap();
+            assert_eq!(id_of(&offer), want, "{conf}");
+            // The client's REQUEST names that identifier, and is acknowledged.
+            let mut r = request(
+                MessageType::Request,
+                MAC,
+                vec![
+                    DhcpOption::RequestedIpAddress(offer.yiaddr()),
+                    DhcpOption::ServerIdentifier(want),
+                ],
+            );
+            r.set_giaddr(relay);
+            let (ack, _) = answer(&mut s, &r, &mut store).expect("an answer");
+            assert_eq!(kind(&ack), MessageType::Ack, "{conf}");
+        }
     }
 }
