@@ -915,8 +915,13 @@ fn script_calls(server: &str, requests: &[Vec<u8>], dir: &std::path::Path) -> Ve
             );
         }
     }
+    // The script writes its block line by line: wait for the blank line that ends the
+    // release's.
     assert!(
-        common::wait_until(|| read().contains("ARGS del")),
+        common::wait_until(|| read()
+            .split("ARGS del")
+            .nth(1)
+            .is_some_and(|rest| rest.contains("\n\n"))),
         "{server} never told its script of the release"
     );
     let mut calls: Vec<String> = Vec::new();
