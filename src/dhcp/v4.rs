@@ -184,6 +184,15 @@ impl Encapsulated {
     }
 }
 
+/// What a `--dhcp-match` compares its value with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatchOn {
+    /// The option of this number.
+    Option(u8),
+    /// `vi-encap:`: each vendor class option 124 (RFC 3925) gives for this enterprise.
+    VendorClasses(u32),
+}
+
 /// What a `--dhcp-vendorclass`, `--dhcp-userclass`, `--dhcp-circuitid`,
 /// `--dhcp-remoteid` or `--dhcp-subscrid` looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,12 +230,9 @@ pub struct V4Config {
     /// `--dhcp-mac`: tag, MAC pattern.
     macs: Vec<(String, Hex)>,
     classes: Vec<(ClassKind, String, Vec<u8>)>,
-    /// `--dhcp-match`: tag, option number, value (empty: the option's presence), and how
-    /// the value is compared.
-    matches: Vec<(String, u8, Vec<u8>, MatchKind)>,
-    /// `--dhcp-match=set:<tag>,vi-encap:<enterprise>[,<value>]`: tag, enterprise,
-    /// value, how it is compared; matched against the vendor classes of option 124.
-    vi_matches: Vec<(String, u32, Vec<u8>, MatchKind)>,
+    /// `--dhcp-match`: tag, what it looks at, value (empty: its presence), and how the
+    /// value is compared.
+    matches: Vec<(String, MatchOn, Vec<u8>, MatchKind)>,
     /// `--dhcp-name-match`: tag, name, whether it ends in `*`.
     name_matches: Vec<(String, String, bool)>,
     ignore: Vec<Vec<TagMatch>>,
@@ -388,24 +394,14 @@ impl V4Config {
         let matches = config
             .values("dhcp-match")
             .filter_map(|v| match v {
-                Value::DhcpOption(o) if plain_v4(o) => Some((
-                    o.tags.first()?.name.clone(),
-                    o.number as u8,
-                    o.data.clone(),
-                    o.matching,
-                )),
-                _ => None,
-            })
-            .collect();
-        let vi_matches = config
-            .values("dhcp-match")
-            .filter_map(|v| match v {
-                Value::DhcpOption(o) if !o.v6 => Some((
-                    o.tags.first()?.name.clone(),
-                    o.vi_encap?,
-                    o.data.clone(),
-                    o.matching,
-                )),
+                Value::DhcpOption(o) if !o.v6 => {
+                    let on = match o.vi_encap {
+                        Some(enterprise) => MatchOn::VendorClasses(enterprise),
+                        None if plain_v4(o) => MatchOn::Option(o.number as u8),
+                        None => return None,
+                    };
+                    Some((o.tags.first()?.name.clone(), on, o.data.clone(), o.matching))
+                }
                 _ => None,
             })
             .collect();
@@ -449,7 +445,6 @@ impl V4Config {
             macs,
             classes,
             matches,
-            vi_matches,
             name_matches,
             ignore: tag_lists("dhcp-ignore"),
             ignore_names: tag_lists("dhcp-ignore-names"),
@@ -869,16 +864,17 @@ impl Server {
                 tags.set(tag);
             }
         }
-        for (tag, number, value, kind) in &c.matches {
-            if raw_option(packet, *number).is_some_and(|v| option_matches(value, *kind, v)) {
-                tags.set(tag);
-            }
-        }
-        if let Some(classes) = raw_option(packet, 124).filter(|_| !c.vi_matches.is_empty()) {
-            for (tag, enterprise, value, kind) in &c.vi_matches {
-                if vendor_classes(classes, *enterprise).any(|v| option_matches(value, *kind, v)) {
-                    tags.set(tag);
+        for (tag, on, value, kind) in &c.matches {
+            let hit = match *on {
+                MatchOn::Option(number) => {
+                    raw_option(packet, number).is_some_and(|v| option_matches(value, *kind, v))
                 }
+                MatchOn::VendorClasses(enterprise) => raw_option(packet, 124).is_some_and(|o| {
+                    vendor_classes(o, enterprise).any(|v| option_matches(value, *kind, v))
+                }),
+            };
+            if hit {
+                tags.set(tag);
             }
         }
         let filter = tags::run_tag_if(&c.tag_if, &tags);
