@@ -263,6 +263,7 @@ fn setup(test: &str) -> Option<(std::path::PathBuf, Namespace)> {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("ringmasq-diff-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    common::remove_at_exit(&dir);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let Some(ns) = Namespace::enter(test) else {
         eprintln!("skipped: cannot make a network namespace");

@@ -99,6 +99,7 @@ fn argument_shapes_match_dnsmasq() {
         };
         assert_eq!(o.arg, theirs, "--{}", o.long);
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

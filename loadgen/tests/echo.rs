@@ -60,6 +60,7 @@ fn drive(port: u16, extra: &[&str]) -> String {
         .unwrap();
     let _ = echo.kill();
     let _ = echo.wait();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "{}",
@@ -115,6 +116,7 @@ fn tcp_pipelines_queries_and_answer_checks_pass_for_true_answers() {
     assert!(report.contains("\"failed_checks\": 0"), "{report}");
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg") && picture.contains("<polyline"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -139,6 +141,7 @@ fn answer_checks_count_replies_to_another_question() {
         .args(["-l", "1", "-Q", "200", "--quiet", "--check"])
         .output()
         .unwrap();
+    let _ = std::fs::remove_file(&data);
     let report = String::from_utf8(out.stdout).unwrap();
     let completed = field(&report, "Queries completed:");
     assert!(completed > 100, "{report}");

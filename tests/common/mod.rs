@@ -9,11 +9,48 @@ use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// A fresh directory for one test's files.
+/// A directory `ringmasq-<name>-<pid>` under the temporary directory for one test's files.
+/// Servers started by a test write into it for as long as they run, so it is removed when
+/// the test binary exits, and only if no test failed: a failure's files stay for a look.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ringmasq-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    remove_at_exit(&dir);
     dir
+}
+
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Removes `dir` when the process exits, unless a test has panicked by then.
+pub fn remove_at_exit(dir: &std::path::Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+            report(info)
+        }));
+        extern "C" fn clean() {
+            let dirs = SCRATCH.lock().map(|d| d.clone()).unwrap_or_default();
+            if FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+                for d in dirs {
+                    eprintln!("kept for a look: {}", d.display());
+                }
+            } else {
+                for d in dirs {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            }
+        }
+        // SAFETY: `clean` is a plain function that touches only statics.
+        unsafe { libc::atexit(clean) };
+    });
+    if let Ok(mut dirs) = SCRATCH.lock() {
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
 }
 
 /// Poll `done` until it holds or ten seconds pass; returns whether it held.
