@@ -2,6 +2,7 @@
 //! text is cut at line ends and each piece parsed on its own thread; the caller then takes
 //! the pieces' results in text order.
 
+use std::io::Read;
 use std::ops::Range;
 
 /// Texts shorter than this are parsed on the calling thread alone.
@@ -67,25 +68,6 @@ pub fn cut_at_lines(text: &[u8], pieces: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// `text` cut into parts of about `bytes` each, ending at line ends (the last at the
-/// text's end): a big file parsed a part at a time holds only one part's results.
-pub fn blocks(text: &[u8], bytes: usize) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= text.len() {
-            return None;
-        }
-        let want = (start + bytes.max(1)).min(text.len());
-        let end = match find_newline(&text[want - 1..]) {
-            Some(nl) => want + nl,
-            None => text.len(),
-        };
-        let block = start..end;
-        start = end;
-        Some(block)
-    })
-}
-
 /// `parse` applied to each piece of `text` (one per core, cut at line ends), in order.
 /// A piece whose parsing panicked gives `T::default()`.
 pub fn map_pieces<T: Send + Default>(
@@ -115,38 +97,135 @@ pub fn map_pieces<T: Send + Default>(
     })
 }
 
-/// `parse` applied to `text` a block at a time (blocks of about `block_bytes`, cut at
-/// line ends, each parsed in pieces across the cores), the results handed to `take` in
-/// text order. The next block is parsed while `take` works on one. `parse` gets ranges
-/// of `text`. Stops at `take`'s first error.
-pub fn for_each_block<T: Send + Default, E>(
-    text: &[u8],
+/// Why `for_each_read_block` stopped early.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// Reading failed, or the input passed its limit.
+    Read(std::io::Error),
+    /// `take` said so.
+    Take(E),
+}
+
+/// Blocks of whole lines read from `input`, about `block_bytes` each, parsed in pieces
+/// across the cores (`parse` gets the block and a piece of it), handed to `take` in input
+/// order with the block. The next block is read and parsed while `take` works on one, so
+/// a file of any size holds only a few blocks in memory, and reading it costs no fresh
+/// memory beyond theirs. A line longer than a block is cut to one block's length: `take`
+/// is told (`cut`), and the rest of that line is skipped. More than `limit` bytes is an
+/// error (after the blocks before it were taken).
+pub fn for_each_read_block<T: Send + Default, E>(
+    input: impl Read + Send,
     block_bytes: usize,
-    parse: impl Fn(Range<usize>) -> T + Sync,
-    mut take: impl FnMut(Vec<T>) -> Result<(), E>,
-) -> Result<(), E> {
-    let parse_block = |block: Range<usize>| {
-        let at = block.start;
-        map_pieces(&text[block], |piece| {
-            parse(at + piece.start..at + piece.end)
-        })
+    limit: u64,
+    parse: impl Fn(&[u8], Range<usize>) -> T + Sync,
+    mut take: impl FnMut(&[u8], bool, Vec<T>) -> Result<(), E>,
+) -> Result<(), Stop<E>> {
+    let mut blocks = Blocks {
+        input,
+        block_bytes: block_bytes.max(1),
+        limit,
+        read: 0,
+        carry: Vec::new(),
+        skipping: false,
+        done: false,
     };
-    if text.len() < PARALLEL_FROM_BYTES {
-        return take(parse_block(0..text.len()));
+    let parse_block = |text: &[u8]| map_pieces(text, |piece| parse(text, piece));
+    let Some((first, cut)) = blocks.next(Vec::new()).map_err(Stop::Read)? else {
+        return Ok(());
+    };
+    if blocks.done {
+        // A small file: no thread for it.
+        return take(&first, cut, parse_block(&first)).map_err(Stop::Take);
     }
     std::thread::scope(|s| {
         let (tx, rx) = crossbeam::channel::bounded(1);
+        // Blocks taken come back to be read into again.
+        let (spare_tx, spare_rx) = crossbeam::channel::bounded::<Vec<u8>>(2);
         let parse_block = &parse_block;
-        s.spawn(move || {
-            for block in blocks(text, block_bytes) {
-                if tx.send(parse_block(block)).is_err() {
+        let reader = s.spawn(move || {
+            let mut next = Some((first, cut));
+            while let Some((text, cut)) = next {
+                let pieces = parse_block(&text);
+                if tx.send((text, cut, pieces)).is_err() {
                     // The caller stopped.
-                    return;
+                    return Ok(());
                 }
+                next = blocks.next(spare_rx.try_recv().unwrap_or_default())?;
             }
+            Ok(())
         });
-        rx.into_iter().try_for_each(&mut take)
+        for (text, cut, pieces) in rx {
+            take(&text, cut, pieces).map_err(Stop::Take)?;
+            let _ = spare_tx.try_send(text);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the reader failed")))
+            .map_err(Stop::Read)
     })
+}
+
+/// Reads whole-line blocks for `for_each_read_block`.
+struct Blocks<R> {
+    input: R,
+    block_bytes: usize,
+    limit: u64,
+    read: u64,
+    /// Bytes read past the last block's last line end.
+    carry: Vec<u8>,
+    /// Inside a line longer than a block, up to its end.
+    skipping: bool,
+    done: bool,
+}
+
+impl<R: Read> Blocks<R> {
+    /// The next block, read into `buf` (what it held is dropped), and whether it is a cut
+    /// line; `None` at the end.
+    fn next(&mut self, mut buf: Vec<u8>) -> std::io::Result<Option<(Vec<u8>, bool)>> {
+        buf.clear();
+        buf.append(&mut self.carry);
+        while !self.done {
+            let want = self.block_bytes.saturating_sub(buf.len());
+            if want > 0 {
+                let n = (&mut self.input).take(want as u64).read_to_end(&mut buf)?;
+                self.read += n as u64;
+                if self.read > self.limit {
+                    self.done = true;
+                    return Err(std::io::Error::other(format!(
+                        "larger than {} bytes",
+                        self.limit
+                    )));
+                }
+                // `take` stops short only at the input's end.
+                self.done = n < want;
+            }
+            if self.skipping {
+                match find_newline(&buf) {
+                    Some(nl) => {
+                        buf.drain(..=nl);
+                        self.skipping = false;
+                    }
+                    None => buf.clear(),
+                }
+                continue;
+            }
+            if self.done {
+                break;
+            }
+            return Ok(Some(match buf.iter().rposition(|&b| b == b'\n') {
+                Some(nl) => {
+                    self.carry.extend_from_slice(&buf[nl + 1..]);
+                    buf.truncate(nl + 1);
+                    (buf, false)
+                }
+                None => {
+                    self.skipping = true;
+                    (buf, true)
+                }
+            }));
+        }
+        Ok((!buf.is_empty()).then_some((buf, false)))
+    }
 }
 
 #[cfg(test)]
@@ -208,20 +287,6 @@ mod tests {
     }
 
     #[test]
-    fn blocks_end_at_line_ends_and_cover_the_text() {
-        let text = text_of(100) + "last";
-        let cuts: Vec<_> = blocks(text.as_bytes(), 64).collect();
-        assert!(cuts.len() > 10);
-        assert_eq!(cuts.last().unwrap().end, text.len());
-        for w in cuts.windows(2) {
-            assert_eq!(w[0].end, w[1].start);
-            assert!(text[w[0].clone()].ends_with('\n'));
-        }
-        assert_eq!(blocks(b"", 64).count(), 0);
-        assert_eq!(blocks(b"a\nb\n", 1).collect::<Vec<_>>(), vec![0..2, 2..4]);
-    }
-
-    #[test]
     fn big_texts_are_parsed_in_order_whatever_the_pieces() {
         let text = text_of(200_000);
         assert!(text.len() >= PARALLEL_FROM_BYTES);
@@ -233,35 +298,94 @@ mod tests {
         assert_eq!(firsts[0].as_deref(), Some("line 0"));
     }
 
-    #[test]
-    fn blocks_are_taken_in_order_and_the_first_error_stops_the_rest() {
-        let text = text_of(300_000);
-        let mut seen = Vec::new();
-        let all: Result<(), ()> = for_each_block(
+    /// Every line of `text` read in blocks of `block_bytes`, and the blocks' cut flags.
+    fn lines_read(text: &str, block_bytes: usize) -> (Vec<String>, Vec<bool>) {
+        let (mut lines, mut cuts) = (Vec::new(), Vec::new());
+        let all: Result<(), Stop<()>> = for_each_read_block(
             text.as_bytes(),
-            256 << 10,
-            |r| text[r].lines().map(String::from).collect::<Vec<_>>(),
-            |pieces| {
-                seen.extend(pieces.into_iter().flatten());
+            block_bytes,
+            u64::MAX,
+            |t, r| {
+                String::from_utf8_lossy(&t[r])
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            },
+            |_, cut, pieces| {
+                cuts.push(cut);
+                lines.extend(pieces.into_iter().flatten());
                 Ok(())
             },
         );
-        assert_eq!(all, Ok(()));
+        assert!(all.is_ok());
+        (lines, cuts)
+    }
+
+    #[test]
+    fn blocks_are_taken_in_order_and_the_first_error_stops_the_rest() {
+        let text = text_of(300_000);
+        let (seen, cuts) = lines_read(&text, 256 << 10);
+        assert!(cuts.len() > 5 && !cuts.contains(&true));
         assert_eq!(seen.len(), 300_000);
         assert!(seen
             .iter()
             .enumerate()
             .all(|(i, l)| *l == format!("line {i}")));
         let mut taken = 0;
-        let stopped = for_each_block(
+        let stopped = for_each_read_block(
             text.as_bytes(),
             256 << 10,
-            |r| r.len(),
-            |_| {
+            u64::MAX,
+            |_, r| r.len(),
+            |_, _, _| {
                 taken += 1;
                 Err(taken)
             },
         );
-        assert_eq!(stopped, Err(1));
+        assert!(matches!(stopped, Err(Stop::Take(1))));
+    }
+
+    #[test]
+    fn small_blocks_end_at_line_ends_and_cover_the_text() {
+        let text = text_of(100) + "last";
+        let (seen, cuts) = lines_read(&text, 64);
+        assert!(cuts.len() > 10 && !cuts.contains(&true));
+        assert_eq!(seen.len(), 101);
+        assert_eq!(seen[100], "last");
+        assert_eq!(lines_read("", 64).0.len(), 0);
+        assert_eq!(lines_read("a\nb\n", 1).0, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block_is_cut_and_its_rest_skipped() {
+        let text = format!("one\n{}\ntwo\n{}", "x".repeat(200), "y".repeat(70));
+        let (seen, cuts) = lines_read(&text, 64);
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[0], "one");
+        assert_eq!(seen[1], "x".repeat(64));
+        assert_eq!(seen[2], "two");
+        assert_eq!(seen[3], "y".repeat(64));
+        assert_eq!(cuts.iter().filter(|&&c| c).count(), 2);
+    }
+
+    #[test]
+    fn more_than_the_limit_is_an_error() {
+        let text = text_of(1000);
+        let read = for_each_read_block(
+            text.as_bytes(),
+            100,
+            500,
+            |_, r| r.len(),
+            |_, _, _| Ok::<(), ()>(()),
+        );
+        assert!(matches!(read, Err(Stop::Read(_))));
+        let read = for_each_read_block(
+            text.as_bytes(),
+            100,
+            text.len() as u64,
+            |_, r| r.len(),
+            |_, _, _| Ok::<(), ()>(()),
+        );
+        assert!(read.is_ok());
     }
 }

@@ -8,6 +8,7 @@ use crate::dns::name_table::{self, Key, NameTable};
 use crate::parallel_parse;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Most domains one table takes, so a hostile file cannot exhaust memory.
@@ -261,26 +262,31 @@ struct Parsed {
 /// What parsing one piece of a file's lines gave: its plain rule lines ready for the
 /// table, and the other lines for the general reader.
 #[derive(Debug, Default)]
-pub struct Piece<'a> {
+pub struct Piece {
     keys: Vec<u8>,
     rules: Vec<Parsed>,
     actions: Vec<Action>,
     /// The other lines: how many of `rules` come before each, its number within the
-    /// piece (from 1), and its text without a trailing `\r`.
-    others: Vec<(usize, usize, &'a str)>,
+    /// piece (from 1), and where its text is (without a trailing `\r`).
+    others: Vec<(usize, usize, Range<usize>)>,
     lines: usize,
 }
 
-impl<'a> Piece<'a> {
+impl Piece {
     /// Lines for the general reader, in order: how many parsed rules come before each,
-    /// its number within the piece (from 1), and its text.
-    pub fn others(&self) -> &[(usize, usize, &'a str)] {
+    /// its number within the piece (from 1), and where its text is in the text parsed.
+    pub fn others(&self) -> &[(usize, usize, Range<usize>)] {
         &self.others
     }
 
     /// Plain rule lines parsed.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
+    }
+
+    /// Bytes the keys of its rules take.
+    pub fn key_bytes(&self) -> usize {
+        self.keys.len()
     }
 
     /// Lines in the piece.
@@ -293,16 +299,17 @@ impl<'a> Piece<'a> {
     }
 }
 
-/// Parse `text` (whole lines) as `str::lines` cuts it: the plain lines of `options` (see
-/// `plain_parts`) into keys and actions, the rest kept for the general reader. Pure, so
-/// pieces of a big file are parsed on all cores at once.
-pub fn parse_piece<'a>(text: &'a str, options: &[&str]) -> Piece<'a> {
+/// Parse the whole lines `piece` of `text` as `str::lines` cuts them: the plain lines of
+/// `options` (see `plain_parts`) into keys and actions, the rest kept for the general
+/// reader. Pure, so pieces of a big file are parsed on all cores at once.
+pub fn parse_piece(text: &[u8], piece: Range<usize>, options: &[&str]) -> Piece {
     let mut p = Piece {
-        keys: Vec::with_capacity(text.len() / 2),
-        rules: Vec::with_capacity(text.len() / TYPICAL_LINE_BYTES),
+        keys: Vec::with_capacity(piece.len() / 2),
+        rules: Vec::with_capacity(piece.len() / TYPICAL_LINE_BYTES),
         ..Default::default()
     };
-    let bytes = text.as_bytes();
+    let at = piece.start;
+    let bytes = &text[piece];
     // Block lists repeat a few actions: the first few are looked up by their text (as a
     // number) one by one, any more in a map.
     let mut few: Vec<(u128, u16)> = Vec::new();
@@ -314,13 +321,13 @@ pub fn parse_piece<'a>(text: &'a str, options: &[&str]) -> Piece<'a> {
         p.lines += 1;
         let raw = &bytes[start..end];
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text_line = &text[start..start + line.len()];
+        let text_line = at + start..at + start + line.len();
         start = end + 1;
         let parts = (line.len() <= super::MAX_LINE_BYTES)
             .then(|| plain_parts(line, options))
             .flatten();
         let Some((option, domain, rest)) = parts else {
-            p.others.push((p.rules.len(), p.lines, text_line));
+            p.others.push((p.rules.len(), p.lines, text_line.clone()));
             continue;
         };
         let short = (rest.len() <= 15).then(|| {
@@ -352,7 +359,7 @@ pub fn parse_piece<'a>(text: &'a str, options: &[&str]) -> Piece<'a> {
                 id
             }
             (None, None) => {
-                p.others.push((p.rules.len(), p.lines, text_line));
+                p.others.push((p.rules.len(), p.lines, text_line.clone()));
                 continue;
             }
         };
@@ -362,7 +369,7 @@ pub fn parse_piece<'a>(text: &'a str, options: &[&str]) -> Piece<'a> {
         name_table::encode(domain, &mut p.keys);
         if !name_table::is_packed(&p.keys[at..]) {
             p.keys.truncate(at);
-            p.others.push((p.rules.len(), p.lines, text_line));
+            p.others.push((p.rules.len(), p.lines, text_line.clone()));
             continue;
         }
         p.rules.push(Parsed {
@@ -431,9 +438,9 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Make room for about `domains` more domains of `bytes` name bytes in all.
-    pub fn reserve(&mut self, domains: usize, bytes: usize) {
-        self.names.reserve(domains, bytes);
+    /// Make room for about `domains` more domains whose keys take about `key_bytes`.
+    pub fn reserve(&mut self, domains: usize, key_bytes: usize) {
+        self.names.reserve_keys(domains, key_bytes);
     }
 
     /// The ids here of `piece`'s actions, for `add_parsed`.

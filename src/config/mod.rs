@@ -271,68 +271,89 @@ impl Loader {
                 return Ok(());
             }
         }
-        let bytes = read_whole(path)
-            .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
-        // A block list of rules: room for one domain a line, so a million do not grow the
-        // table step by step.
-        let lines = parallel_parse::count_newlines(&bytes);
-        if lines >= MANY_LINES {
-            self.rules.reserve(lines, bytes.len() / 2);
-        }
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => self.read_text(path, text),
-            Err(_) => self.read_text(path, &String::from_utf8_lossy(&bytes)),
-        }
-    }
-
-    fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
-        self.read_lines(text, |line| Origin::File {
+        let (file, size) = open_config_file(path)?;
+        self.read_lines(file, size, |line| Origin::File {
             path: path.to_string(),
             line,
         })
+        .map_err(|stop| match stop {
+            parallel_parse::Stop::Read(e) => cannot_read(path, &e),
+            parallel_parse::Stop::Take(e) => e,
+        })
     }
 
+    fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
+        let origin_of = |line| Origin::File {
+            path: path.to_string(),
+            line,
+        };
+        self.read_lines(text.as_bytes(), text.len() as u64, origin_of)
+            .map_err(|stop| match stop {
+                parallel_parse::Stop::Read(e) => ConfigError::file(e.to_string()).at(origin_of(0)),
+                parallel_parse::Stop::Take(e) => e,
+            })
+    }
+
+    /// Read the lines of `input` (about `size` bytes).
     fn read_lines(
         &mut self,
-        text: &str,
+        input: impl std::io::Read + Send,
+        size: u64,
         origin_of: impl Fn(usize) -> Origin,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), parallel_parse::Stop<ConfigError>> {
         self.depth += 1;
         if self.depth > MAX_INCLUDE_DEPTH {
-            return Err(ConfigError::bad(format!(
-                "configuration files nested more than {MAX_INCLUDE_DEPTH} deep"
-            ))
-            .at(origin_of(0)));
+            return Err(parallel_parse::Stop::Take(
+                ConfigError::bad(format!(
+                    "configuration files nested more than {MAX_INCLUDE_DEPTH} deep"
+                ))
+                .at(origin_of(0)),
+            ));
         }
-        self.read_rule_lines(text, &["address", "local", "server"], |loader, n, raw| {
+        self.read_rule_lines(input, size, &["address", "local", "server"], |loader, n, raw| {
             loader.read_line(raw, origin_of(n))
         })?;
         self.depth -= 1;
         Ok(())
     }
 
-    /// Read `text`'s lines in order: plain domain-rule lines of `options` go straight
-    /// into the rules (a block at a time, each block parsed in pieces across the cores),
-    /// every other line to `other` with its number.
+    /// Read the lines of `input` (about `size` bytes) in order: plain domain-rule lines of
+    /// `options` go straight into the rules (a block at a time, each block parsed in
+    /// pieces across the cores), every other line to `other` with its number.
     fn read_rule_lines<E>(
         &mut self,
-        text: &str,
+        input: impl std::io::Read + Send,
+        size: u64,
         options: &[&str],
         mut other: impl FnMut(&mut Loader, usize, &str) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<(), parallel_parse::Stop<E>> {
         let mut lines_before = 0;
-        parallel_parse::for_each_block(
-            text.as_bytes(),
+        let mut first = true;
+        parallel_parse::for_each_read_block(
+            input,
             RULE_BLOCK_BYTES,
-            |piece| domain_rules::parse_piece(&text[piece], options),
-            |pieces| {
+            MAX_FILE_BYTES,
+            |text, piece| domain_rules::parse_piece(text, piece, options),
+            |text, _cut, pieces| {
+                if std::mem::take(&mut first) {
+                    // A block list of rules: room for as many domains as the first
+                    // block promises for the whole file, so that a million do not grow
+                    // the table step by step.
+                    let scale = |n: usize| (n as u64 * size / text.len().max(1) as u64) as usize;
+                    let rules = scale(pieces.iter().map(|p| p.rule_count()).sum());
+                    if rules >= MANY_LINES {
+                        let bytes = scale(pieces.iter().map(|p| p.key_bytes()).sum());
+                        self.rules.reserve(rules, bytes);
+                    }
+                }
                 for piece in &pieces {
                     let actions = self.rules.action_ids(piece);
                     let mut done = 0;
-                    for &(before, n, line) in piece.others() {
-                        self.rules.add_parsed(piece, &actions, done..before);
-                        done = before;
-                        other(self, lines_before + n, line)?;
+                    for (before, n, line) in piece.others() {
+                        self.rules.add_parsed(piece, &actions, done..*before);
+                        done = *before;
+                        let line = String::from_utf8_lossy(&text[line.clone()]);
+                        other(self, lines_before + n, &line)?;
                     }
                     self.rules
                         .add_parsed(piece, &actions, done..piece.rule_count());
@@ -433,9 +454,14 @@ impl Loader {
                     .with_exit(ExitCode::ScriptFailed),
             );
         }
-        self.read_lines(&String::from_utf8_lossy(&out.stdout), |_| Origin::Script {
+        let origin = || Origin::Script {
             command: cmd.to_string(),
-        })
+        };
+        self.read_lines(out.stdout.as_slice(), out.stdout.len() as u64, |_| origin())
+            .map_err(|stop| match stop {
+                parallel_parse::Stop::Read(e) => ConfigError::file(e.to_string()).at(origin()),
+                parallel_parse::Stop::Take(e) => e,
+            })
     }
 }
 
@@ -459,24 +485,19 @@ fn locate(e: ConfigError, origin: Origin) -> ConfigError {
     }
 }
 
-/// The whole of the file at `path`. A big one (a block list) is read onto huge pages:
-/// millions of small page faults would cost more than reading it.
-fn read_whole(path: &str) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
+/// The file at `path`, opened to be read, and its size: at most `MAX_FILE_BYTES`.
+fn open_config_file(path: &str) -> Result<(std::fs::File, u64), ConfigError> {
+    let file = std::fs::File::open(path).map_err(|e| cannot_read(path, &e))?;
     let size = file.metadata().map_or(0, |m| m.len());
-    let too_big = || std::io::Error::other(format!("larger than {MAX_FILE_BYTES} bytes"));
     if size > MAX_FILE_BYTES {
-        return Err(too_big());
+        let too_big = std::io::Error::other(format!("larger than {MAX_FILE_BYTES} bytes"));
+        return Err(cannot_read(path, &too_big));
     }
-    let mut bytes = Vec::with_capacity(size as usize + 1);
-    crate::memory::advise_huge_pages(bytes.as_ptr(), bytes.capacity());
-    // A file that grows while it is read is read no further than the limit.
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
+    Ok((file, size))
+}
+
+fn cannot_read(path: &str, e: &std::io::Error) -> ConfigError {
+    ConfigError::file(format!("cannot read {path}: {}", io_reason(e)))
 }
 
 /// strerror's wording for the common cases, as dnsmasq prints them.
@@ -501,12 +522,10 @@ pub struct ServersFile {
 /// Read a `--servers-file`: only `server=` and `rev-server=` lines are allowed, and a bad
 /// line is reported and skipped rather than stopping the server, as in dnsmasq.
 pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), ConfigError> {
-    let bytes = read_whole(path)
-        .map_err(|e| ConfigError::file(format!("cannot read {path}: {}", io_reason(&e))))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let (file, size) = open_config_file(path)?;
     let mut loader = Loader::new();
     let mut errors = Vec::new();
-    let _ = loader.read_rule_lines(&text, &["server"], |loader, n, raw| {
+    let read = loader.read_rule_lines(file, size, &["server"], |loader, n, raw| {
         let origin = Origin::File {
             path: path.to_string(),
             line: n,
@@ -534,6 +553,9 @@ pub fn read_servers_file(path: &str) -> Result<(ServersFile, Vec<ConfigError>), 
         }
         Ok(())
     });
+    if let Err(parallel_parse::Stop::Read(e)) = read {
+        return Err(cannot_read(path, &e));
+    }
     let file = ServersFile {
         entries: loader.config.entries,
         rules: loader.rules,

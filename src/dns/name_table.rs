@@ -28,6 +28,9 @@ const GROUP_SLOTS: usize = 12;
 /// The index is grown before it is fuller than this (numerator over 8).
 const MAX_LOAD_EIGHTHS: usize = 7;
 
+/// `reserve_keys` makes room for its estimate and 1/this more.
+const ESTIMATE_MARGIN: usize = 32;
+
 /// How many records ahead a bulk insert prefetches their index lines.
 pub const PREFETCH_AHEAD: usize = 8;
 
@@ -342,6 +345,23 @@ impl NameTable {
         self.arena.reserve(bytes + names * (2 + self.value_bytes()));
         // Lookups spread over all of a big table: on huge pages they miss the TLB far less.
         crate::memory::advise_huge_pages(self.arena.as_ptr(), self.arena.capacity());
+        self.reserve_index(names);
+    }
+
+    /// Make room for about `names` more names whose keys take about `key_bytes` in all
+    /// (an estimate from a sample: room is made for a little more). The room estimated is
+    /// made resident now, on another thread, so that filling it does not stop at every
+    /// page; the margin is left to fault in if it is used.
+    pub fn reserve_keys(&mut self, names: usize, key_bytes: usize) {
+        let expected = key_bytes + names * self.value_bytes();
+        self.arena.reserve(expected + expected / ESTIMATE_MARGIN);
+        crate::memory::advise_huge_pages(self.arena.as_ptr(), self.arena.capacity());
+        let spare = self.arena.spare_capacity_mut();
+        crate::memory::populate_in_background(spare.as_ptr(), spare.len().min(expected));
+        self.reserve_index(names + names / ESTIMATE_MARGIN);
+    }
+
+    fn reserve_index(&mut self, names: usize) {
         let wanted = self.len + names;
         if wanted > Self::capacity(self.groups.len()) {
             self.rehash((wanted * 8).div_ceil(MAX_LOAD_EIGHTHS * GROUP_SLOTS));
