@@ -167,7 +167,7 @@ impl HostsBuilder {
     /// block and its pieces beside the table.
     pub fn add_reader(
         &mut self,
-        input: impl std::io::Read,
+        input: impl std::io::Read + Send,
         size_bytes: usize,
         file: u32,
     ) -> std::io::Result<FileReport> {
@@ -176,7 +176,7 @@ impl HostsBuilder {
 
     fn read_blocks(
         &mut self,
-        mut input: impl std::io::Read,
+        input: impl std::io::Read + Send,
         size_bytes: usize,
         file: u32,
         block_bytes: usize,
@@ -190,69 +190,49 @@ impl HostsBuilder {
             .reserve(size_bytes / BLOCK_LIST_LINE_BYTES, size_bytes);
         let mut report = FileReport::default();
         let mut lines_before = 0;
-        let mut block = vec![0u8; block_bytes];
-        let mut held = 0;
-        // A line longer than a whole block is skipped to its end, as one bad line.
-        let mut skipping = false;
-        loop {
-            let n = input.read(&mut block[held..])?;
-            let end_of_file = n == 0;
-            held += n;
-            let cut = match block[..held].iter().rposition(|&b| b == b'\n') {
-                Some(nl) => nl + 1,
-                None if end_of_file || held == block.len() => held,
-                None => continue,
-            };
-            let mut text = &block[..cut];
-            if skipping {
-                match text.iter().position(|&b| b == b'\n') {
-                    Some(nl) => {
-                        skipping = false;
-                        lines_before += 1;
-                        text = &text[nl + 1..];
+        let expand = self.expand.clone();
+        let read = parallel_parse::for_each_read_block(
+            input,
+            block_bytes,
+            u64::MAX,
+            |text, piece| parse_chunk(&text[piece], expand.as_deref()),
+            |_, cut, chunks| {
+                if cut {
+                    // A line longer than a whole block: one bad line.
+                    report.bad_total += 1;
+                    if report.bad.len() < MAX_BAD_LINES_REPORTED {
+                        report.bad.push((lines_before + 1, Fault::BadName));
                     }
-                    None => text = &[],
+                    lines_before += 1;
+                } else {
+                    lines_before += self.add_chunks(&chunks, file, lines_before, &mut report);
                 }
-            }
-            if !end_of_file && !text.is_empty() && !text.ends_with(b"\n") {
-                // A full block without a line end.
-                report.bad_total += 1;
-                if report.bad.len() < MAX_BAD_LINES_REPORTED {
-                    report.bad.push((lines_before + 1, Fault::BadName));
-                }
-                skipping = true;
-                text = &[];
-            }
-            lines_before += self.add_block(text, file, lines_before, &mut report);
-            block.copy_within(cut..held, 0);
-            held -= cut;
-            if end_of_file {
-                return Ok(report);
-            }
+                Ok::<(), std::convert::Infallible>(())
+            },
+        );
+        match read {
+            Ok(()) => Ok(report),
+            Err(parallel_parse::Stop::Read(e)) => Err(e),
+            Err(parallel_parse::Stop::Take(never)) => match never {},
         }
     }
 
-    /// Add the names of `text` (whole lines of the file numbered `file`, after its first
-    /// `lines_before`); returns how many lines it held.
-    fn add_block(
+    /// Add the names of `chunks` (the pieces of whole lines of the file numbered `file`,
+    /// after its first `lines_before`); returns how many lines they held.
+    fn add_chunks(
         &mut self,
-        text: &[u8],
+        chunks: &[Chunk],
         file: u32,
         lines_before: usize,
         report: &mut FileReport,
     ) -> usize {
-        if text.is_empty() {
-            return 0;
-        }
-        let expand = self.expand.as_deref();
-        let chunks = parallel_parse::map_pieces(text, |piece| parse_chunk(&text[piece], expand));
         let (names, bytes) = chunks
             .iter()
             .fold((0, 0), |(n, b), c| (n + c.entries.len(), b + c.names.len()));
         let room = MAX_HOST_NAMES.saturating_sub(self.table.names.len());
         self.table.names.reserve(names.min(room), bytes);
         let mut first_line = lines_before;
-        for chunk in &chunks {
+        for chunk in chunks {
             for &(line, fault) in &chunk.bad {
                 report.bad_total += 1;
                 if report.bad.len() < MAX_BAD_LINES_REPORTED {
