@@ -19,7 +19,7 @@
 //! record's checksum tells apart; it is dropped on reopening.
 
 use super::lease_file::{HwAddr, Lease, LeaseFile};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -44,6 +44,10 @@ pub struct LeaseTable {
     by_hwaddr: HashMap<HwAddr, Vec<Ipv4Addr>>,
     /// Leases that end, by when (infinite ones are not here).
     by_expiry: BTreeSet<(u64, Ipv4Addr)>,
+    /// Leased addresses as runs of consecutive ones (first to last), each as long as it
+    /// can be: the next address without a lease is found in O(log n), however full the
+    /// range.
+    runs: BTreeMap<u32, u32>,
 }
 
 impl LeaseTable {
@@ -82,6 +86,44 @@ impl LeaseTable {
             .collect()
     }
 
+    /// The first address from `from` to `last` (as numbers) that has no lease, if any.
+    pub fn next_unleased(&self, from: u32, last: u32) -> Option<u32> {
+        let next = match self.runs.range(..=from).next_back() {
+            Some((_, &end)) if end >= from => end.checked_add(1)?,
+            _ => from,
+        };
+        (next <= last).then_some(next)
+    }
+
+    fn add_to_runs(&mut self, addr: Ipv4Addr) {
+        let a = u32::from(addr);
+        let before = a
+            .checked_sub(1)
+            .and_then(|b| self.runs.range(..=b).next_back())
+            .filter(|(_, &end)| end.checked_add(1) == Some(a))
+            .map(|(&start, _)| start);
+        let after = a.checked_add(1).and_then(|n| self.runs.remove(&n));
+        let start = before.unwrap_or(a);
+        self.runs.insert(start, after.unwrap_or(a));
+    }
+
+    fn remove_from_runs(&mut self, addr: Ipv4Addr) {
+        let a = u32::from(addr);
+        let Some((&start, &end)) = self.runs.range(..=a).next_back() else {
+            return;
+        };
+        if end < a {
+            return;
+        }
+        self.runs.remove(&start);
+        if start < a {
+            self.runs.insert(start, a - 1);
+        }
+        if a < end {
+            self.runs.insert(a + 1, end);
+        }
+    }
+
     /// Every lease, in no set order.
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
         self.by_addr.values()
@@ -100,6 +142,7 @@ impl LeaseTable {
         if lease.expires != 0 {
             self.by_expiry.insert((lease.expires, lease.addr));
         }
+        self.add_to_runs(lease.addr);
         self.by_addr.insert(lease.addr, lease);
         old
     }
@@ -118,6 +161,7 @@ impl LeaseTable {
             }
         }
         self.by_expiry.remove(&(lease.expires, addr));
+        self.remove_from_runs(addr);
         Some(lease)
     }
 }
@@ -581,6 +625,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn the_next_address_without_a_lease_is_found_past_any_run() {
+        let mut t = LeaseTable::default();
+        let base = 0x0a00_0000;
+        let mut leased = std::collections::HashSet::new();
+        let mut rng = 12345u64;
+        for round in 0..3000 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (rng >> 33) as u32 % 300;
+            // Mostly adds, some removals, some renewals of an address already leased.
+            if round % 4 == 3 && leased.remove(&i) {
+                t.remove(lease(i, 0).addr);
+            } else {
+                leased.insert(i);
+                t.insert(lease(i, 1000 + round));
+            }
+            let from = (rng >> 20) as u32 % 300;
+            let want = (from..300).find(|j| !leased.contains(j)).map(|j| base + j);
+            assert_eq!(t.next_unleased(base + from, base + 299), want, "from {from}");
+        }
+        // Runs stay as long as they can be: no two touch.
+        let runs: Vec<_> = t.runs.iter().map(|(&a, &b)| (a, b)).collect();
+        assert!(runs.windows(2).all(|w| w[0].1 + 1 < w[1].0), "{runs:?}");
+        assert_eq!(
+            runs.iter().map(|(a, b)| (b - a + 1) as usize).sum::<usize>(),
+            leased.len()
+        );
     }
 
     #[test]

@@ -1148,14 +1148,25 @@ impl Server {
         } else {
             hash.wrapping_add(self.addr_epoch) % size
         };
-        // Each address skipped is leased, reserved, declined, the server's or found in
-        // use: at most as many as there are of those, so the walk ends well before the
-        // range's size when anything is free.
-        let skippable =
-            store.table().len() + self.config.hosts.len() + MAX_DECLINED + MAX_PING_RECORDS + 2;
-        let limit = size.min(skippable as u32);
-        for i in 0..limit {
-            let a = Ipv4Addr::from(subnet.range.start + (first + i) % size);
+        // Each step jumps a run of leased addresses (found in O(log n)) to one without a
+        // lease, which is taken unless it is reserved, declined, the server's or found
+        // in use: at most as many as there are of those. So the walk's length does not
+        // grow with the leases, and it ends well before the range's size when anything
+        // is free.
+        let skippable = 2 * (self.config.hosts.len() + MAX_DECLINED + MAX_PING_RECORDS) + 4;
+        let last = subnet.range.end;
+        let mut steps = 0;
+        let mut i = 0u64;
+        while i < u64::from(size) && steps < skippable {
+            steps += 1;
+            let at = subnet.range.start + ((u64::from(first) + i) % u64::from(size)) as u32;
+            let Some(free) = store.table().next_unleased(at, last) else {
+                // Leased to the range's end: on from its start.
+                i += u64::from(last - at) + 1;
+                continue;
+            };
+            i += u64::from(free - at) + 1;
+            let a = Ipv4Addr::from(free);
             if !ok(a) {
                 continue;
             }
@@ -2637,6 +2648,50 @@ mod tests {
             nak.opts().get(OptionCode::Message),
             Some(&DhcpOption::Message(NAK_WRONG_NETWORK.into()))
         );
+    }
+
+    /// A store with leases of `addrs` (of the 192.168.1.0/24 network) to other clients.
+    fn leased_to_others(addrs: impl IntoIterator<Item = u8>) -> LeaseStore {
+        let mut store = LeaseStore::in_memory();
+        for a in addrs {
+            store.put(Lease {
+                expires: 0,
+                hwaddr: HwAddr::ether([2, 0, 0, 0, 1, a]),
+                addr: Ipv4Addr::new(192, 168, 1, a),
+                hostname: None,
+                client_id: None,
+            });
+        }
+        store
+    }
+
+    #[test]
+    fn the_pick_passes_runs_of_leases_and_what_else_is_taken() {
+        // Sequential: past 190 leases in a row and an address another host is given.
+        let mut s = server(
+            "dhcp-range=192.168.1.10,192.168.1.250
+dhcp-sequential-ip
+\
+             dhcp-host=02:00:00:00:00:77,192.168.1.200
+",
+        );
+        let mut store = leased_to_others(10..=199);
+        let (offer, _) = offer_to_mac(&mut s, &mut store);
+        assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, 201));
+        // Hashed: every address but one leased, wherever the walk starts it finds it.
+        for free in [10, 12, 130, 250] {
+            let mut s = server("dhcp-range=192.168.1.10,192.168.1.250
+");
+            let mut store = leased_to_others((10..=250).filter(|&a| a != free));
+            let (offer, _) = offer_to_mac(&mut s, &mut store);
+            assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, free));
+        }
+        // None free: no offer.
+        let mut s = server("dhcp-range=192.168.1.10,192.168.1.250
+");
+        let mut store = leased_to_others(10..=250);
+        let discover = request(MessageType::Discover, MAC, vec![]);
+        assert!(answer(&mut s, &discover, &mut store).is_none());
     }
 
     #[test]
