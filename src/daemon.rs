@@ -27,13 +27,13 @@ impl Readiness {
         crate::log::error(msg.clone());
         match self.pipe.take() {
             Some(mut p) => {
-                let mut buf = vec![e.exit as u8];
+                let mut buf = vec![e.exit.code()];
                 buf.extend(msg.as_bytes());
                 let _ = p.write_all(&buf);
             }
             None => eprintln!("\nringmasq: {msg}"),
         }
-        std::process::exit(e.exit as i32);
+        std::process::exit(i32::from(e.exit.code()));
     }
 }
 
@@ -47,7 +47,7 @@ pub fn daemonize() -> Readiness {
             "ringmasq: cannot create pipe: {}",
             std::io::Error::last_os_error()
         );
-        std::process::exit(ExitCode::Other as i32);
+        std::process::exit(i32::from(ExitCode::Other.code()));
     }
     // SAFETY: both descriptors were just created and are owned here alone.
     let (read_end, write_end) =
@@ -56,7 +56,7 @@ pub fn daemonize() -> Readiness {
     match unsafe { libc::fork() } {
         -1 => {
             eprintln!("ringmasq: cannot fork: {}", std::io::Error::last_os_error());
-            std::process::exit(ExitCode::Other as i32);
+            std::process::exit(i32::from(ExitCode::Other.code()));
         }
         0 => {}
         _ => {
@@ -69,7 +69,7 @@ pub fn daemonize() -> Readiness {
                     eprintln!("\nringmasq: {}", String::from_utf8_lossy(msg));
                     std::process::exit(*code as i32);
                 }
-                None => std::process::exit(ExitCode::Other as i32),
+                None => std::process::exit(i32::from(ExitCode::Other.code())),
             }
         }
     }

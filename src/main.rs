@@ -16,7 +16,7 @@ fn main() {
         Ok(Command::Run(config)) => ringmasq::runtime::run(&config),
         Err(e) => {
             eprintln!("\nringmasq: {e}");
-            std::process::exit(e.exit as i32);
+            std::process::exit(i32::from(e.exit.code()));
         }
     }
 }

@@ -1057,3 +1057,33 @@ fn a_read_only_lease_file_takes_its_leases_from_the_script_and_events_run_as_its
         ]
     );
 }
+
+#[test]
+fn a_failing_init_call_stops_the_server_with_its_code_plus_ten() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((dir, _ns)) = setup("init-fails") else {
+        return;
+    };
+    let script = dir.join("init-fails.sh");
+    std::fs::write(&script, "#!/bin/sh\n[ \"$1\" = init ] && exit 3\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = format!(
+        "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\nleasefile-ro\ndhcp-script={}\n",
+        script.display()
+    );
+    let mut seen = Vec::new();
+    for server in ["dnsmasq", "ringmasq"] {
+        let mut running = start(server, &conf, &dir, "");
+        let mut status = None;
+        assert!(
+            common::wait_until(|| {
+                status = running.0.try_wait().unwrap();
+                status.is_some()
+            }),
+            "{server} kept running"
+        );
+        seen.push(status.and_then(|s| s.code()));
+    }
+    assert_eq!(seen[0], seen[1], "dnsmasq, then ringmasq");
+    assert_eq!(seen[1], Some(13));
+}

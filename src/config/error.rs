@@ -5,19 +5,38 @@ use std::fmt;
 /// dnsmasq's documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
-    Ok = 0,
+    Ok,
     /// A problem with the configuration.
-    Config = 1,
+    Config,
     /// A problem with network access (address in use, privileged port).
-    Network = 2,
+    Network,
     /// A problem with a file or directory.
-    File = 3,
+    File,
     /// Out of memory.
-    Memory = 4,
+    Memory,
     /// Anything else.
-    Other = 5,
+    Other,
     /// A `conf-script` program failed (dnsmasq's own code for this case).
-    ScriptFailed = 10,
+    ScriptFailed,
+    /// The lease-change script's `init` call exited with this code (dnsmasq exits with
+    /// it plus 10).
+    LeaseInit(u8),
+}
+
+impl ExitCode {
+    /// The process's exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Config => 1,
+            ExitCode::Network => 2,
+            ExitCode::File => 3,
+            ExitCode::Memory => 4,
+            ExitCode::Other => 5,
+            ExitCode::ScriptFailed => 10,
+            ExitCode::LeaseInit(code) => code.saturating_add(10),
+        }
+    }
 }
 
 /// Where a bad value came from.

@@ -156,12 +156,12 @@ pub fn initial_leases(config: &Config) -> Result<Vec<Lease>, ConfigError> {
     }
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
     if !status.success() {
-        let code = status
-            .code()
-            .map_or_else(|| "killed".to_string(), |c| c.to_string());
+        // Killed by a signal: dnsmasq's WEXITSTATUS of that is 0.
+        let code = status.code().unwrap_or(0);
         return Err(ConfigError::file(format!(
             "lease-init script returned exit code {code}"
-        )));
+        ))
+        .with_exit(ExitCode::LeaseInit(u8::try_from(code).unwrap_or(u8::MAX))));
     }
     let file = LeaseFile::parse(&text);
     for (line, why) in &file.bad {
