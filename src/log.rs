@@ -18,13 +18,33 @@ pub enum Level {
     Debug = 7,
 }
 
+/// Which part of the server a line is from: dnsmasq names DHCP's lines `dnsmasq-dhcp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Main,
+    Dhcp,
+}
+
+impl Source {
+    fn ident(self) -> &'static str {
+        match self {
+            Source::Main => IDENT,
+            Source::Dhcp => DHCP_IDENT,
+        }
+    }
+}
+
 /// The LOG_DAEMON facility, dnsmasq's default.
 pub const FACILITY_DAEMON: i32 = 3 << 3;
 /// Program name in log lines.
 const IDENT: &str = "ringmasq";
+/// The name DHCP's lines go under.
+const DHCP_IDENT: &str = "ringmasq-dhcp";
 
 enum Sink {
-    Syslog,
+    Syslog {
+        facility: i32,
+    },
     Stderr,
     File {
         path: String,
@@ -34,14 +54,15 @@ enum Sink {
 
 struct Logger {
     sink: Mutex<Sink>,
-    queue: Option<Sender<(Level, String)>>,
+    queue: Option<Sender<(Level, Source, String)>>,
     dropped: AtomicU64,
     debug: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
-/// Keeps the C string syslog's ident points at alive for the life of the process.
+/// Keep the C strings syslog's ident points at alive for the life of the process.
 static SYSLOG_IDENT: OnceLock<CString> = OnceLock::new();
+static SYSLOG_DHCP_IDENT: OnceLock<CString> = OnceLock::new();
 
 fn open_append(path: &str) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -69,16 +90,18 @@ pub fn init(target: &LogTarget, queue_len: Option<usize>, debug: bool) -> Result
             let ident = SYSLOG_IDENT.get_or_init(|| CString::new(IDENT).unwrap_or_default());
             // SAFETY: ident lives for the whole process (static), as openlog requires.
             unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, *facility) };
-            Sink::Syslog
+            Sink::Syslog {
+                facility: *facility,
+            }
         }
     };
     let queue = queue_len.map(|len| {
-        let (tx, rx) = bounded::<(Level, String)>(len.max(1));
+        let (tx, rx) = bounded::<(Level, Source, String)>(len.max(1));
         std::thread::Builder::new()
             .name("log".into())
             .spawn(move || {
-                for (level, line) in rx {
-                    write_now(level, &line);
+                for (level, source, line) in rx {
+                    write_now(level, source, &line);
                 }
             })
             .map(|_| tx)
@@ -97,9 +120,10 @@ pub fn init(target: &LogTarget, queue_len: Option<usize>, debug: bool) -> Result
     Ok(())
 }
 
-fn write_now(level: Level, line: &str) {
+fn write_now(level: Level, source: Source, line: &str) {
+    let ident = source.ident();
     let Some(logger) = LOGGER.get() else {
-        eprintln!("{IDENT}: {line}");
+        eprintln!("{ident}: {line}");
         return;
     };
     let mut sink = match logger.sink.lock() {
@@ -107,16 +131,31 @@ fn write_now(level: Level, line: &str) {
         Err(poisoned) => poisoned.into_inner(),
     };
     match &mut *sink {
-        Sink::Stderr => eprintln!("{IDENT}: {line}"),
-        Sink::Syslog => {
+        Sink::Stderr => eprintln!("{ident}: {line}"),
+        Sink::Syslog { facility } => {
             if let Ok(c) = CString::new(line.replace('\0', " ")) {
-                // SAFETY: "%s" with one valid C string argument.
-                unsafe { libc::syslog(level as i32, c"%s".as_ptr(), c.as_ptr()) };
+                let other = (source == Source::Dhcp).then(|| {
+                    SYSLOG_DHCP_IDENT.get_or_init(|| CString::new(DHCP_IDENT).unwrap_or_default())
+                });
+                // SAFETY: "%s" with one valid C string argument; the idents are statics,
+                // as openlog requires, and every syslog call is made under this lock, so
+                // the ident changed for one line is changed back before the next.
+                unsafe {
+                    if let Some(other) = other {
+                        libc::openlog(other.as_ptr(), libc::LOG_PID, *facility);
+                    }
+                    libc::syslog(level as i32, c"%s".as_ptr(), c.as_ptr());
+                    if other.is_some() {
+                        if let Some(main) = SYSLOG_IDENT.get() {
+                            libc::openlog(main.as_ptr(), libc::LOG_PID, *facility);
+                        }
+                    }
+                }
             }
         }
         Sink::File { file, .. } => {
             if let Some(f) = file {
-                let _ = writeln!(f, "{} {IDENT}[{}]: {line}", timestamp(), std::process::id());
+                let _ = writeln!(f, "{} {ident}[{}]: {line}", timestamp(), std::process::id());
             }
         }
     }
@@ -143,22 +182,31 @@ fn timestamp() -> String {
 
 /// Log one line. With `--log-async`, a full queue drops the line and counts it.
 pub fn log(level: Level, line: String) {
+    log_from(level, Source::Main, line)
+}
+
+/// Log one line from `source`.
+pub fn log_from(level: Level, source: Source, line: String) {
     let Some(logger) = LOGGER.get() else {
-        eprintln!("{IDENT}: {line}");
+        eprintln!("{}: {line}", source.ident());
         return;
     };
     if level == Level::Debug && !logger.debug {
         return;
     }
     match &logger.queue {
-        None => write_now(level, &line),
+        None => write_now(level, source, &line),
         Some(tx) => {
             let lost = logger.dropped.swap(0, Ordering::Relaxed);
             if lost > 0 {
-                let _ = tx.try_send((Level::Warning, format!("overflow: {lost} log entries lost")));
+                let _ = tx.try_send((
+                    Level::Warning,
+                    Source::Main,
+                    format!("overflow: {lost} log entries lost"),
+                ));
             }
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                tx.try_send((level, line))
+                tx.try_send((level, source, line))
             {
                 logger.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -188,4 +236,14 @@ pub fn warn(line: impl Into<String>) {
 
 pub fn error(line: impl Into<String>) {
     log(Level::Error, line.into());
+}
+
+/// A line of DHCP's (under `ringmasq-dhcp`, as dnsmasq's go under `dnsmasq-dhcp`).
+pub fn dhcp(line: impl Into<String>) {
+    log_from(Level::Info, Source::Dhcp, line.into());
+}
+
+/// A warning of DHCP's.
+pub fn dhcp_warn(line: impl Into<String>) {
+    log_from(Level::Warning, Source::Dhcp, line.into());
 }

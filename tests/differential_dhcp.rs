@@ -1087,3 +1087,88 @@ fn a_failing_init_call_stops_the_server_with_its_code_plus_ten() {
     assert_eq!(seen[0], seen[1], "dnsmasq, then ringmasq");
     assert_eq!(seen[1], Some(13));
 }
+
+/// The lines `server` logs with `--log-dhcp` for `requests` (sent one at a time, each
+/// answered before the next): those of the exchanges, which all start with the request's
+/// transaction id, without the timestamp and program name.
+fn logged_exchanges(
+    server: &str,
+    conf: &str,
+    requests: &[Request],
+    dir: &std::path::Path,
+) -> Vec<String> {
+    let log = dir.join(format!("{server}.log"));
+    let _ = std::fs::remove_file(&log);
+    let _running = start(server, &format!("log-dhcp\n{conf}"), dir, "");
+    let capture = Capture::open();
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    // Ready once it answers a probe (from another client, with its own id).
+    let probe = request(DISCOVER, 0x4fff, &[(61, vec![0, 9, 9])]);
+    let ready = (0..15).any(|_| {
+        sock.send_to(&probe, (RELAY, PORT)).unwrap();
+        capture.reply(0x4fff, Duration::from_millis(200)).is_some()
+    });
+    assert!(ready, "{server} never answered");
+    let mut xids = Vec::new();
+    for (n, (kind, opts)) in requests.iter().enumerate() {
+        let xid = 0x5000 + n as u32;
+        xids.push(format!("{xid} "));
+        sock.send_to(&request(*kind, xid, opts), (RELAY, PORT))
+            .unwrap();
+        let _ = capture.reply(xid, Duration::from_secs(2));
+    }
+    // The last lines may follow the reply.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once("]: ").map(|(_, text)| text.to_string()))
+        .filter(|text| xids.iter().any(|x| text.starts_with(x.as_str())))
+        .collect()
+}
+
+#[test]
+fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
+    let Some((dir, _ns)) = setup("log-dhcp") else {
+        return;
+    };
+    let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
+    let asks = vec![
+        (55u8, vec![1, 3, 6, 12, 15, 28, 42, 51, 54, 58, 59, 66, 67, 119, 121, 249, 252]),
+        (12, b"loghost".to_vec()),
+        (60, b"MSFT 5.0".to_vec()),
+        (77, b"\x05class".to_vec()),
+    ];
+    let mut chosen = asks.clone();
+    chosen.push((50, vec![10, 77, 0, 77]));
+    chosen.push((54, vec![10, 77, 0, 1]));
+    let exchange = vec![(DISCOVER, asks.clone()), (REQUEST, chosen)];
+    let cases: Vec<(&str, String, Vec<Request>)> = vec![
+        ("a plain range", format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.77\n"), exchange.clone()),
+        (
+            "tags, boot fields, a domain and options",
+            format!(
+                "{range}dhcp-host=52:54:00:11:22:33,10.77.0.77,set:pinned\ndomain=lan\n\
+                 dhcp-vendorclass=set:ms,MSFT\ndhcp-option=tag:ms,42,10.77.0.123\n\
+                 dhcp-boot=pxelinux.0,bootserver,10.77.0.9\ndhcp-option=119,lan,example.com\n"
+            ),
+            exchange.clone(),
+        ),
+        (
+            "a static range, no request list",
+            "dhcp-range=10.77.0.0,static,255.255.255.0\ndhcp-host=52:54:00:11:22:33,10.77.0.77,pinned\n"
+                .to_string(),
+            vec![(DISCOVER, vec![]), (REQUEST, vec![(50, vec![10, 77, 0, 77])])],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, conf, requests) in &cases {
+        let theirs = logged_exchanges("dnsmasq", conf, requests, &dir);
+        let ours = logged_exchanges("ringmasq", conf, requests, &dir);
+        assert!(theirs.len() > requests.len(), "{what}: dnsmasq logged {theirs:?}");
+        if theirs != ours {
+            failures.push(format!("{what}:\n dnsmasq:  {theirs:#?}\n ringmasq: {ours:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

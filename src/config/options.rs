@@ -277,7 +277,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("tftp-lowercase", None, None, Flag, "", Flag, TFTP, "Lower-case requested TFTP file names."),
     opt!("tftp-port-range", None, Required, Once, "<start>,<end>", TftpPortRange, TFTP, "Ports for TFTP transfers."),
     opt!("tftp-single-port", None, None, Flag, "", Flag, TFTP, "Run all TFTP transfers on port 69."),
-    opt!("log-dhcp", None, None, Flag, "", Flag, Status::Partly("in the script's environment, relay and left-out option lines, over --quiet-dhcp; the per-exchange detail lines (tags, options sent) not yet"), "Log DHCP in detail."),
+    opt!("log-dhcp", None, None, Flag, "", Flag, Status::Works, "Log DHCP in detail."),
     opt!("log-async", None, Optional, Once, "[=<integer>]", LogAsync, W, "Queue log lines instead of blocking (optional queue length)."),
     opt!("stop-dns-rebind", None, None, Flag, "", Flag, W, "Drop upstream answers with private addresses."),
     opt!("rebind-localhost-ok", None, None, Flag, "", Flag, W, "Allow 127.0.0.0/8 in upstream answers despite stop-dns-rebind."),

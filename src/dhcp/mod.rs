@@ -5,6 +5,7 @@
 pub mod host_files;
 pub mod lease_file;
 pub mod lease_store;
+pub mod log_detail;
 pub mod option_catalog;
 pub mod relay;
 pub mod script;

@@ -17,6 +17,7 @@
 
 use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
+use super::log_detail;
 use super::lease_store::LeaseStore;
 use super::option_catalog;
 use super::script;
@@ -266,6 +267,8 @@ pub struct V4Config {
     ping: bool,
     /// `--quiet-dhcp` without `--log-dhcp`: routine exchanges are not logged.
     quiet: bool,
+    /// `--log-dhcp`: each exchange's detail is logged too (`log_detail`).
+    log_detail: bool,
     /// The DNS server's port: 0 means no DNS, so no DNS-server option by default.
     dns_port: u16,
 }
@@ -494,6 +497,7 @@ impl V4Config {
             scripted: config.has("dhcp-script"),
             ping: !config.has("no-ping"),
             quiet: config.has("quiet-dhcp") && !config.has("log-dhcp"),
+            log_detail: config.has("log-dhcp"),
             dns_port: config.uint_or("port", 53) as u16,
         }
     }
@@ -539,6 +543,28 @@ impl V4Config {
     /// Whether any IPv4 range is configured (else DHCPv4 is off).
     pub fn is_enabled(&self) -> bool {
         !self.ranges.is_empty()
+    }
+
+    /// The lines dnsmasq logs at start for its ranges, in its order (the last given
+    /// first): `DHCP, IP range 10.0.0.10 -- 10.0.0.99, lease time 2h`.
+    pub fn range_lines(&self) -> Vec<String> {
+        self.ranges
+            .iter()
+            .rev()
+            .map(|r| {
+                let time = match r.lease {
+                    LeaseTime::Secs(secs) => log_detail::pretty_time(secs),
+                    LeaseTime::Infinite => "infinite".into(),
+                };
+                let start = Ipv4Addr::from(r.start);
+                if r.static_only {
+                    format!("DHCP, static leases only on {start}, lease time {time}")
+                } else {
+                    let end = Ipv4Addr::from(r.end);
+                    format!("DHCP, IP range {start} -- {end}, lease time {time}")
+                }
+            })
+            .collect()
     }
 }
 
@@ -755,6 +781,9 @@ impl Server {
         if self.config.scripted && msg.ciaddr().is_unspecified() {
             out.script = Some(Arc::new(self.script_request(packet, &class, subnet)));
         }
+        if self.config.log_detail {
+            self.log_request(packet, &msg, subnet, &mut out);
+        }
         let name = iface.name.as_str();
         let Some(kind) = kind else {
             self.bootp(
@@ -790,13 +819,15 @@ impl Server {
             MessageType::Inform => self.inform(&msg, &client, subnet, name, &class, &mut out),
             _ => {}
         }
+        if self.config.log_detail {
+            self.log_reply(packet, &msg, &mut out);
+        }
         out
     }
 
-    /// What the lease-change script is told of a request: the tags in force (the
-    /// range's too; latest first, as dnsmasq lists them) and what the client and relay
-    /// sent.
-    fn script_request(&self, packet: &[u8], class: &Classified, subnet: Subnet) -> script::Request {
+    /// The tags in force for a request: its own and the range's, latest first, as
+    /// dnsmasq lists them.
+    fn tags_in_force(&self, class: &Classified, subnet: Subnet) -> Vec<String> {
         let mut tags: Vec<String> = class.tags.iter().map(str::to_string).collect();
         if let Some(tag) = &self.config.range_tags[subnet.range.index].1 {
             if !tags.contains(tag) {
@@ -804,6 +835,91 @@ impl Server {
             }
         }
         tags.reverse();
+        tags
+    }
+
+    /// `--log-dhcp`'s "tags" line.
+    fn log_tags(&self, msg: &Message, class: &Classified, subnet: Subnet, out: &mut Outcome) {
+        if self.config.log_detail {
+            let tags = self.tags_in_force(class, subnet).join(", ");
+            out.log.push(format!("{} tags: {tags}", msg.xid()));
+        }
+    }
+
+    /// `--log-dhcp`'s lines of what a request is and brings, before it is answered.
+    fn log_request(&self, packet: &[u8], msg: &Message, subnet: Subnet, out: &mut Outcome) {
+        let xid = msg.xid();
+        let range = subnet.range;
+        let start = Ipv4Addr::from(range.start);
+        out.log.push(if range.static_only {
+            format!("{xid} available DHCP subnet: {start}/{}", subnet.netmask)
+        } else {
+            format!("{xid} available DHCP range: {start} -- {}", Ipv4Addr::from(range.end))
+        });
+        if let Some(v) = raw_option(packet, 60) {
+            out.log.push(format!("{xid} vendor class: {}", log_detail::printable(v)));
+        }
+        if let Some(v) = raw_option(packet, 77) {
+            let v = rfc3004_uncounted(v);
+            out.log.push(format!("{xid} user class: {}", log_detail::printable(&v)));
+        }
+        if let Some(name) = client_name(msg) {
+            out.log.push(format!("{xid} client provides name: {name}"));
+        }
+    }
+
+    /// `--log-dhcp`'s lines of the reply: the options asked for, the boot fields, and
+    /// every option sent. And every line of dnsmasq's log_packet (`DHCPOFFER(eth0) ..`)
+    /// gets the transaction id in front.
+    fn log_reply(&self, packet: &[u8], msg: &Message, out: &mut Outcome) {
+        let xid = msg.xid();
+        for line in &mut out.log {
+            let packet_line = line
+                .split_once('(')
+                .is_some_and(|(kind, _)| !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase()));
+            if packet_line {
+                *line = format!("{xid} {line}");
+            }
+        }
+        let Some((reply, _)) = &out.reply else {
+            return;
+        };
+        let mut lines = Vec::new();
+        let nak = raw_option(reply, 53) == Some(&[6][..]);
+        if let (Some(list), false) = (raw_option(packet, 55), nak) {
+            lines.extend(log_detail::requested(xid, list));
+        }
+        let field = |bytes: &[u8]| {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            log_detail::printable(&bytes[..end])
+        };
+        if reply.len() >= 240 {
+            let file = field(&reply[108..236]);
+            if !file.is_empty() {
+                lines.push(format!("{xid} bootfile name: {file}"));
+            }
+            let sname = field(&reply[44..108]);
+            if !sname.is_empty() {
+                lines.push(format!("{xid} server name: {sname}"));
+            }
+            let siaddr = Ipv4Addr::new(reply[20], reply[21], reply[22], reply[23]);
+            if !siaddr.is_unspecified() {
+                lines.push(format!("{xid} next server: {siaddr}"));
+            }
+            let broadcast = reply[10] & 0x80 != 0;
+            if broadcast && reply[12..16] == [0, 0, 0, 0] {
+                lines.push(format!("{xid} broadcast response"));
+            }
+            lines.extend(log_detail::sent(xid, &reply[240..]));
+        }
+        out.log.extend(lines);
+    }
+
+    /// What the lease-change script is told of a request: the tags in force (the
+    /// range's too; latest first, as dnsmasq lists them) and what the client and relay
+    /// sent.
+    fn script_request(&self, packet: &[u8], class: &Classified, subnet: Subnet) -> script::Request {
+        let tags = self.tags_in_force(class, subnet);
         let option = |code: u8| raw_option(packet, code).map(<[u8]>::to_vec);
         let agent = |code: u8| sub_option(class.agent.as_deref()?, code).map(<[u8]>::to_vec);
         let mut user_classes = Vec::new();
@@ -1295,7 +1411,7 @@ impl Server {
                 "cannot send DHCP/BOOTP option {code}: no space left in packet"
             ));
         }
-        self.routine(out, format!("BOOTP({iface}) {addr} {mac}"));
+        self.routine(out, format!("BOOTP({iface}) {addr} {mac} "));
         out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
     }
 
@@ -1311,7 +1427,7 @@ impl Server {
         store: &mut LeaseStore,
         out: &mut Outcome,
     ) {
-        self.routine(out, format!("DHCPDISCOVER({iface}) {}", client.mac_text()));
+        self.routine(out, format!("DHCPDISCOVER({iface}) {} ", client.mac_text()));
         let host = class.host;
         if class.ignored || host.is_some_and(|h| h.ignore) {
             problem(out, "DHCPDISCOVER", iface, client, "ignored");
@@ -1348,7 +1464,9 @@ impl Server {
             return;
         }
         let time = self.lease_secs(host, subnet);
-        let name = self.hostname(msg, class);
+        // An OFFER names the client only by its --dhcp-host name, as dnsmasq's does: the
+        // name a client sends goes back in the ACK.
+        let name = host.and_then(|h| h.hostname.clone());
         let reply = self.reply(
             msg,
             Some(MessageType::Offer),
@@ -1358,9 +1476,10 @@ impl Server {
             Some(time),
             name.as_deref(),
         );
+        self.log_tags(msg, class, subnet, out);
         self.routine(
             out,
-            format!("DHCPOFFER({iface}) {addr} {}", client.mac_text()),
+            format!("DHCPOFFER({iface}) {addr} {} ", client.mac_text()),
         );
         out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
     }
@@ -1395,9 +1514,16 @@ impl Server {
             // dnsmasq answers an ignored client's request with silence, and logs nothing.
             return;
         }
+        let lease = self.lease_of(client, store).cloned();
+        if asked.is_some() && server_id.is_none() && lease.is_none() && !self.config.authoritative
+        {
+            // INIT-REBOOT with a lease this server never made: silence, logged by dnsmasq
+            // no more than an ignored request.
+            return;
+        }
         self.routine(
             out,
-            format!("DHCPREQUEST({iface}) {addr} {}", client.mac_text()),
+            format!("DHCPREQUEST({iface}) {addr} {} ", client.mac_text()),
         );
         if let Some(id) = server_id {
             if id != subnet.id {
@@ -1406,7 +1532,6 @@ impl Server {
             }
         }
         let host = class.host;
-        let lease = self.lease_of(client, store).cloned();
         let nak = |server: &Server, out: &mut Outcome, why: &str| {
             out.log.push(format!(
                 "DHCPNAK({iface}) {addr} {} {why}",
@@ -1523,9 +1648,9 @@ impl Server {
         if rapid {
             reply = with_rapid_commit(&reply);
         }
-        let mut line = format!("DHCPACK({iface}) {addr} {}", client.mac_text());
+        self.log_tags(msg, class, subnet, out);
+        let mut line = format!("DHCPACK({iface}) {addr} {} ", client.mac_text());
         if let Some(n) = &name {
-            line.push(' ');
             line.push_str(n);
         }
         self.routine(out, line);
@@ -1544,7 +1669,7 @@ impl Server {
         let addr = msg.ciaddr();
         self.routine(
             out,
-            format!("DHCPRELEASE({iface}) {addr} {}", client.mac_text()),
+            format!("DHCPRELEASE({iface}) {addr} {} ", client.mac_text()),
         );
         let ours = matches!(
             msg.opts().get(OptionCode::ServerIdentifier),
@@ -1583,7 +1708,7 @@ impl Server {
         };
         let addr = *addr;
         out.log
-            .push(format!("DHCPDECLINE({iface}) {addr} {}", client.mac_text()));
+            .push(format!("DHCPDECLINE({iface}) {addr} {} ", client.mac_text()));
         if !subnet.contains(addr) {
             return;
         }
@@ -1627,7 +1752,7 @@ impl Server {
         }
         self.routine(
             out,
-            format!("DHCPINFORM({iface}) {addr} {}", client.mac_text()),
+            format!("DHCPINFORM({iface}) {addr} {} ", client.mac_text()),
         );
         let reply = self.reply(
             msg,
@@ -1640,7 +1765,7 @@ impl Server {
         );
         self.routine(
             out,
-            format!("DHCPACK({iface}) {addr} {}", client.mac_text()),
+            format!("DHCPACK({iface}) {addr} {} ", client.mac_text()),
         );
         out.reply = Some((reply, self.destination(msg, addr, client, true, class)));
     }
@@ -1886,7 +2011,19 @@ impl Server {
             )));
         }
         echo_agent(&mut r, class.agent.as_deref());
-        encode(&r)
+        // dnsmasq's order: message type, server, lease times (and the boot names where
+        // --dhcp-boot gives them as options), its own options where none is configured,
+        // the configured ones (latest first), then the vendor ones.
+        let order: Vec<u8> = [53u8, 54, 51]
+            .into_iter()
+            .chain([66, 67].into_iter().filter(|_| boot.is_some()))
+            .chain([58, 59])
+            .chain([1, 28, 3, 6, 15, 12].into_iter().filter(|&c| !configured(c)))
+            .chain([81])
+            .chain(selected.iter().rev().map(|o| o.number))
+            .chain([43, 60, 125])
+            .collect();
+        reordered(&encode(&r), &order)
     }
 
     /// The options that carry encapsulated ones (`Carrier`), as dnsmasq's do_options
@@ -2062,19 +2199,7 @@ const BOOTP_VEND_BYTES: usize = 64;
 /// agent option, given back, goes after them, as dnsmasq puts it), and the message
 /// padded to BOOTP's 300 bytes. Also the codes of the options left out.
 fn bootp_encode(full: &[u8], order: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut options: Vec<&[u8]> = Vec::new();
-    let mut at = 240;
-    while at + 1 < full.len() && full[at] != 255 {
-        if full[at] == 0 {
-            at += 1;
-            continue;
-        }
-        let end = (at + 2 + usize::from(full[at + 1])).min(full.len());
-        options.push(&full[at..end]);
-        at = end;
-    }
-    let rank = |o: &&[u8]| order.iter().position(|&c| c == o[0]).unwrap_or(order.len());
-    options.sort_by_key(rank);
+    let options = options_in_order(full, order);
     let mut out = full[..240.min(full.len())].to_vec();
     let mut left_out = Vec::new();
     let mut agent = None;
@@ -2093,6 +2218,40 @@ fn bootp_encode(full: &[u8], order: &[u8]) -> (Vec<u8>, Vec<u8>) {
     out.push(255);
     out.resize(out.len().max(236 + BOOTP_VEND_BYTES), 0);
     (out, left_out)
+}
+
+/// The options of `full` (an encoded message), each with its code and length: those of
+/// `order` first, in that order, then the others by code, the relay agent's last.
+fn options_in_order<'a>(full: &'a [u8], order: &[u8]) -> Vec<&'a [u8]> {
+    let mut options: Vec<&[u8]> = Vec::new();
+    let mut at = 240;
+    while at + 1 < full.len() && full[at] != 255 {
+        if full[at] == 0 {
+            at += 1;
+            continue;
+        }
+        let end = (at + 2 + usize::from(full[at + 1])).min(full.len());
+        options.push(&full[at..end]);
+        at = end;
+    }
+    options.sort_by_key(|o| match order.iter().position(|&c| c == o[0]) {
+        Some(rank) => (0, rank),
+        None if o[0] == 82 => (2, 0),
+        None => (1, usize::from(o[0])),
+    });
+    options
+}
+
+/// `full` (an encoded reply) with its options in `order` (see `options_in_order`), as
+/// dnsmasq writes them, at the same length.
+fn reordered(full: &[u8], order: &[u8]) -> Vec<u8> {
+    let mut out = full[..240.min(full.len())].to_vec();
+    for option in options_in_order(full, order) {
+        out.extend_from_slice(option);
+    }
+    out.push(255);
+    out.resize(out.len().max(full.len()), 0);
+    out
 }
 
 /// A BOOTREPLY for `msg`: its transaction, hardware address, flags and relay.
@@ -2663,6 +2822,40 @@ mod tests {
             });
         }
         store
+    }
+
+    #[test]
+    fn log_dhcp_details_each_exchange_under_its_transaction_id() {
+        let conf = "dhcp-range=192.168.1.50,192.168.1.150,12h\nlog-dhcp\n";
+        let mut s = server(conf);
+        let mut store = LeaseStore::in_memory();
+        let discover = request(
+            MessageType::Discover,
+            MAC,
+            vec![
+                DhcpOption::ParameterRequestList(vec![
+                    OptionCode::SubnetMask,
+                    OptionCode::Router,
+                ]),
+                DhcpOption::ClassIdentifier(b"MSFT 5.0".to_vec()),
+            ],
+        );
+        let out = s.handle(&encode(&discover), &iface(), 1_000_000, &mut store);
+        let xid = discover.xid();
+        assert!(out.log.iter().all(|l| l.starts_with(&format!("{xid} "))), "{:?}", out.log);
+        let has = |text: &str| out.log.iter().any(|l| l.contains(text));
+        assert!(has(" available DHCP range: 192.168.1.50 -- 192.168.1.150"));
+        assert!(has(" vendor class: MSFT 5.0"));
+        assert!(has(" DHCPDISCOVER(eth0) 52:54:00:12:34:56"));
+        assert!(has(" tags: eth0"));
+        assert!(has(" requested options: 1:netmask, 3:router"));
+        assert!(has(" sent size:  1 option: 53 message-type  2"));
+        assert!(has(" sent size:  4 option: 51 lease-time  12h"));
+        // Without it, none of that.
+        let mut plain = server("dhcp-range=192.168.1.50,192.168.1.150,12h\n");
+        let out = plain.handle(&encode(&discover), &iface(), 1_000_000, &mut store);
+        assert_eq!(out.log.len(), 2, "{:?}", out.log);
+        assert!(out.log[0].starts_with("DHCPDISCOVER(eth0) "));
     }
 
     #[test]

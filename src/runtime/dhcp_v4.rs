@@ -159,6 +159,9 @@ pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared
         return Ok(None);
     }
     v4.add_files(host_files::read(config));
+    for line in v4.range_lines() {
+        log::dhcp(line);
+    }
     let (server_port, client_port) = match config.last("dhcp-alternate-port") {
         Some(Value::AltPort { server, client }) => (*server, *client),
         _ => (v4::SERVER_PORT, v4::CLIENT_PORT),
@@ -676,7 +679,7 @@ fn answer_one(
         return;
     }
     for line in outcome.log {
-        log::info(line);
+        log::dhcp(line);
     }
     if p.scripts.is_some() {
         let relay = packet
@@ -782,7 +785,7 @@ fn relay(
         return false;
     };
     for line in log {
-        log::info(line);
+        log::dhcp(line);
     }
     for up in ups {
         let ifindex = match &up.interface {
@@ -908,11 +911,11 @@ fn name_lease(names: &LeaseNames, local: &LocalData, addr: Ipv4Addr, hostname: O
     };
     for refused in names.set(addr, hostname, &elsewhere) {
         match refused {
-            Refused::OtherLease(name) => log::warn(format!(
+            Refused::OtherLease(name) => log::dhcp_warn(format!(
                 "not giving name {name} to the DHCP lease of {addr} because the name exists \
                  with another lease"
             )),
-            Refused::Elsewhere(name, there) => log::warn(format!(
+            Refused::Elsewhere(name, there) => log::dhcp_warn(format!(
                 "not giving name {name} to the DHCP lease of {addr} because the name exists \
                  in {there}"
             )),
