@@ -1134,7 +1134,12 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
     };
     let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
     let asks = vec![
-        (55u8, vec![1, 3, 6, 12, 15, 28, 42, 51, 54, 58, 59, 66, 67, 119, 121, 249, 252]),
+        (
+            55u8,
+            vec![
+                1, 3, 6, 12, 15, 28, 42, 51, 54, 58, 59, 66, 67, 119, 121, 249, 252,
+            ],
+        ),
         (12, b"loghost".to_vec()),
         (60, b"MSFT 5.0".to_vec()),
         (77, b"\x05class".to_vec()),
@@ -1165,9 +1170,14 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
     for (what, conf, requests) in &cases {
         let theirs = logged_exchanges("dnsmasq", conf, requests, &dir);
         let ours = logged_exchanges("ringmasq", conf, requests, &dir);
-        assert!(theirs.len() > requests.len(), "{what}: dnsmasq logged {theirs:?}");
+        assert!(
+            theirs.len() > requests.len(),
+            "{what}: dnsmasq logged {theirs:?}"
+        );
         if theirs != ours {
-            failures.push(format!("{what}:\n dnsmasq:  {theirs:#?}\n ringmasq: {ours:#?}"));
+            failures.push(format!(
+                "{what}:\n dnsmasq:  {theirs:#?}\n ringmasq: {ours:#?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

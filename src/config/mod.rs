@@ -310,9 +310,12 @@ impl Loader {
                 .at(origin_of(0)),
             ));
         }
-        self.read_rule_lines(input, size, &["address", "local", "server"], |loader, n, raw| {
-            loader.read_line(raw, origin_of(n))
-        })?;
+        self.read_rule_lines(
+            input,
+            size,
+            &["address", "local", "server"],
+            |loader, n, raw| loader.read_line(raw, origin_of(n)),
+        )?;
         self.depth -= 1;
         Ok(())
     }

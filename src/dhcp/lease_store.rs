@@ -634,7 +634,9 @@ mod tests {
         let mut leased = std::collections::HashSet::new();
         let mut rng = 12345u64;
         for round in 0..3000 {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let i = (rng >> 33) as u32 % 300;
             // Mostly adds, some removals, some renewals of an address already leased.
             if round % 4 == 3 && leased.remove(&i) {
@@ -645,13 +647,19 @@ mod tests {
             }
             let from = (rng >> 20) as u32 % 300;
             let want = (from..300).find(|j| !leased.contains(j)).map(|j| base + j);
-            assert_eq!(t.next_unleased(base + from, base + 299), want, "from {from}");
+            assert_eq!(
+                t.next_unleased(base + from, base + 299),
+                want,
+                "from {from}"
+            );
         }
         // Runs stay as long as they can be: no two touch.
         let runs: Vec<_> = t.runs.iter().map(|(&a, &b)| (a, b)).collect();
         assert!(runs.windows(2).all(|w| w[0].1 + 1 < w[1].0), "{runs:?}");
         assert_eq!(
-            runs.iter().map(|(a, b)| (b - a + 1) as usize).sum::<usize>(),
+            runs.iter()
+                .map(|(a, b)| (b - a + 1) as usize)
+                .sum::<usize>(),
             leased.len()
         );
     }

@@ -81,8 +81,8 @@ pub fn requested(xid: u32, list: &[u8]) -> Vec<String> {
     let mut line = String::new();
     for (i, &code) in list.iter().enumerate() {
         let last = i + 1 == list.len();
-        let name = option_catalog::by_number(option_catalog::V4, u16::from(code))
-            .map_or("", |o| o.name);
+        let name =
+            option_catalog::by_number(option_catalog::V4, u16::from(code)).map_or("", |o| o.name);
         line.push_str(&code.to_string());
         if !name.is_empty() {
             line.push(':');
@@ -140,15 +140,24 @@ mod tests {
 
     #[test]
     fn option_values_are_shown_by_their_kind() {
-        assert_eq!(option_text(54, &[10, 0, 0, 1]), ("server-identifier", "10.0.0.1".into()));
+        assert_eq!(
+            option_text(54, &[10, 0, 0, 1]),
+            ("server-identifier", "10.0.0.1".into())
+        );
         assert_eq!(
             option_text(6, &[10, 0, 0, 1, 10, 0, 0, 2]),
             ("dns-server", "10.0.0.1, 10.0.0.2".into())
         );
         assert_eq!(option_text(53, &[2]), ("message-type", "2".into()));
-        assert_eq!(option_text(51, &[0, 0, 0x1c, 0x20]), ("lease-time", "2h".into()));
+        assert_eq!(
+            option_text(51, &[0, 0, 0x1c, 0x20]),
+            ("lease-time", "2h".into())
+        );
         assert_eq!(option_text(15, b"lan\0"), ("domain-name", "lan".into()));
-        assert_eq!(option_text(61, &[1, 2, 3]), ("client-id", "01:02:03".into()));
+        assert_eq!(
+            option_text(61, &[1, 2, 3]),
+            ("client-id", "01:02:03".into())
+        );
         assert_eq!(
             option_text(200, &[0; 16]).1,
             "00:00:00:00:00:00:00:00:00:00:00:00:00:00..."

@@ -17,8 +17,8 @@
 
 use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
-use super::log_detail;
 use super::lease_store::LeaseStore;
+use super::log_detail;
 use super::option_catalog;
 use super::script;
 use super::tags::{self, TagIf, Tags};
@@ -854,14 +854,19 @@ impl Server {
         out.log.push(if range.static_only {
             format!("{xid} available DHCP subnet: {start}/{}", subnet.netmask)
         } else {
-            format!("{xid} available DHCP range: {start} -- {}", Ipv4Addr::from(range.end))
+            format!(
+                "{xid} available DHCP range: {start} -- {}",
+                Ipv4Addr::from(range.end)
+            )
         });
         if let Some(v) = raw_option(packet, 60) {
-            out.log.push(format!("{xid} vendor class: {}", log_detail::printable(v)));
+            out.log
+                .push(format!("{xid} vendor class: {}", log_detail::printable(v)));
         }
         if let Some(v) = raw_option(packet, 77) {
             let v = rfc3004_uncounted(v);
-            out.log.push(format!("{xid} user class: {}", log_detail::printable(&v)));
+            out.log
+                .push(format!("{xid} user class: {}", log_detail::printable(&v)));
         }
         if let Some(name) = client_name(msg) {
             out.log.push(format!("{xid} client provides name: {name}"));
@@ -874,9 +879,9 @@ impl Server {
     fn log_reply(&self, packet: &[u8], msg: &Message, out: &mut Outcome) {
         let xid = msg.xid();
         for line in &mut out.log {
-            let packet_line = line
-                .split_once('(')
-                .is_some_and(|(kind, _)| !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase()));
+            let packet_line = line.split_once('(').is_some_and(|(kind, _)| {
+                !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase())
+            });
             if packet_line {
                 *line = format!("{xid} {line}");
             }
@@ -1464,9 +1469,14 @@ impl Server {
             return;
         }
         let time = self.lease_secs(host, subnet);
-        // An OFFER names the client only by its --dhcp-host name, as dnsmasq's does: the
-        // name a client sends goes back in the ACK.
-        let name = host.and_then(|h| h.hostname.clone());
+        // An OFFER names the client by its --dhcp-host name, or the one its FQDN option
+        // gives, as dnsmasq's does: a name sent in option 12 alone goes back in the ACK.
+        let name = host.and_then(|h| h.hostname.clone()).or_else(|| {
+            fqdn_option(msg)
+                .is_some()
+                .then(|| self.hostname(msg, class))
+                .flatten()
+        });
         let reply = self.reply(
             msg,
             Some(MessageType::Offer),
@@ -1515,8 +1525,7 @@ impl Server {
             return;
         }
         let lease = self.lease_of(client, store).cloned();
-        if asked.is_some() && server_id.is_none() && lease.is_none() && !self.config.authoritative
-        {
+        if asked.is_some() && server_id.is_none() && lease.is_none() && !self.config.authoritative {
             // INIT-REBOOT with a lease this server never made: silence, logged by dnsmasq
             // no more than an ignored request.
             return;
@@ -1707,8 +1716,10 @@ impl Server {
             return;
         };
         let addr = *addr;
-        out.log
-            .push(format!("DHCPDECLINE({iface}) {addr} {} ", client.mac_text()));
+        out.log.push(format!(
+            "DHCPDECLINE({iface}) {addr} {} ",
+            client.mac_text()
+        ));
         if !subnet.contains(addr) {
             return;
         }
@@ -2018,7 +2029,11 @@ impl Server {
             .into_iter()
             .chain([66, 67].into_iter().filter(|_| boot.is_some()))
             .chain([58, 59])
-            .chain([1, 28, 3, 6, 15, 12].into_iter().filter(|&c| !configured(c)))
+            .chain(
+                [1, 28, 3, 6, 15, 12]
+                    .into_iter()
+                    .filter(|&c| !configured(c)),
+            )
             .chain([81])
             .chain(selected.iter().rev().map(|o| o.number))
             .chain([43, 60, 125])
@@ -2833,16 +2848,17 @@ mod tests {
             MessageType::Discover,
             MAC,
             vec![
-                DhcpOption::ParameterRequestList(vec![
-                    OptionCode::SubnetMask,
-                    OptionCode::Router,
-                ]),
+                DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]),
                 DhcpOption::ClassIdentifier(b"MSFT 5.0".to_vec()),
             ],
         );
         let out = s.handle(&encode(&discover), &iface(), 1_000_000, &mut store);
         let xid = discover.xid();
-        assert!(out.log.iter().all(|l| l.starts_with(&format!("{xid} "))), "{:?}", out.log);
+        assert!(
+            out.log.iter().all(|l| l.starts_with(&format!("{xid} "))),
+            "{:?}",
+            out.log
+        );
         let has = |text: &str| out.log.iter().any(|l| l.contains(text));
         assert!(has(" available DHCP range: 192.168.1.50 -- 192.168.1.150"));
         assert!(has(" vendor class: MSFT 5.0"));
@@ -2873,15 +2889,19 @@ dhcp-sequential-ip
         assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, 201));
         // Hashed: every address but one leased, wherever the walk starts it finds it.
         for free in [10, 12, 130, 250] {
-            let mut s = server("dhcp-range=192.168.1.10,192.168.1.250
-");
+            let mut s = server(
+                "dhcp-range=192.168.1.10,192.168.1.250
+",
+            );
             let mut store = leased_to_others((10..=250).filter(|&a| a != free));
             let (offer, _) = offer_to_mac(&mut s, &mut store);
             assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 1, free));
         }
         // None free: no offer.
-        let mut s = server("dhcp-range=192.168.1.10,192.168.1.250
-");
+        let mut s = server(
+            "dhcp-range=192.168.1.10,192.168.1.250
+",
+        );
         let mut store = leased_to_others(10..=250);
         let discover = request(MessageType::Discover, MAC, vec![]);
         assert!(answer(&mut s, &discover, &mut store).is_none());

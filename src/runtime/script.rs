@@ -158,10 +158,10 @@ pub fn initial_leases(config: &Config) -> Result<Vec<Lease>, ConfigError> {
     if !status.success() {
         // Killed by a signal: dnsmasq's WEXITSTATUS of that is 0.
         let code = status.code().unwrap_or(0);
-        return Err(ConfigError::file(format!(
-            "lease-init script returned exit code {code}"
-        ))
-        .with_exit(ExitCode::LeaseInit(u8::try_from(code).unwrap_or(u8::MAX))));
+        return Err(
+            ConfigError::file(format!("lease-init script returned exit code {code}"))
+                .with_exit(ExitCode::LeaseInit(u8::try_from(code).unwrap_or(u8::MAX))),
+        );
     }
     let file = LeaseFile::parse(&text);
     for (line, why) in &file.bad {
