@@ -1102,13 +1102,11 @@ fn logged_exchanges(
     let _running = start(server, &format!("log-dhcp\n{conf}"), dir, "");
     let capture = Capture::open();
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    // Ready once it answers a probe (from another client, with its own id).
-    let probe = request(DISCOVER, 0x4fff, &[(61, vec![0, 9, 9])]);
-    let ready = (0..15).any(|_| {
-        sock.send_to(&probe, (RELAY, PORT)).unwrap();
-        capture.reply(0x4fff, Duration::from_millis(200)).is_some()
-    });
-    assert!(ready, "{server} never answered");
+    // Ready once it logs its ranges (and a moment for its socket).
+    let started =
+        common::wait_until(|| std::fs::read_to_string(&log).is_ok_and(|t| t.contains("DHCP, ")));
+    assert!(started, "{server} never started");
+    std::thread::sleep(Duration::from_millis(300));
     let mut xids = Vec::new();
     for (n, (kind, opts)) in requests.iter().enumerate() {
         let xid = 0x5000 + n as u32;
@@ -1164,6 +1162,27 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
             "dhcp-range=10.77.0.0,static,255.255.255.0\ndhcp-host=52:54:00:11:22:33,10.77.0.77,pinned\n"
                 .to_string(),
             vec![(DISCOVER, vec![]), (REQUEST, vec![(50, vec![10, 77, 0, 77])])],
+        ),
+        (
+            "a tagged range, authority, and requests NAKed",
+            "dhcp-range=set:lan,10.77.0.50,10.77.0.150,255.255.255.0,2h\ndhcp-authoritative\n\
+             dhcp-option=tag:lan,option:ntp-server,10.77.0.5\n"
+                .to_string(),
+            vec![
+                (DISCOVER, vec![(55, vec![1, 3, 42])]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 200]), (55, vec![1, 3, 42])]),
+                (REQUEST, vec![(50, vec![10, 9, 9, 9])]),
+            ],
+        ),
+        (
+            "BOOTP",
+            format!("{range}bootp-dynamic\ndhcp-boot=pxelinux.0\n"),
+            vec![(BOOTP, vec![])],
+        ),
+        (
+            "an ignored client",
+            format!("{range}dhcp-mac=set:bad,52:54:00:11:22:33\ndhcp-ignore=tag:bad\n"),
+            vec![(DISCOVER, vec![(55, vec![1, 3])])],
         ),
     ];
     let mut failures = Vec::new();

@@ -796,6 +796,9 @@ impl Server {
                 store,
                 &mut out,
             );
+            if self.config.log_detail {
+                self.log_reply(packet, &msg, &mut out);
+            }
             return out;
         };
         match kind {
@@ -1416,6 +1419,7 @@ impl Server {
                 "cannot send DHCP/BOOTP option {code}: no space left in packet"
             ));
         }
+        self.log_tags(msg, class, subnet, out);
         self.routine(out, format!("BOOTP({iface}) {addr} {mac} "));
         out.reply = Some((reply, self.destination(msg, addr, client, false, class)));
     }
@@ -1432,12 +1436,12 @@ impl Server {
         store: &mut LeaseStore,
         out: &mut Outcome,
     ) {
-        self.routine(out, format!("DHCPDISCOVER({iface}) {} ", client.mac_text()));
         let host = class.host;
         if class.ignored || host.is_some_and(|h| h.ignore) {
             problem(out, "DHCPDISCOVER", iface, client, "ignored");
             return;
         }
+        self.routine(out, format!("DHCPDISCOVER({iface}) {} ", client.mac_text()));
         let asked = match msg.opts().get(OptionCode::RequestedIpAddress) {
             Some(DhcpOption::RequestedIpAddress(a)) => Some(*a),
             _ => None,
@@ -2132,7 +2136,7 @@ impl Server {
         opts.insert(DhcpOption::ServerIdentifier(server_id));
         opts.insert(DhcpOption::Message(why.to_string()));
         echo_agent(&mut r, agent);
-        encode(&r)
+        reordered(&encode(&r), &[53, 54, 56])
     }
 
     /// The `--dhcp-reply-delay` for an answer to a DISCOVER, as dnsmasq's apply_delay
