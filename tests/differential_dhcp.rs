@@ -935,6 +935,8 @@ fn script_calls(server: &str, requests: &[Vec<u8>], dir: &std::path::Path) -> Ve
 }
 
 const RELEASE: u8 = 7;
+const DECLINE: u8 = 4;
+const INFORM: u8 = 8;
 
 #[test]
 fn the_lease_script_is_called_as_dnsmasq_calls_it() {
@@ -1097,6 +1099,21 @@ fn logged_exchanges(
     requests: &[Request],
     dir: &std::path::Path,
 ) -> Vec<String> {
+    let packets: Vec<Vec<u8>> = requests
+        .iter()
+        .enumerate()
+        .map(|(n, (kind, opts))| request(*kind, 0x5000 + n as u32, opts))
+        .collect();
+    logged_packets(server, conf, &packets, dir)
+}
+
+/// As `logged_exchanges`, for requests given whole.
+fn logged_packets(
+    server: &str,
+    conf: &str,
+    packets: &[Vec<u8>],
+    dir: &std::path::Path,
+) -> Vec<String> {
     let log = dir.join(format!("{server}.log"));
     let _ = std::fs::remove_file(&log);
     let _running = start(server, &format!("log-dhcp\n{conf}"), dir, "");
@@ -1108,11 +1125,10 @@ fn logged_exchanges(
     assert!(started, "{server} never started");
     std::thread::sleep(Duration::from_millis(300));
     let mut xids = Vec::new();
-    for (n, (kind, opts)) in requests.iter().enumerate() {
-        let xid = 0x5000 + n as u32;
+    for packet in packets {
+        let xid = u32::from_be_bytes(packet[4..8].try_into().unwrap());
         xids.push(format!("{xid} "));
-        sock.send_to(&request(*kind, xid, opts), (RELAY, PORT))
-            .unwrap();
+        sock.send_to(packet, (RELAY, PORT)).unwrap();
         let _ = capture.reply(xid, Duration::from_secs(2));
     }
     // The last lines may follow the reply.
@@ -1200,4 +1216,87 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn log_dhcp_says_what_dnsmasq_says_of_informs_renewals_releases_and_declines() {
+    let Some((dir, _ns)) = setup("log-dhcp-more") else {
+        return;
+    };
+    let conf = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n\
+                dhcp-host=52:54:00:11:22:33,10.77.0.77\ndomain=lan\n";
+    let with_ciaddr = |mut p: Vec<u8>, a: [u8; 4]| {
+        p[12..16].copy_from_slice(&a);
+        p
+    };
+    let server_id = (54u8, vec![10, 77, 0, 1]);
+    let prl = (55u8, vec![1, 3, 6, 15, 51]);
+    let packets = vec![
+        request(DISCOVER, 0x6000, std::slice::from_ref(&prl)),
+        request(
+            REQUEST,
+            0x6001,
+            &[(50, vec![10, 77, 0, 77]), server_id.clone(), prl.clone()],
+        ),
+        // Renewing, then informing, releasing, and declining an offer.
+        with_ciaddr(
+            request(REQUEST, 0x6002, std::slice::from_ref(&prl)),
+            [10, 77, 0, 77],
+        ),
+        with_ciaddr(
+            request(INFORM, 0x6003, std::slice::from_ref(&prl)),
+            [10, 77, 0, 77],
+        ),
+        with_ciaddr(
+            request(RELEASE, 0x6004, std::slice::from_ref(&server_id)),
+            [10, 77, 0, 77],
+        ),
+        request(DISCOVER, 0x6005, std::slice::from_ref(&prl)),
+        request(
+            DECLINE,
+            0x6006,
+            &[(50, vec![10, 77, 0, 77]), server_id.clone()],
+        ),
+    ];
+    // A renewal's T1 and T2 come early by the same random few seconds (at most an
+    // eighth of T1): checked, then set aside for the comparison.
+    let fuzzed = |lines: Vec<String>| -> Vec<String> {
+        let secs = |text: &str| {
+            let t = text.rsplit("  ").next().unwrap_or("");
+            let (h, rest) = t.split_once('h').unwrap_or(("0", t));
+            let (m, rest) = rest.split_once('m').unwrap_or(("0", rest));
+            let s = rest.trim_end_matches('s');
+            let n = |x: &str| x.parse::<u32>().unwrap_or(0);
+            n(h) * 3600 + n(m) * 60 + n(s)
+        };
+        let renewal = |l: &String| l.starts_with("24578 sent size:  4 option: 5");
+        let t1 = lines
+            .iter()
+            .find(|l| renewal(l) && l.contains(" T1 "))
+            .map(|l| secs(l));
+        let t2 = lines
+            .iter()
+            .find(|l| renewal(l) && l.contains(" T2 "))
+            .map(|l| secs(l));
+        let (t1, t2) = (t1.expect("a renewal's T1"), t2.expect("a renewal's T2"));
+        assert!(
+            (3600 - 450..=3600).contains(&t1) && t2 - t1 == 6300 - 3600,
+            "T1 {t1} T2 {t2}"
+        );
+        lines
+            .into_iter()
+            .map(
+                |l| match renewal(&l) && (l.contains(" T1 ") || l.contains(" T2 ")) {
+                    true => l
+                        .rsplit_once("  ")
+                        .map_or(l.clone(), |(head, _)| format!("{head}  (fuzzed)")),
+                    false => l,
+                },
+            )
+            .collect()
+    };
+    let theirs = fuzzed(logged_packets("dnsmasq", conf, &packets, &dir));
+    let ours = fuzzed(logged_packets("ringmasq", conf, &packets, &dir));
+    assert!(theirs.len() >= packets.len(), "dnsmasq logged {theirs:#?}");
+    assert_eq!(theirs, ours, "dnsmasq, then ringmasq");
 }

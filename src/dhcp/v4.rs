@@ -114,6 +114,18 @@ pub struct Outcome {
     pub script: Option<Arc<script::Request>>,
 }
 
+/// The lease times a reply gives.
+#[derive(Clone, Copy, Debug)]
+enum Times {
+    /// None (BOOTP, or an INFORM from a client without a lease).
+    None,
+    /// The lease's length, with T1 and T2; a renewal's T1 and T2 come `fuzz` seconds
+    /// early (at most an eighth of T1), as dnsmasq spreads renewals out.
+    Lease(LeaseTime, u16),
+    /// An INFORM's answer to a client with a lease: what is left of it, and no T1/T2.
+    Left(u32),
+}
+
 /// A `--dhcp-range` for IPv4 (its tags in `V4Config::range_tags`, by `index`).
 #[derive(Clone, Copy, Debug)]
 struct Range {
@@ -819,7 +831,9 @@ impl Server {
             MessageType::Decline => {
                 self.decline(&msg, &client, subnet, name, now_secs, store, &mut out)
             }
-            MessageType::Inform => self.inform(&msg, &client, subnet, name, &class, &mut out),
+            MessageType::Inform => self.inform(
+                &msg, &client, subnet, name, &class, now_secs, store, &mut out,
+            ),
             _ => {}
         }
         if self.config.log_detail {
@@ -1404,7 +1418,7 @@ impl Server {
                 .log
                 .push(format!("BOOTP({iface}) {addr} {mac} no leases left"));
         }
-        let full = self.reply(msg, None, addr, subnet, class, None, name.as_deref());
+        let full = self.reply(msg, None, addr, subnet, class, Times::None, name.as_deref());
         // dnsmasq's order: its own options (where not configured), then the configured
         // ones, latest first.
         let configured = |code: u8| self.config.options.iter().any(|o| o.number == code);
@@ -1487,7 +1501,7 @@ impl Server {
             addr,
             subnet,
             class,
-            Some(time),
+            Times::Lease(time, 0),
             name.as_deref(),
         );
         self.log_tags(msg, class, subnet, out);
@@ -1611,6 +1625,14 @@ impl Server {
         rapid: bool,
     ) {
         let host = class.host;
+        // A renewal (no address asked for: the client has one) gets its T1 and T2 a
+        // little early, at random, as dnsmasq desynchronises renewals.
+        let renewing = !rapid && msg.opts().get(OptionCode::RequestedIpAddress).is_none();
+        let fuzz = if renewing {
+            crate::random::u32() as u16
+        } else {
+            0
+        };
         if let Some(old) = lease.as_ref().filter(|l| l.addr != addr) {
             store.remove(old.addr);
         }
@@ -1655,7 +1677,7 @@ impl Server {
             addr,
             subnet,
             class,
-            Some(time),
+            Times::Lease(time, fuzz),
             name.as_deref(),
         );
         if rapid {
@@ -1748,6 +1770,7 @@ impl Server {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn inform(
         &self,
         msg: &Message,
@@ -1755,6 +1778,8 @@ impl Server {
         subnet: Subnet,
         iface: &str,
         class: &Classified,
+        now_secs: u64,
+        store: &LeaseStore,
         out: &mut Outcome,
     ) {
         let addr = msg.ciaddr();
@@ -1769,18 +1794,45 @@ impl Server {
             out,
             format!("DHCPINFORM({iface}) {addr} {} ", client.mac_text()),
         );
+        // The client's lease (else the address's), as dnsmasq finds it: its name, and
+        // what is left of it where the request list asks for the lease time (dnsmasq's
+        // dhcp_lease_time utility does).
+        let by_client = self.lease_of(client, store);
+        let lease = by_client.or_else(|| store.table().get(addr));
+        let hostname = self.hostname(msg, class).or_else(|| {
+            by_client
+                .is_none()
+                .then(|| lease.and_then(|l| l.hostname.clone()))
+                .flatten()
+        });
+        let asks_time = matches!(
+            msg.opts().get(OptionCode::ParameterRequestList),
+            Some(DhcpOption::ParameterRequestList(l)) if l.contains(&OptionCode::AddressLeaseTime)
+        );
+        let times = match lease.filter(|_| asks_time) {
+            Some(l) if l.expires == 0 => Times::Left(u32::MAX),
+            Some(l) => {
+                Times::Left(u32::try_from(l.expires.saturating_sub(now_secs)).unwrap_or(u32::MAX))
+            }
+            None => Times::None,
+        };
         let reply = self.reply(
             msg,
             Some(MessageType::Ack),
             Ipv4Addr::UNSPECIFIED,
             subnet,
             class,
-            None,
-            None,
+            times,
+            hostname.as_deref(),
         );
+        self.log_tags(msg, class, subnet, out);
         self.routine(
             out,
-            format!("DHCPACK({iface}) {addr} {} ", client.mac_text()),
+            format!(
+                "DHCPACK({iface}) {addr} {} {}",
+                client.mac_text(),
+                hostname.as_deref().unwrap_or("")
+            ),
         );
         out.reply = Some((reply, self.destination(msg, addr, client, true, class)));
     }
@@ -1827,7 +1879,7 @@ impl Server {
         yiaddr: Ipv4Addr,
         subnet: Subnet,
         class: &Classified,
-        time: Option<LeaseTime>,
+        times: Times,
         hostname: Option<&str>,
     ) -> Vec<u8> {
         let mut r = reply_header(msg);
@@ -1923,18 +1975,24 @@ impl Server {
             opts.insert(DhcpOption::MessageType(kind));
             opts.insert(DhcpOption::ServerIdentifier(subnet.id));
         }
-        if let Some(time) = time {
-            let secs = match time {
-                LeaseTime::Infinite => u32::MAX,
-                LeaseTime::Secs(s) => s,
-            };
-            opts.insert(DhcpOption::AddressLeaseTime(secs));
-            if secs != u32::MAX {
-                if !configured(58) {
-                    opts.insert(DhcpOption::Renewal(secs / 2));
-                }
-                if !configured(59) {
-                    opts.insert(DhcpOption::Rebinding((u64::from(secs) * 7 / 8) as u32));
+        match times {
+            Times::None => {}
+            Times::Left(secs) => {
+                opts.insert(DhcpOption::AddressLeaseTime(secs));
+            }
+            Times::Lease(time, fuzz) => {
+                let secs = match time {
+                    LeaseTime::Infinite => u32::MAX,
+                    LeaseTime::Secs(s) => s,
+                };
+                opts.insert(DhcpOption::AddressLeaseTime(secs));
+                if secs != u32::MAX {
+                    let (t1, t2) = renewal_times(secs, fuzz, |code| {
+                        let o = selected.iter().find(|o| o.number == code)?;
+                        Some(u32::from_be_bytes(o.data.get(..4)?.try_into().ok()?))
+                    });
+                    opts.insert(DhcpOption::Renewal(t1));
+                    opts.insert(DhcpOption::Rebinding(t2));
                 }
             }
         }
@@ -1988,6 +2046,11 @@ impl Server {
         for o in &selected {
             let (code, forced) = (&o.number, o.forced);
             if in_fields.contains(code) || (boot.is_some() && matches!(code, 66 | 67)) {
+                continue;
+            }
+            // T1 and T2 go with the lease time, from the configured value where it is
+            // sane (dnsmasq's do_options), and not at all without one.
+            if matches!(code, 58 | 59) {
                 continue;
             }
             if forced || wanted(*code) {
@@ -2237,6 +2300,26 @@ fn bootp_encode(full: &[u8], order: &[u8]) -> (Vec<u8>, Vec<u8>) {
     out.push(255);
     out.resize(out.len().max(236 + BOOTP_VEND_BYTES), 0);
     (out, left_out)
+}
+
+/// T1 and T2 for a lease of `secs` as dnsmasq's do_options sets them: half and seven
+/// eighths of it, or the configured ones (`configured`) where shorter than the lease and
+/// over 2 s, T1 kept below T2; a renewal's both `fuzz` early (halved until at most an
+/// eighth of T1).
+fn renewal_times(secs: u32, fuzz: u16, configured: impl Fn(u8) -> Option<u32>) -> (u32, u32) {
+    let sane = |v: &u32| *v < secs && *v > 2;
+    let mut t1 = configured(58).filter(sane).unwrap_or(secs / 2);
+    let t2 = configured(59)
+        .filter(sane)
+        .unwrap_or((u64::from(secs) * 7 / 8) as u32);
+    if t2 <= t1 {
+        t1 = t2.saturating_sub(1);
+    }
+    let mut fuzz = u32::from(fuzz);
+    while fuzz > t1 / 8 {
+        fuzz /= 2;
+    }
+    (t1 - fuzz, t2 - fuzz)
 }
 
 /// The options of `full` (an encoded message), each with its code and length: those of
@@ -2841,6 +2924,20 @@ mod tests {
             });
         }
         store
+    }
+
+    #[test]
+    fn renewal_times_are_dnsmasqs() {
+        let none = |_: u8| None;
+        assert_eq!(renewal_times(7200, 0, none), (3600, 6300));
+        // A renewal's come early, the fuzz halved until at most an eighth of T1.
+        assert_eq!(renewal_times(7200, 448, none), (3152, 5852));
+        assert_eq!(renewal_times(7200, 1000, none), (3600 - 250, 6300 - 250));
+        // Configured ones where sane (below the lease, over 2 s), T1 kept below T2.
+        let set = |t1: u32, t2: u32| move |c: u8| Some(if c == 58 { t1 } else { t2 });
+        assert_eq!(renewal_times(7200, 0, set(1000, 2000)), (1000, 2000));
+        assert_eq!(renewal_times(7200, 0, set(9000, 1)), (3600, 6300));
+        assert_eq!(renewal_times(7200, 0, set(5000, 4000)), (3999, 4000));
     }
 
     #[test]
