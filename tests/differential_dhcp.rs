@@ -1257,6 +1257,11 @@ fn log_dhcp_says_what_dnsmasq_says_of_informs_renewals_releases_and_declines() {
             0x6006,
             &[(50, vec![10, 77, 0, 77]), server_id.clone()],
         ),
+        // Renewing a lease this server does not have (the request comes unicast, relayed).
+        with_ciaddr(
+            request(REQUEST, 0x6007, std::slice::from_ref(&prl)),
+            [10, 77, 0, 99],
+        ),
     ];
     // A renewal's T1 and T2 come early by the same random few seconds (at most an
     // eighth of T1): checked, then set aside for the comparison.

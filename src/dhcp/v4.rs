@@ -825,7 +825,14 @@ impl Server {
                 &mut out,
             ),
             MessageType::Request => self.request(
-                &msg, &client, subnet, name, &class, now_secs, store, &mut out,
+                &msg,
+                &client,
+                subnet,
+                (name, iface.reached_at.is_some()),
+                &class,
+                now_secs,
+                store,
+                &mut out,
             ),
             MessageType::Release => self.release(&msg, &client, subnet, name, store, &mut out),
             MessageType::Decline => {
@@ -1518,7 +1525,7 @@ impl Server {
         msg: &Message,
         client: &Client,
         subnet: Subnet,
-        iface: &str,
+        (iface, unicast): (&str, bool),
         class: &Classified,
         now_secs: u64,
         store: &mut LeaseStore,
@@ -1548,6 +1555,15 @@ impl Server {
             // no more than an ignored request.
             return;
         }
+        // RENEWING or REBINDING a lease this server does not hold (or holds for another
+        // address): a broadcast one (rebinding) may be another server's, and is let be,
+        // unlogged; one sent to this server is NAKed, as dnsmasq does.
+        let not_ours = asked.is_none()
+            && (lease.as_ref().is_some_and(|l| l.addr != ciaddr)
+                || (lease.is_none() && !self.config.authoritative));
+        if not_ours && !unicast {
+            return;
+        }
         self.routine(
             out,
             format!("DHCPREQUEST({iface}) {addr} {} ", client.mac_text()),
@@ -1572,16 +1588,16 @@ impl Server {
             let reply = server.nak(msg, id, why, class.agent.as_deref());
             out.reply = Some((reply, server.nak_destination(msg)));
         };
+        if not_ours {
+            nak(self, out, NAK_NO_LEASE);
+            return;
+        }
         if !subnet.contains(addr) {
             // Outside every subnet here: only an authoritative server, or the one that
             // leased it, says no.
             if self.config.authoritative || lease.is_some() {
                 nak(self, out, NAK_WRONG_NETWORK);
             }
-            return;
-        }
-        if server_id.is_none() && lease.is_none() && !self.config.authoritative {
-            // INIT-REBOOT or RENEWING with a lease this server never made: stay silent.
             return;
         }
         if lease.as_ref().is_some_and(|l| l.addr != addr) && server_id.is_none() {
@@ -2890,14 +2906,22 @@ mod tests {
         assert_eq!(kind(&nak), MessageType::Nak);
         assert_eq!(to, Destination::Broadcast);
         assert_eq!(nak.yiaddr(), Ipv4Addr::UNSPECIFIED);
-        // Renewing an address that is not its lease's.
+        // Renewing an address that is not its lease's: NAKed when sent to this server,
+        // let be when broadcast (rebinding: it may be another server's lease).
         let mut renew = request(MessageType::Request, other, vec![]);
         renew.set_ciaddr(Ipv4Addr::new(192, 168, 1, 61));
-        let (nak, _) = answer(&mut s, &renew, &mut store).unwrap();
+        let unicast = Interface {
+            reached_at: Some(iface().addr),
+            ..iface()
+        };
+        let out = s.handle(&encode(&renew), &unicast, 1_000_000, &mut store);
+        let (bytes, _) = out.reply.expect("a NAK");
+        let nak = Message::decode(&mut Decoder::new(&bytes)).unwrap();
         assert_eq!(
             nak.opts().get(OptionCode::Message),
             Some(&DhcpOption::Message(NAK_NO_LEASE.into()))
         );
+        assert!(answer(&mut s, &renew, &mut store).is_none());
         // Outside the network: wrong network.
         let far = request(
             MessageType::Request,
