@@ -1196,6 +1196,20 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
             vec![(BOOTP, vec![])],
         ),
         (
+            "rapid commit, a relay agent's ids and a client FQDN",
+            format!("{range}dhcp-rapid-commit\ndomain=lan\ndhcp-circuitid=set:port1,port-1\n\
+                     dhcp-option=tag:port1,option:ntp-server,10.77.0.7\n"),
+            vec![(
+                DISCOVER,
+                vec![
+                    (80, vec![]),
+                    (55, vec![1, 3, 12, 15, 42, 81]),
+                    (81, b"\x05\0\0\x05fqdn1\x03lan\0".to_vec()),
+                    (82, b"\x01\x06port-1\x02\x03abc".to_vec()),
+                ],
+            )],
+        ),
+        (
             "an ignored client",
             format!("{range}dhcp-mac=set:bad,52:54:00:11:22:33\ndhcp-ignore=tag:bad\n"),
             vec![(DISCOVER, vec![(55, vec![1, 3])])],

@@ -2421,11 +2421,26 @@ fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
         .all(|(i, (m, h))| mac.wildcard_mask >> (n - 1 - i) & 1 == 1 || m == h)
 }
 
-/// An encoded ACK with the rapid commit option (80, no data) added last, before a
-/// relay's agent option (which stays last) or the end.
+/// An encoded ACK with the rapid commit option (80, no data) added where dnsmasq puts
+/// it: after the lease time (else last, before a relay's agent option or the end).
 fn with_rapid_commit(reply: &[u8]) -> Vec<u8> {
     let mut out = reply.to_vec();
-    if let Some(at) = options_tail(&out) {
+    let mut at = 240;
+    let mut after_lease_time = None;
+    while let (Some(&code), Some(&len)) = (out.get(at), out.get(at + 1)) {
+        match code {
+            255 => break,
+            0 => at += 1,
+            _ => {
+                at += 2 + usize::from(len);
+                if code == 51 {
+                    after_lease_time = Some(at);
+                }
+            }
+        }
+    }
+    if let Some(at) = after_lease_time.or_else(|| options_tail(&out)) {
+        let at = at.min(out.len());
         out.splice(at..at, [80u8, 0]);
     }
     out
