@@ -4,7 +4,7 @@
 
 use crate::config::parse::LogTarget;
 use crossbeam::channel::{bounded, Sender, TrySendError};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -26,20 +26,22 @@ pub enum Source {
 }
 
 impl Source {
-    fn ident(self) -> &'static str {
+    /// The program name its lines go under: a static string, as openlog keeps the
+    /// pointer it is given.
+    fn syslog_ident(self) -> &'static CStr {
         match self {
-            Source::Main => IDENT,
-            Source::Dhcp => DHCP_IDENT,
+            Source::Main => c"ringmasq",
+            Source::Dhcp => c"ringmasq-dhcp",
         }
+    }
+
+    fn ident(self) -> &'static str {
+        self.syslog_ident().to_str().unwrap_or_default()
     }
 }
 
 /// The LOG_DAEMON facility, dnsmasq's default.
 pub const FACILITY_DAEMON: i32 = 3 << 3;
-/// Program name in log lines.
-const IDENT: &str = "ringmasq";
-/// The name DHCP's lines go under.
-const DHCP_IDENT: &str = "ringmasq-dhcp";
 
 enum Sink {
     Syslog {
@@ -60,9 +62,6 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
-/// Keep the C strings syslog's ident points at alive for the life of the process.
-static SYSLOG_IDENT: OnceLock<CString> = OnceLock::new();
-static SYSLOG_DHCP_IDENT: OnceLock<CString> = OnceLock::new();
 
 fn open_append(path: &str) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -87,7 +86,7 @@ pub fn init(target: &LogTarget, queue_len: Option<usize>, debug: bool) -> Result
             }
         }
         LogTarget::Facility(facility) => {
-            let ident = SYSLOG_IDENT.get_or_init(|| CString::new(IDENT).unwrap_or_default());
+            let ident = Source::Main.syslog_ident();
             // SAFETY: ident lives for the whole process (static), as openlog requires.
             unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, *facility) };
             Sink::Syslog {
@@ -134,21 +133,18 @@ fn write_now(level: Level, source: Source, line: &str) {
         Sink::Stderr => eprintln!("{ident}: {line}"),
         Sink::Syslog { facility } => {
             if let Ok(c) = CString::new(line.replace('\0', " ")) {
-                let other = (source == Source::Dhcp).then(|| {
-                    SYSLOG_DHCP_IDENT.get_or_init(|| CString::new(DHCP_IDENT).unwrap_or_default())
-                });
+                let other = source != Source::Main;
                 // SAFETY: "%s" with one valid C string argument; the idents are statics,
                 // as openlog requires, and every syslog call is made under this lock, so
                 // the ident changed for one line is changed back before the next.
                 unsafe {
-                    if let Some(other) = other {
-                        libc::openlog(other.as_ptr(), libc::LOG_PID, *facility);
+                    if other {
+                        libc::openlog(source.syslog_ident().as_ptr(), libc::LOG_PID, *facility);
                     }
                     libc::syslog(level as i32, c"%s".as_ptr(), c.as_ptr());
-                    if other.is_some() {
-                        if let Some(main) = SYSLOG_IDENT.get() {
-                            libc::openlog(main.as_ptr(), libc::LOG_PID, *facility);
-                        }
+                    if other {
+                        let main = Source::Main.syslog_ident();
+                        libc::openlog(main.as_ptr(), libc::LOG_PID, *facility);
                     }
                 }
             }

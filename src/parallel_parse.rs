@@ -36,20 +36,6 @@ pub fn find_byte(text: &[u8], byte: u8) -> Option<usize> {
         .map(|p| done + p)
 }
 
-/// How many `\n` `text` holds, counted a word at a time.
-pub fn count_newlines(text: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut words = text.chunks_exact(8);
-    let mut count = 0;
-    for w in &mut words {
-        let x = u64::from_le_bytes(w.try_into().unwrap_or_default()) ^ (ONES * u64::from(b'\n'));
-        // Exact per byte: the top bit is set where x's byte is not 0.
-        let nonzero = ((x & !(ONES << 7)).wrapping_add(!(ONES << 7)) | x) & (ONES << 7);
-        count += 8 - nonzero.count_ones() as usize;
-    }
-    count + words.remainder().iter().filter(|&&b| b == b'\n').count()
-}
-
 /// `text` cut into about `pieces` parts, each ending at a line end (or the text's end).
 pub fn cut_at_lines(text: &[u8], pieces: usize) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(pieces);
@@ -104,6 +90,16 @@ pub enum Stop<E> {
     Read(std::io::Error),
     /// `take` said so.
     Take(E),
+}
+
+impl<E> Stop<E> {
+    /// The error `take` gave, or `read`'s for a failed read.
+    pub fn or_read(self, read: impl FnOnce(std::io::Error) -> E) -> E {
+        match self {
+            Stop::Read(e) => read(e),
+            Stop::Take(e) => e,
+        }
+    }
 }
 
 /// Blocks of whole lines read from `input`, about `block_bytes` each, parsed in pieces
@@ -250,24 +246,6 @@ mod tests {
             }
             assert_eq!(find_newline(&vec![b'\t'; len]), None);
         }
-    }
-
-    #[test]
-    fn newlines_are_counted_wherever_they_are() {
-        let text: Vec<u8> = (0..1000u32)
-            .map(|i| {
-                if i % 7 == 0 || i % 11 == 3 {
-                    b'\n'
-                } else {
-                    (i % 256) as u8 | 0x80
-                }
-            })
-            .collect();
-        for len in [0, 1, 7, 8, 9, 100, 1000] {
-            let want = text[..len].iter().filter(|&&b| b == b'\n').count();
-            assert_eq!(count_newlines(&text[..len]), want, "{len}");
-        }
-        assert_eq!(count_newlines(b"\x0b\x0a\x0a\x8a\x0a\x00\xff\x0a\x0a"), 5);
     }
 
     #[test]

@@ -111,20 +111,7 @@ fn a_relayed_client_gets_a_lease_that_is_on_disk_and_survives_a_restart() {
         offer.opts().get(OptionCode::AddressLeaseTime),
         Some(&DhcpOption::AddressLeaseTime(7200))
     );
-    let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
-        Some(DhcpOption::ServerIdentifier(id)) => *id,
-        other => panic!("{other:?}"),
-    };
-    let request = relayed(
-        MessageType::Request,
-        2,
-        vec![
-            DhcpOption::RequestedIpAddress(addr),
-            DhcpOption::ServerIdentifier(server_id),
-            DhcpOption::Hostname("relayed-client".into()),
-        ],
-    );
-    let ack = exchange(&sock, port, &request, 2);
+    let ack = exchange(&sock, port, &request_named(&offer, "relayed-client"), 2);
     assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
     assert_eq!(ack.yiaddr(), addr);
     // The ACK went out after the lease was on disk: the journal (or the lease file,
@@ -164,6 +151,20 @@ fn a_relayed_client_gets_a_lease_that_is_on_disk_and_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The REQUEST (transaction 2) taking what `offer` offers, for a client named `name`.
+fn request_named(offer: &Message, name: &str) -> Vec<u8> {
+    let (server_id, addr) = offered(offer);
+    relayed(
+        MessageType::Request,
+        2,
+        vec![
+            DhcpOption::RequestedIpAddress(addr),
+            DhcpOption::ServerIdentifier(server_id),
+            DhcpOption::Hostname(name.into()),
+        ],
+    )
+}
+
 /// The server id and address of an OFFER.
 fn offered(offer: &Message) -> (Ipv4Addr, Ipv4Addr) {
     match offer.opts().get(OptionCode::ServerIdentifier) {
@@ -190,25 +191,14 @@ fn a_clients_name_is_in_dns_while_its_lease_lasts() {
     let sock = relay(port);
     let conf = format!("port={dns}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\ndomain=lan\nlocal=/lan/\ndhcp-ttl=30\n");
     let server = start_with(&dir, port, &conf);
-    let (server_id, addr) = offered(&exchange(
-        &sock,
-        port,
-        &relayed(MessageType::Discover, 1, vec![]),
-        1,
-    ));
+    let offer = exchange(&sock, port, &relayed(MessageType::Discover, 1, vec![]), 1);
+    let (server_id, addr) = offered(&offer);
     // Before the lease, the name is not known: local=/lan/ answers NXDOMAIN.
     assert_eq!(addresses(dns, "laptop.lan.").0, ResponseCode::NXDomain);
-    let request = relayed(
-        MessageType::Request,
-        2,
-        vec![
-            DhcpOption::RequestedIpAddress(addr),
-            DhcpOption::ServerIdentifier(server_id),
-            DhcpOption::Hostname("Laptop".into()),
-        ],
-    );
     assert_eq!(
-        exchange(&sock, port, &request, 2).opts().msg_type(),
+        exchange(&sock, port, &request_named(&offer, "Laptop"), 2)
+            .opts()
+            .msg_type(),
         Some(MessageType::Ack)
     );
     // By the time the ACK is out, the name answers (bare and qualified), with the
@@ -546,18 +536,11 @@ fn a_lease_name_the_hosts_file_gives_another_address_is_not_given_and_is_logged(
     let offer = exchange(&sock, port, &relayed(MessageType::Discover, 1, vec![]), 1);
     // The boot server named in --dhcp-boot is found in the hosts file.
     assert_eq!(offer.siaddr(), Ipv4Addr::new(127, 0, 0, 98));
-    let (server_id, addr) = offered(&offer);
-    let request = relayed(
-        MessageType::Request,
-        2,
-        vec![
-            DhcpOption::RequestedIpAddress(addr),
-            DhcpOption::ServerIdentifier(server_id),
-            DhcpOption::Hostname("nas".into()),
-        ],
-    );
+    let addr = offer.yiaddr();
     assert_eq!(
-        exchange(&sock, port, &request, 2).opts().msg_type(),
+        exchange(&sock, port, &request_named(&offer, "nas"), 2)
+            .opts()
+            .msg_type(),
         Some(MessageType::Ack)
     );
     // The bare name goes to the lease; the qualified one stays the hosts file's.

@@ -23,8 +23,9 @@ pub const DEFAULT_CONF_FILE: &str = "/etc/dnsmasq.conf";
 pub const DEFAULT_RESOLV_FILE: &str = "/etc/resolv.conf";
 /// Longest config line dnsmasq reads in one piece.
 const MAX_LINE_BYTES: usize = 1025;
-/// Files with this many lines are taken for block lists of domain rules.
-const MANY_LINES: usize = 10_000;
+/// Files that promise this many plain domain rules are taken for block lists, and their
+/// rule table sized for them at once.
+const MANY_RULES: usize = 10_000;
 /// Config text is parsed this much at a time (a block's rules in pieces across the cores).
 const RULE_BLOCK_BYTES: usize = 4 << 20;
 /// How deeply conf-file and conf-dir may nest before we call it a loop.
@@ -276,10 +277,7 @@ impl Loader {
             path: path.to_string(),
             line,
         })
-        .map_err(|stop| match stop {
-            parallel_parse::Stop::Read(e) => cannot_read(path, &e),
-            parallel_parse::Stop::Take(e) => e,
-        })
+        .map_err(|stop| stop.or_read(|e| cannot_read(path, &e)))
     }
 
     fn read_text(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
@@ -288,10 +286,7 @@ impl Loader {
             line,
         };
         self.read_lines(text.as_bytes(), text.len() as u64, origin_of)
-            .map_err(|stop| match stop {
-                parallel_parse::Stop::Read(e) => ConfigError::file(e.to_string()).at(origin_of(0)),
-                parallel_parse::Stop::Take(e) => e,
-            })
+            .map_err(|stop| stop.or_read(|e| ConfigError::file(e.to_string()).at(origin_of(0))))
     }
 
     /// Read the lines of `input` (about `size` bytes).
@@ -344,7 +339,7 @@ impl Loader {
                     // the table step by step.
                     let scale = |n: usize| (n as u64 * size / text.len().max(1) as u64) as usize;
                     let rules = scale(pieces.iter().map(|p| p.rule_count()).sum());
-                    if rules >= MANY_LINES {
+                    if rules >= MANY_RULES {
                         let bytes = scale(pieces.iter().map(|p| p.key_bytes()).sum());
                         self.rules.reserve(rules, bytes);
                     }
@@ -461,10 +456,7 @@ impl Loader {
             command: cmd.to_string(),
         };
         self.read_lines(out.stdout.as_slice(), out.stdout.len() as u64, |_| origin())
-            .map_err(|stop| match stop {
-                parallel_parse::Stop::Read(e) => ConfigError::file(e.to_string()).at(origin()),
-                parallel_parse::Stop::Take(e) => e,
-            })
+            .map_err(|stop| stop.or_read(|e| ConfigError::file(e.to_string()).at(origin())))
     }
 }
 

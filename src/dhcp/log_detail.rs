@@ -99,31 +99,19 @@ pub fn requested(xid: u32, list: &[u8]) -> Vec<String> {
     lines
 }
 
-/// A "sent size" line for each option of `options` (a reply's options after the magic
-/// cookie, up to the end option).
-pub fn sent(xid: u32, options: &[u8]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut at = 0;
-    while let Some(&code) = options.get(at) {
-        match code {
-            255 => break,
-            0 => at += 1,
-            _ => {
-                let Some(&len) = options.get(at + 1) else {
-                    break;
-                };
-                let Some(value) = options.get(at + 2..at + 2 + usize::from(len)) else {
-                    break;
-                };
-                let (name, text) = option_text(code, value);
-                lines.push(format!(
-                    "{xid} sent size:{len:3} option:{code:3} {name}  {text}"
-                ));
-                at += 2 + usize::from(len);
-            }
-        }
-    }
-    lines
+/// A "sent size" line for each of `options` (each with its code and length, as a
+/// reply carries them).
+pub fn sent(xid: u32, options: &[&[u8]]) -> Vec<String> {
+    options
+        .iter()
+        .filter(|o| o.len() >= 2)
+        .map(|o| {
+            let (code, value) = (o[0], &o[2..]);
+            let (name, text) = option_text(code, value);
+            let len = value.len();
+            format!("{xid} sent size:{len:3} option:{code:3} {name}  {text}")
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,7 +166,7 @@ mod tests {
 
     #[test]
     fn each_sent_option_is_a_line() {
-        let lines = sent(9, &[53, 1, 2, 0, 54, 4, 10, 0, 0, 1, 255, 1, 1]);
+        let lines = sent(9, &[&[53, 1, 2], &[54, 4, 10, 0, 0, 1]]);
         assert_eq!(
             lines,
             [

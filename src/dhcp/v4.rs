@@ -939,7 +939,7 @@ impl Server {
             if broadcast && reply[12..16] == [0, 0, 0, 0] {
                 lines.push(format!("{xid} broadcast response"));
             }
-            lines.extend(log_detail::sent(xid, &reply[240..]));
+            lines.extend(log_detail::sent(xid, &options_of(reply)));
         }
         out.log.extend(lines);
     }
@@ -1425,16 +1425,9 @@ impl Server {
                 .log
                 .push(format!("BOOTP({iface}) {addr} {mac} no leases left"));
         }
+        // Its options already in dnsmasq's order, as every reply's.
         let full = self.reply(msg, None, addr, subnet, class, Times::None, name.as_deref());
-        // dnsmasq's order: its own options (where not configured), then the configured
-        // ones, latest first.
-        let configured = |code: u8| self.config.options.iter().any(|o| o.number == code);
-        let order: Vec<u8> = [1, 28, 3, 6, 15, 12]
-            .into_iter()
-            .filter(|&c| !configured(c))
-            .chain(self.config.options.iter().rev().map(|o| o.number))
-            .collect();
-        let (reply, left_out) = bootp_encode(&full, &order);
+        let (reply, left_out) = bootp_encode(&full);
         for code in left_out {
             out.log.push(format!(
                 "cannot send DHCP/BOOTP option {code}: no space left in packet"
@@ -2292,12 +2285,12 @@ impl Server {
 /// The size of a BOOTP message's vendor area (RFC 951), magic cookie included.
 const BOOTP_VEND_BYTES: usize = 64;
 
-/// `full` (a reply, encoded) as a BOOTP reply: its options in `order` (any others
-/// after), those that fit the 64-byte vendor area with room for the end (a relay's
-/// agent option, given back, goes after them, as dnsmasq puts it), and the message
-/// padded to BOOTP's 300 bytes. Also the codes of the options left out.
-fn bootp_encode(full: &[u8], order: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let options = options_in_order(full, order);
+/// `full` (a reply, encoded) as a BOOTP reply: its options, in order, that fit the
+/// 64-byte vendor area with room for the end (a relay's agent option, given back, goes
+/// after them, as dnsmasq puts it), and the message padded to BOOTP's 300 bytes. Also
+/// the codes of the options left out.
+fn bootp_encode(full: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let options = options_of(full);
     let mut out = full[..240.min(full.len())].to_vec();
     let mut left_out = Vec::new();
     let mut agent = None;
@@ -2338,9 +2331,9 @@ fn renewal_times(secs: u32, fuzz: u16, configured: impl Fn(u8) -> Option<u32>) -
     (t1 - fuzz, t2 - fuzz)
 }
 
-/// The options of `full` (an encoded message), each with its code and length: those of
-/// `order` first, in that order, then the others by code, the relay agent's last.
-fn options_in_order<'a>(full: &'a [u8], order: &[u8]) -> Vec<&'a [u8]> {
+/// The options of `full` (an encoded message), each with its code and length, in the
+/// order they come.
+fn options_of(full: &[u8]) -> Vec<&[u8]> {
     let mut options: Vec<&[u8]> = Vec::new();
     let mut at = 240;
     while at + 1 < full.len() && full[at] != 255 {
@@ -2352,6 +2345,13 @@ fn options_in_order<'a>(full: &'a [u8], order: &[u8]) -> Vec<&'a [u8]> {
         options.push(&full[at..end]);
         at = end;
     }
+    options
+}
+
+/// The options of `full` (an encoded message), each with its code and length: those of
+/// `order` first, in that order, then the others by code, the relay agent's last.
+fn options_in_order<'a>(full: &'a [u8], order: &[u8]) -> Vec<&'a [u8]> {
+    let mut options = options_of(full);
     options.sort_by_key(|o| match order.iter().position(|&c| c == o[0]) {
         Some(rank) => (0, rank),
         None if o[0] == 82 => (2, 0),
@@ -2422,42 +2422,29 @@ fn mac_matches(mac: &crate::config::values::Hex, hw: &HwAddr) -> bool {
 }
 
 /// An encoded ACK with the rapid commit option (80, no data) added where dnsmasq puts
-/// it: after the lease time (else last, before a relay's agent option or the end).
+/// it: after the lease time (else last, before a relay's agent option).
 fn with_rapid_commit(reply: &[u8]) -> Vec<u8> {
-    let mut out = reply.to_vec();
-    let mut at = 240;
-    let mut after_lease_time = None;
-    while let (Some(&code), Some(&len)) = (out.get(at), out.get(at + 1)) {
-        match code {
-            255 => break,
-            0 => at += 1,
-            _ => {
-                at += 2 + usize::from(len);
-                if code == 51 {
-                    after_lease_time = Some(at);
-                }
-            }
+    let options = options_of(reply);
+    let at = match options.iter().position(|o| o[0] == 51) {
+        Some(lease_time) => lease_time + 1,
+        None => options
+            .iter()
+            .position(|o| o[0] == 82)
+            .unwrap_or(options.len()),
+    };
+    let mut out = reply[..240.min(reply.len())].to_vec();
+    for (i, option) in options.iter().enumerate() {
+        if i == at {
+            out.extend_from_slice(&[80, 0]);
         }
+        out.extend_from_slice(option);
     }
-    if let Some(at) = after_lease_time.or_else(|| options_tail(&out)) {
-        let at = at.min(out.len());
-        out.splice(at..at, [80u8, 0]);
+    if at == options.len() {
+        out.extend_from_slice(&[80, 0]);
     }
+    out.push(255);
+    out.resize(out.len().max(reply.len()), 0);
     out
-}
-
-/// Where an option added last goes in an encoded message: at its agent option (82) or
-/// its end option (255).
-fn options_tail(packet: &[u8]) -> Option<usize> {
-    let mut at = 240;
-    while at < packet.len() {
-        match packet[at] {
-            82 | 255 => return Some(at),
-            0 => at += 1,
-            _ => at += 2 + usize::from(*packet.get(at + 1)?),
-        }
-    }
-    None
 }
 
 /// Give a relay its agent information option back, as the last option (RFC 3046).
