@@ -189,6 +189,11 @@ fn parse(reply: &[u8]) -> Reply {
 
 /// Start `server` on `conf` with the lease file holding `leases`.
 fn start(server: &str, conf: &str, dir: &std::path::Path, leases_text: &str) -> Running {
+    // The server before may still hold the port for some milliseconds after it exits,
+    // while the kernel tears down its io_uring; dnsmasq, binding without SO_REUSEADDR,
+    // would fail to start.
+    let free = common::wait_until(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT)).is_ok());
+    assert!(free, "port {PORT} still in use");
     let path = dir.join(format!("{server}.conf"));
     let leases = dir.join(format!("{server}.leases"));
     std::fs::write(&leases, leases_text).unwrap();

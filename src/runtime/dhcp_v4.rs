@@ -1,5 +1,6 @@
-//! The DHCPv4 server's loop, on its own thread off the DNS shards: one socket on the DHCP
-//! server port (67, or `--dhcp-alternate-port`'s), requests taken a batch at a time
+//! The DHCPv4 server's loop, a task on the control executor (`control`), off the DNS
+//! shards: one socket on the DHCP server port (67, or `--dhcp-alternate-port`'s), its
+//! arrivals awaited in the executor's reactor, requests taken a batch at a time
 //! (recvmmsg), each answered by `dhcp::v4::Server`, the batch's lease changes committed
 //! to disk together, and only then the replies sent, and the lease-change script told
 //! (`script`). Expired leases are removed at every wake-up, at least once a second.
@@ -10,7 +11,7 @@
 use super::interfaces;
 use super::ping::Pinger;
 use super::script;
-use super::udp_batch::{self, Destination as Source, Received, Replies};
+use super::udp_batch::{self, Arrivals, Destination as Source, Received, Replies};
 use crate::config::error::{ConfigError, ExitCode};
 use crate::config::parse::Value;
 use crate::config::{io_reason, Config};
@@ -95,7 +96,7 @@ fn configured(config: &Config, local: &LocalData) -> V4Config {
 }
 
 /// The loop wakes at least this often, to end expired leases.
-const TICK_MS: i32 = 1000;
+const TICK: Duration = Duration::from_secs(1);
 
 /// Most expired leases ended per tick.
 const MAX_EXPIRED_PER_TICK: usize = 10_000;
@@ -351,14 +352,6 @@ fn bind(port: u16) -> std::io::Result<Socket> {
     Ok(s)
 }
 
-/// Start the server's thread.
-pub fn spawn(p: Prepared) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("dhcp4".into())
-        .spawn(move || serve(p))?;
-    Ok(())
-}
-
 /// Which interfaces DHCPv4 is served on, as dnsmasq decides: those DNS may listen on
 /// (`--interface`, `--except-interface`, `--listen-address`), less those of
 /// `--no-dhcp-interface` and `--no-dhcpv4-interface`; a request on an alias of
@@ -465,8 +458,18 @@ type Delayed = Vec<(Instant, (Vec<u8>, SocketAddr, Source))>;
 /// asks again), so a flood cannot grow the queue without bound.
 const MAX_DELAYED: usize = 4096;
 
-fn serve(mut p: Prepared) {
+/// Serve DHCPv4 on the control executor until the process ends.
+pub async fn serve(mut p: Prepared) {
     let fd = p.socket.as_raw_fd();
+    let (requests, echoes) = match arrivals(&p) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error(format!(
+                "DHCP server stopped: cannot wait on its sockets: {e}"
+            ));
+            return;
+        }
+    };
     let mut received = Received::new(MAX_REQUEST_BYTES, true);
     // Replies that acknowledge a lease change wait in `held` until it is on disk; the
     // rest (offers, NAKs, answers to INFORM) go in `ready` at once.
@@ -475,22 +478,16 @@ fn serve(mut p: Prepared) {
     let mut sending = Replies::default();
     let mut delayed: Delayed = Vec::new();
     loop {
-        let mut polls = [fd, p.pinger.as_ref().map_or(-1, Pinger::fd)].map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
         // Wake for the first delayed reply or ping check that falls due, if sooner than
         // the tick.
         let wait = delayed
             .iter()
             .map(|(due, _)| *due)
             .chain(p.parked.iter().map(|k| k.due))
-            .map(|due| due.saturating_duration_since(Instant::now()).as_millis() as i32)
+            .map(|due| due.saturating_duration_since(Instant::now()))
             .min()
-            .map_or(TICK_MS, |ms| ms.min(TICK_MS));
-        // SAFETY: two pollfds (a negative fd is skipped).
-        unsafe { libc::poll(polls.as_mut_ptr(), 2, wait) };
+            .map_or(TICK, |d| d.min(TICK));
+        wake(&requests, echoes.as_ref(), wait).await;
         let due_now = Instant::now();
         let (due, waiting): (Delayed, Delayed) =
             delayed.drain(..).partition(|(due, _)| *due <= due_now);
@@ -563,6 +560,29 @@ fn serve(mut p: Prepared) {
         send(fd, &mut sending, &mut held);
         compact_if_due(&mut p.store);
     }
+}
+
+/// Arrivals on the server's socket and on the ping check's, awaited in the reactor.
+fn arrivals(p: &Prepared) -> std::io::Result<(Arrivals, Option<Arrivals>)> {
+    let requests = Arrivals::of(p.socket.as_raw_fd())?;
+    let echoes = p
+        .pinger
+        .as_ref()
+        .map(|k| Arrivals::of(k.fd()))
+        .transpose()?;
+    Ok((requests, echoes))
+}
+
+/// Wait until a request or an echo reply arrives, or `wait` has passed.
+async fn wake(requests: &Arrivals, echoes: Option<&Arrivals>, wait: Duration) {
+    let echo = async {
+        match echoes {
+            Some(e) => e.next().await,
+            None => futures_lite::future::pending().await,
+        }
+    };
+    let arrival = futures_lite::future::or(requests.next(), echo);
+    futures_lite::future::or(arrival, glommio::timer::sleep(wait)).await;
 }
 
 /// Rewrite the lease file from the table when the journal has grown enough.

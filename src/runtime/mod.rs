@@ -1,6 +1,8 @@
-//! The runtime: binds sockets, starts one pinned glommio executor per DNS shard, and runs
-//! the control loop (signals, reloads) on the main thread. Protocol logic lives in `dns`.
+//! The runtime: binds sockets, starts one pinned glommio executor per DNS shard and the
+//! control executor (DHCP), and runs the control loop (signals, reloads) on the main
+//! thread. Protocol logic lives in `dns` and `dhcp`.
 
+mod control;
 mod dhcp_v4;
 pub mod dns_shard;
 mod file_watch;
@@ -185,12 +187,9 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         })?;
     }
 
-    if let Some(dhcp) = dhcp {
-        dhcp_v4::spawn(dhcp).map_err(|e| {
-            ConfigError::bad(format!("cannot start the DHCP server: {e}"))
-                .with_exit(ExitCode::Other)
-        })?;
-    }
+    control::start(control::Services { dhcp_v4: dhcp }).map_err(|e| {
+        ConfigError::bad(format!("cannot start the DHCP server: {e}")).with_exit(ExitCode::Other)
+    })?;
     log::info(format!(
         "started, version {} (dnsmasq 2.90 compatible), {} DNS shards",
         env!("CARGO_PKG_VERSION"),

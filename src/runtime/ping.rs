@@ -1,7 +1,7 @@
 //! ICMP echo for the DHCP server's ping check: a raw socket (opened while privileged;
 //! CAP_NET_RAW is kept after the change of user), echo requests out, and the addresses
 //! that answered ours back. Never blocks: the socket is non-blocking, and the DHCP loop
-//! polls it beside its own.
+//! awaits its arrivals in the control executor's reactor beside its own socket's.
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::mem::MaybeUninit;

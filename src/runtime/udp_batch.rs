@@ -505,6 +505,30 @@ pub fn send_one(fd: RawFd, buf: &[u8], to: &RawAddr, from: Option<Destination>) 
     Ok(())
 }
 
+/// Datagrams' arrival on a socket, awaited in glommio's reactor, where the reading is done
+/// a batch at a time elsewhere (`Received`): a wake-up that takes nothing off the queue.
+pub struct Arrivals(glommio::net::UdpSocket);
+
+impl Arrivals {
+    /// Over a duplicate of `fd` (a datagram or raw socket), which stays the caller's.
+    pub fn of(fd: RawFd) -> io::Result<Arrivals> {
+        // SAFETY: fcntl duplicates a descriptor the caller holds open; the copy is ours.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `copy` is a fresh descriptor owned by nothing else.
+        Ok(Arrivals(unsafe {
+            <glommio::net::UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(copy)
+        }))
+    }
+
+    /// Return once a datagram is waiting (or the socket has an error to report).
+    pub async fn next(&self) {
+        let _ = self.0.peek_from(&mut [0u8; 1]).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
