@@ -1007,6 +1007,68 @@ fn the_lease_script_is_called_as_dnsmasq_calls_it() {
 }
 
 #[test]
+fn the_script_hears_of_the_leases_at_start_and_on_sighup_in_dnsmasqs_order() {
+    let Some((dir, _ns)) = setup("script-order") else {
+        return;
+    };
+    // Four leases: one on a network no range serves, one infinite with a client id.
+    let leases = "1999999999 52:54:00:11:22:01 10.77.0.101 first *\n\
+                  1999999998 52:54:00:11:22:02 10.77.0.102 second *\n\
+                  1999999997 52:54:00:11:22:03 10.88.0.103 third *\n\
+                  0 52:54:00:11:22:04 10.77.0.104 fourth 01:52:54:00:11:22:04\n";
+    let mut seen = Vec::new();
+    for server in ["dnsmasq", "ringmasq"] {
+        let events = dir.join(format!("{server}.order-events"));
+        let _ = std::fs::remove_file(&events);
+        let script = dir.join(format!("{server}-order.sh"));
+        recording_script(&script, &events);
+        let conf = format!(
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\ndhcp-script={}\n",
+            script.display()
+        );
+        let running = start(server, &conf, &dir, leases);
+        let calls = || {
+            let text = std::fs::read_to_string(&events).unwrap_or_default();
+            let mut blocks: Vec<String> = text
+                .split("\n\n")
+                .filter(|b| !b.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            // The last block may be half written.
+            if !text.ends_with("\n\n") {
+                blocks.pop();
+            }
+            blocks.dedup();
+            blocks
+        };
+        assert!(
+            common::wait_until(|| calls().len() >= 4),
+            "{server}: {:?}",
+            calls()
+        );
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        unsafe { libc::kill(running.0.id() as libc::pid_t, libc::SIGHUP) };
+        assert!(
+            common::wait_until(|| calls().len() >= 8),
+            "{server} after SIGHUP: {:?}",
+            calls()
+        );
+        drop(running);
+        seen.push(calls());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(seen[0], seen[1], "dnsmasq's calls, then ringmasq's");
+    // The lease file's last line first, both times.
+    let order: Vec<&str> = seen[1]
+        .iter()
+        .filter_map(|b| b.lines().next())
+        .map(|args| args.split(' ').nth(4).unwrap_or(""))
+        .collect();
+    let once = ["fourth", "third", "second", "first"];
+    assert_eq!(order, [once, once].concat(), "{:?}", seen[1]);
+}
+
+#[test]
 fn a_read_only_lease_file_takes_its_leases_from_the_script_and_events_run_as_its_user() {
     use std::os::unix::fs::PermissionsExt;
     let Some((dir, _ns)) = setup("init") else {

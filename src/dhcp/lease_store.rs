@@ -38,7 +38,10 @@ const LEASES_PER_LAG_SECOND: usize = 20_000;
 /// Every lease, indexed three ways.
 #[derive(Debug, Default)]
 pub struct LeaseTable {
-    by_addr: HashMap<Ipv4Addr, Lease>,
+    /// Each lease with its place in `in_dnsmasq_order`.
+    by_addr: HashMap<Ipv4Addr, (u64, Lease)>,
+    /// The place the next new lease takes.
+    next_place: u64,
     by_client_id: HashMap<Vec<u8>, Ipv4Addr>,
     /// A hardware address can hold several leases (other client ids, other subnets).
     by_hwaddr: HashMap<HwAddr, Vec<Ipv4Addr>>,
@@ -60,12 +63,12 @@ impl LeaseTable {
     }
 
     pub fn get(&self, addr: Ipv4Addr) -> Option<&Lease> {
-        self.by_addr.get(&addr)
+        self.by_addr.get(&addr).map(|(_, l)| l)
     }
 
     /// The lease of the client with this client identifier.
     pub fn by_client_id(&self, id: &[u8]) -> Option<&Lease> {
-        self.by_client_id.get(id).and_then(|a| self.by_addr.get(a))
+        self.by_client_id.get(id).and_then(|a| self.get(*a))
     }
 
     /// The leases of this hardware address.
@@ -74,7 +77,7 @@ impl LeaseTable {
             .get(hw)
             .into_iter()
             .flatten()
-            .filter_map(|a| self.by_addr.get(a))
+            .filter_map(|a| self.get(*a))
     }
 
     /// Addresses of the leases that ended before `now_secs`, soonest first, at most `max`.
@@ -126,12 +129,36 @@ impl LeaseTable {
 
     /// Every lease, in no set order.
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.by_addr.values()
+        self.by_addr.values().map(|(_, l)| l)
     }
 
-    /// Put `lease` in (replacing any lease of its address); the lease replaced.
+    /// Every lease in the order they came: read from the lease file (or the init
+    /// script), then granted. A lease renewed or changed keeps its place.
+    pub fn in_order(&self) -> Vec<&Lease> {
+        let mut all: Vec<&(u64, Lease)> = self.by_addr.values().collect();
+        all.sort_unstable_by_key(|(place, _)| *place);
+        all.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// Every lease in the order dnsmasq keeps them, and tells its script of them at
+    /// start and on SIGHUP: the newest first (a lease file's last line first).
+    pub fn in_dnsmasq_order(&self) -> impl Iterator<Item = &Lease> {
+        self.in_order().into_iter().rev()
+    }
+
+    /// Put `lease` in (replacing any lease of its address); the lease replaced. The
+    /// same client's lease keeps its place; another's is new, and goes last.
     fn insert(&mut self, lease: Lease) -> Option<Lease> {
+        let kept = self
+            .by_addr
+            .get(&lease.addr)
+            .filter(|(_, old)| old.hwaddr == lease.hwaddr && old.client_id == lease.client_id)
+            .map(|(place, _)| *place);
         let old = self.remove(lease.addr);
+        let place = kept.unwrap_or_else(|| {
+            self.next_place += 1;
+            self.next_place
+        });
         if let Some(id) = &lease.client_id {
             self.by_client_id.insert(id.clone(), lease.addr);
         }
@@ -143,12 +170,12 @@ impl LeaseTable {
             self.by_expiry.insert((lease.expires, lease.addr));
         }
         self.add_to_runs(lease.addr);
-        self.by_addr.insert(lease.addr, lease);
+        self.by_addr.insert(lease.addr, (place, lease));
         old
     }
 
     fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {
-        let lease = self.by_addr.remove(&addr)?;
+        let (_, lease) = self.by_addr.remove(&addr)?;
         if let Some(id) = &lease.client_id {
             if self.by_client_id.get(id) == Some(&addr) {
                 self.by_client_id.remove(id);
@@ -554,8 +581,8 @@ impl LeaseStore {
         let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
-        let mut leases: Vec<&Lease> = self.table.iter().collect();
-        leases.sort_unstable_by_key(|l| l.addr);
+        // In the order they came, so that a lease file keeps its order of lines.
+        let leases = self.table.in_order();
         // What is pending goes first; it stays pending until the journal has it.
         let mut snapshot = String::new();
         Record::Begin.write(&mut snapshot);
@@ -703,6 +730,49 @@ mod tests {
         s.remove(lease(2, 0).addr);
         assert!(s.table().by_hwaddr(&lease(2, 0).hwaddr).next().is_none());
         assert!(s.table().by_client_id(&[1, 0, 2]).is_none());
+    }
+
+    #[test]
+    fn leases_keep_the_order_they_came_in_through_renewal_compaction_and_reopening() {
+        let d = dir();
+        let path = d.join("dnsmasq.leases");
+        // A lease file's order, not the addresses': 3, 1, 2.
+        let text = LeaseFile::text([lease(3, 2000), lease(1, 2000), lease(2, 2000)].iter(), &[]);
+        std::fs::write(&path, text).unwrap();
+        let (mut s, _) = LeaseStore::open(&path).unwrap();
+        let order = |s: &LeaseStore| -> Vec<u32> {
+            s.table()
+                .in_order()
+                .iter()
+                .map(|l| u32::from(l.addr) - 0x0a00_0000)
+                .collect()
+        };
+        assert_eq!(order(&s), [3, 1, 2]);
+        // A renewal keeps its place; an address taken by another client is new, last.
+        s.put(lease(3, 4000));
+        let mut other = lease(1, 3000);
+        other.hwaddr = HwAddr::ether([2, 9, 9, 9, 9, 9]);
+        s.put(other);
+        s.put(lease(7, 2000));
+        assert_eq!(order(&s), [3, 2, 1, 7]);
+        let newest_first: Vec<u32> = s
+            .table()
+            .in_dnsmasq_order()
+            .map(|l| u32::from(l.addr) - 0x0a00_0000)
+            .collect();
+        assert_eq!(newest_first, [7, 1, 2, 3]);
+        s.compact().unwrap();
+        drop(s);
+        let (s, _) = LeaseStore::open(&path).unwrap();
+        assert_eq!(order(&s), [3, 2, 1, 7]);
+        let file = LeaseFile::parse(&std::fs::read_to_string(&path).unwrap());
+        let lines: Vec<u32> = file
+            .leases
+            .iter()
+            .map(|l| u32::from(l.addr) - 0x0a00_0000)
+            .collect();
+        assert_eq!(lines, [3, 2, 1, 7]);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

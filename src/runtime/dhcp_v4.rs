@@ -234,7 +234,7 @@ pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared
         // The leases there at start, as dnsmasq tells its script of them: each on the
         // interface whose network holds it; expired ones end (`del`) at the first tick.
         let host = interfaces::host_addresses();
-        for lease in store.table().iter() {
+        for lease in store.table().in_dnsmasq_order() {
             let origin = Origin {
                 interface: interface_for(&host, lease.addr),
                 relay: None,
@@ -505,7 +505,7 @@ pub async fn serve(mut p: Prepared) {
             p.server.reconfigure(v4);
             // As dnsmasq on SIGHUP: the script hears of every lease again.
             if let Some(scripts) = &p.scripts {
-                for lease in p.store.table().iter() {
+                for lease in p.store.table().in_dnsmasq_order() {
                     let origin = p.origins.get(&lease.addr).cloned().unwrap_or_default();
                     scripts.send(startup_event(lease, origin));
                 }
