@@ -642,6 +642,39 @@ fn synth_domain_acts_as_dnsmasq_does() {
     );
 }
 
+/// --domain with a subnet and `local`: the domain and the subnet's reverse zones (a
+/// prefix between label lengths widened to whole labels) are answered here only, as the
+/// local= lines it stands for; with a range, `local` adds nothing.
+#[test]
+fn domain_with_local_acts_as_dnsmasq_does() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let six = |nibble: &str| {
+        format!("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.{nibble}.0.0.0.2.0.0.0.1.0.0.0.0.0.a.2.ip6.arpa")
+    };
+    let (six_in, six_out) = (six("3"), six("4"));
+    agree_on(
+        "differential-domain-local",
+        "domain=corp.test,20.20.0.0/20,local\n\
+         domain=six.test,2a00:1:2::/62,local\n\
+         domain=range.test,20.30.0.1,20.30.0.9,local",
+        &[
+            ("pc.corp.test", RecordType::A),
+            ("corp.test", RecordType::MX),
+            ("5.0.20.20.in-addr.arpa", RecordType::PTR),
+            ("5.15.20.20.in-addr.arpa", RecordType::PTR),
+            ("5.16.20.20.in-addr.arpa", RecordType::PTR),
+            ("20.20.in-addr.arpa", RecordType::PTR),
+            ("pc.six.test", RecordType::AAAA),
+            (six_in.as_str(), RecordType::PTR),
+            (six_out.as_str(), RecordType::PTR),
+            ("pc.range.test", RecordType::A),
+            ("5.0.30.20.in-addr.arpa", RecordType::PTR),
+        ],
+    );
+}
+
 /// --interface-name and --dynamic-host on the loopback interface: its addresses, a family
 /// limit, a missing interface, host parts on its network, and the reverse names.
 #[test]

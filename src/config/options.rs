@@ -222,7 +222,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("server", Some('S'), Required, Many, "/<domain>/<ipaddr>", Server, W, "Upstream server, optionally for some domains only."),
     opt!("rev-server", None, Required, Many, "<addr>/<prefix>,<ipaddr>", RevServer, W, "Upstream server for reverse lookups in a subnet."),
     opt!("local", None, Required, Many, "/<domain>/", Server, W, "Answer these domains locally only; never forward."),
-    opt!("domain", Some('s'), Required, Many, "<domain>[,<range>]", Domain, Status::Partly("for --expand-hosts, DHCP names and option 15, by range, subnet or interface; ,local adds no local= rules yet"), "Local domain, optionally for a subnet or range."),
+    opt!("domain", Some('s'), Required, Many, "<domain>[,<range>]", Domain, W, "Local domain, optionally for a subnet or range."),
     opt!("mx-target", Some('t'), Required, Once, "<host_name>", MxTarget, W, "Default target of MX records."),
     opt!("local-ttl", Some('T'), Required, Once, "<integer>", Uint, W, "TTL of answers from hosts files and local records."),
     opt!("neg-ttl", None, Required, Once, "<integer>", Uint, W, "TTL for negative answers without SOA."),

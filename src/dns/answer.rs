@@ -331,6 +331,7 @@ impl Engine {
             _ if self.options.bogus_priv && is_private_reverse(name.unwrap_or("")) => {
                 let mut outcome = Outcome::negative(rcode::NXDOMAIN, "config");
                 outcome.authoritative = true;
+                outcome.reverse = true;
                 return self.local_reply(query, &q, edns.is_some(), limit, &outcome);
             }
             _ if self.local.upstreams.is_empty() => {
@@ -573,7 +574,7 @@ impl Engine {
                 (Origin::Upstream, true) => "cached-stale",
                 (Origin::Filter, _) => "config",
             };
-            log_answers(kind, &self.out);
+            log_answers(kind, &self.out, true);
         }
     }
 
@@ -675,7 +676,7 @@ impl Engine {
         let log = self.options.log_queries;
         // dnsmasq logs an answer to ANY as it came, before --filter-rr=ANY.
         if log && q.qtype == rtype::ANY {
-            log_answers("reply", &out);
+            log_answers("reply", &out, false);
         }
         let (bare, logged_as) = match self.options.filters.apply(&name, q.qtype, &mut out, log) {
             Verdict::Pass => (None, "reply"),
@@ -697,11 +698,13 @@ impl Engine {
             Verdict::Rebind => (None, ""),
         };
         let rd = query[2] & flag::RD != 0 && !self.is_interface_name(&name);
-        if let Some(stored) = self.cache.insert(&q, rd, &out, now_secs, bare) {
+        let stored = self.cache.insert(&q, rd, &out, now_secs, bare);
+        let cached = stored.is_some();
+        if let Some(stored) = stored {
             self.fills.push(stored);
         }
         if log && q.qtype != rtype::ANY && !logged_as.is_empty() {
-            log_answers(logged_as, &out);
+            log_answers(logged_as, &out, cached);
         }
         Some(out)
     }
@@ -860,7 +863,8 @@ struct Outcome {
     /// Addresses that came from elsewhere than `source` (a name in a hosts file and in
     /// the configuration), each logged with its own origin as dnsmasq does.
     address_sources: Vec<(IpAddr, String)>,
-    /// A PTR answer from hosts or `host-record` addresses, logged by address.
+    /// A PTR answer from hosts or `host-record` addresses, or `--bogus-priv`'s NXDOMAIN,
+    /// logged by address (a domain rule's answer to a reverse name is logged by name).
     reverse: bool,
 }
 
@@ -886,7 +890,7 @@ impl Outcome {
                 _ => "NODATA",
             };
             let shown = match reverse_address(&name.to_ascii_lowercase()) {
-                Some(addr) if qtype == rtype::PTR => addr.to_string(),
+                Some(addr) if self.reverse && qtype == rtype::PTR => addr.to_string(),
                 _ => name.to_string(),
             };
             crate::log::info(format!("config {shown} is {what}"));
@@ -936,7 +940,9 @@ fn log_data(r: &Record) -> String {
 }
 
 /// Log the answers of a reply as dnsmasq does (`reply x is 1.2.3.4`, `cached x is NXDOMAIN`).
-pub fn log_answers(kind: &str, reply: &[u8]) {
+/// A negative answer to a reverse lookup is shown by address where it is `cached` (it
+/// carried an SOA of its zone, or `--neg-ttl` applies), else by name, as dnsmasq shows it.
+pub fn log_answers(kind: &str, reply: &[u8], cached: bool) {
     use hickory_proto::rr::RecordType;
     let Ok(m) = Message::from_vec(reply) else {
         return;
@@ -1000,12 +1006,17 @@ pub fn log_answers(kind: &str, reply: &[u8]) {
         },
     };
     if let Some(n) = last {
-        let what = if u16::from(m.response_code()) as u8 == rcode::NXDOMAIN {
-            "NXDOMAIN"
-        } else {
-            nodata(q.query_type(), &n)
+        let by_name = q.query_type() == RecordType::PTR && !cached;
+        let what = match u16::from(m.response_code()) as u8 {
+            rcode::NXDOMAIN => "NXDOMAIN",
+            _ if by_name => "NODATA",
+            _ => nodata(q.query_type(), &n),
         };
-        crate::log::info(format!("{kind} {} is {what}", shown(&n)));
+        let name = match by_name {
+            true => n.to_ascii().trim_end_matches('.').to_string(),
+            false => shown(&n),
+        };
+        crate::log::info(format!("{kind} {name} is {what}"));
     }
 }
 
@@ -1391,6 +1402,7 @@ fn local_answer(local: &LocalData, name: &str, qtype: u16, bogus_priv: bool) -> 
             // A private reverse name with no upstream of its own is --bogus-priv's, which
             // answers authoritatively.
             outcome.authoritative = bogus_priv && is_private_reverse(name);
+            outcome.reverse = outcome.authoritative;
             Some(outcome)
         }
         _ => None,

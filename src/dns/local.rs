@@ -512,8 +512,40 @@ pub struct ServerRules {
     pub upstreams: Vec<SocketAddr>,
     /// Every server named, for names or for domains, once each in the order given.
     pub listed: Vec<SocketAddr>,
-    /// The `--rev-server` lines as `server=` lines for their reverse zones.
-    pub reverse: Vec<Value>,
+    /// What `--rev-server` lines and `--domain`'s `local` stand for: (option, value) of
+    /// the `server=` and `local=` lines they imply, to be added after the rest.
+    pub implied: Vec<(&'static str, Value)>,
+}
+
+/// The `local=` line a `--domain=<domain>,<subnet>,local` stands for, as dnsmasq reads
+/// it: the domain and the subnet's reverse zones, answered here only.
+fn domain_locals(value: &Value) -> Option<Value> {
+    let Value::Domain {
+        name: Some(name),
+        range: Some((start, end)),
+        local: true,
+        ..
+    } = value
+    else {
+        return None;
+    };
+    // The subnet's prefix: the bits its first and last address share.
+    let host_bits = match (start, end) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => (u32::from(*s) ^ u32::from(*e)).count_ones(),
+        (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(*s) ^ u128::from(*e)).count_ones(),
+        _ => return None,
+    };
+    let total = if start.is_ipv4() { 32 } else { 128 };
+    let mut domains = vec![Some(name.clone())];
+    domains.extend(
+        reverse_zones(*start, (total - host_bits) as u8)
+            .into_iter()
+            .map(Some),
+    );
+    Some(Value::Server {
+        domains: Some(domains),
+        target: ServerTarget::Local,
+    })
 }
 
 /// The upstream servers the configuration and `extra` (a servers file's entries) name.
@@ -525,7 +557,7 @@ pub fn server_rules<'a>(
     let mut listed = Vec::new();
     let mut seen = std::collections::HashSet::new();
     // --rev-server is --server for the reverse zones of a subnet.
-    let reverse: Vec<Value> = config
+    let mut implied: Vec<(&'static str, Value)> = config
         .values("rev-server")
         .chain(extra.clone())
         .filter_map(|v| match v {
@@ -533,20 +565,29 @@ pub fn server_rules<'a>(
                 addr,
                 prefix_len,
                 target,
-            } => Some(Value::Server {
-                domains: Some(
-                    reverse_zones(*addr, *prefix_len)
-                        .into_iter()
-                        .map(Some)
-                        .collect(),
-                ),
-                target: target.clone(),
-            }),
+            } => Some((
+                "server",
+                Value::Server {
+                    domains: Some(
+                        reverse_zones(*addr, *prefix_len)
+                            .into_iter()
+                            .map(Some)
+                            .collect(),
+                    ),
+                    target: target.clone(),
+                },
+            )),
             _ => None,
         })
         .collect();
+    implied.extend(
+        config
+            .values("domain")
+            .filter_map(domain_locals)
+            .map(|v| ("local", v)),
+    );
     let given: Vec<&Value> = config.values("server").chain(extra).collect();
-    for v in given.into_iter().chain(&reverse) {
+    for v in given.into_iter().chain(implied.iter().map(|(_, v)| v)) {
         let Value::Server {
             domains,
             target: ServerTarget::Upstream { addr, .. },
@@ -564,7 +605,7 @@ pub fn server_rules<'a>(
     ServerRules {
         upstreams,
         listed,
-        reverse,
+        implied,
     }
 }
 

@@ -474,10 +474,10 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     let local::ServerRules {
         mut upstreams,
         mut listed,
-        reverse,
+        implied,
     } = local::server_rules(config, from_file.iter().map(|e| &e.value));
-    for v in &reverse {
-        later_rules.add("server", v);
+    for (option, v) in &implied {
+        later_rules.add(option, v);
     }
     data.later_rules = later_rules.finish().over(&config.domain_rules);
     data.config_rules = config.domain_rules.clone();
