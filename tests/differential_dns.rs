@@ -675,6 +675,76 @@ fn domain_with_local_acts_as_dnsmasq_does() {
     );
 }
 
+/// The servers and domain rules listed at start, as dnsmasq lists them: upstream servers
+/// (plain, through an interface, for domains, for unqualified names, a --rev-server's
+/// zones, the resolv file's after it is read), then the domain rules, the last given
+/// first, with dnsmasq's limits and its counts of the rest.
+#[test]
+fn servers_are_listed_at_start_as_dnsmasq_lists_them() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let dir = common::scratch_dir("differential-server-lines");
+    std::fs::write(
+        dir.join("resolv"),
+        "nameserver 127.0.0.53\nnameserver ::1\n",
+    )
+    .unwrap();
+    let mut options = String::from(
+        "server=127.0.0.1#5300\nserver=127.0.0.7@lo\nserver=/x.test/y.test/::1\n\
+         server=//127.0.0.4\nrev-server=10.9.0.0/20,127.0.0.1#5301\nrev-server=10.0.0.0/8\n\
+         local=/a.test/b.test/\naddress=/nx.test/\naddress=/null.test/#\n\
+         address=/ip.test/1.2.3.4\nserver=/def.test/#\nlocal=/*.wild.test/\n\
+         domain=corp.test,20.20.0.0/22,local\n",
+    );
+    // More servers than are listed; more domains answered here only than are named.
+    for i in 0..12 {
+        options += &format!("server=/many{i}.test/127.0.0.2\nlocal=/l{i}.test/\n");
+    }
+    for i in 0..3 {
+        options += &format!("server=/std{i}.test/#\n");
+    }
+    let mut seen = Vec::new();
+    for (server, program) in [("dnsmasq", "dnsmasq"), ("ringmasq", RINGMASQ)] {
+        let port = free_port();
+        let log = dir.join(format!("{server}.log"));
+        let conf = dir.join(format!("{server}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-hosts\n\
+                 resolv-file={}\n{options}pid-file=\nuser=root\nkeep-in-foreground\n\
+                 log-facility={}\n",
+                dir.join("resolv").display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        let _running = start(program, &conf);
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        // Listed twice, the second time after the resolv file: done at its last line.
+        let done = || text().matches("more local addresses").count() == 2;
+        assert!(common::wait_until(done), "{server}: {}", text());
+        let lines: Vec<String> = text()
+            .lines()
+            .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
+            .filter(|m| {
+                m.starts_with("using ") || m.starts_with("more servers") || m.starts_with("reading")
+            })
+            .collect();
+        seen.push(lines);
+    }
+    assert_eq!(seen[0], seen[1], "dnsmasq's lines, then ringmasq's");
+    for line in [
+        "more servers are defined but not logged",
+        "using only locally-known addresses for l11.test",
+        "using standard nameservers for def.test",
+        "using nameserver 127.0.0.1#5301 for domain 15.9.10.in-addr.arpa ",
+    ] {
+        assert!(seen[1].iter().any(|l| l == line), "{line}: {:?}", seen[1]);
+    }
+}
+
 /// --interface-name and --dynamic-host on the loopback interface: its addresses, a family
 /// limit, a missing interface, host parts on its network, and the reverse names.
 #[test]

@@ -402,6 +402,55 @@ enum Action {
     Address(AddressAnswer),
 }
 
+/// How dnsmasq speaks of a domain's rule when it lists its servers at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// `local=/d/`, `server=/d/` or `address=/d/`: "using only locally-known addresses".
+    LocalOnly,
+    /// `server=/d/#`: "using standard nameservers".
+    Standard,
+    /// `address=/d/<address>`: counted among the servers listed, never named.
+    Address,
+}
+
+impl Lines {
+    /// What dnsmasq lists for these lines (upstream servers are listed from the lines
+    /// themselves, not here).
+    fn listed(&self) -> impl Iterator<Item = Listed> {
+        let local = self.local || self.nxdomain || self.server == Some(RuleTarget::Local);
+        let standard = self.server == Some(RuleTarget::Default);
+        let null = self.v4 == Some(Ipv4Addr::UNSPECIFIED) && self.v6 == Some(Ipv6Addr::UNSPECIFIED);
+        [
+            local.then_some(Listed::LocalOnly),
+            standard.then_some(Listed::Standard),
+            self.v4.is_some().then_some(Listed::Address),
+            (self.v6.is_some() && !null).then_some(Listed::Address),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+impl DomainRules {
+    /// Every domain's rules as dnsmasq lists them at start, the domain given last first
+    /// (names without a dot are not listed): the record of each domain, for `domain_at`.
+    pub fn listed(&self) -> impl Iterator<Item = (u32, Listed)> + '_ {
+        let records: Vec<u32> = self.names.records().collect();
+        records.into_iter().rev().flat_map(move |at| {
+            self.lines
+                .get(self.names.value_at(at) as usize)
+                .into_iter()
+                .flat_map(Lines::listed)
+                .map(move |kind| (at, kind))
+        })
+    }
+
+    /// The domain of record `at` (from `listed`).
+    pub fn domain_at(&self, at: u32) -> String {
+        self.names.name_at(at)
+    }
+}
+
 /// Builds `DomainRules` from rule lines in the order read.
 pub struct Builder {
     names: NameTable,

@@ -536,16 +536,62 @@ fn domain_locals(value: &Value) -> Option<Value> {
         _ => return None,
     };
     let total = if start.is_ipv4() { 32 } else { 128 };
-    let mut domains = vec![Some(name.clone())];
-    domains.extend(
-        reverse_zones(*start, (total - host_bits) as u8)
-            .into_iter()
-            .map(Some),
-    );
+    // The zones, then the domain: the order dnsmasq adds them in.
+    let mut domains: Vec<Option<String>> = reverse_zones(*start, (total - host_bits) as u8)
+        .into_iter()
+        .map(Some)
+        .collect();
+    domains.push(Some(name.clone()));
     Some(Value::Server {
         domains: Some(domains),
         target: ServerTarget::Local,
     })
+}
+
+/// --rev-server is --server for the reverse zones of a subnet: the `server=` value a
+/// `--rev-server` value stands for.
+fn rev_server_as_server(value: &Value) -> Option<Value> {
+    let Value::RevServer {
+        addr,
+        prefix_len,
+        target,
+    } = value
+    else {
+        return None;
+    };
+    Some(Value::Server {
+        domains: Some(
+            reverse_zones(*addr, *prefix_len)
+                .into_iter()
+                .map(Some)
+                .collect(),
+        ),
+        target: target.clone(),
+    })
+}
+
+/// The `server=` lines of the configuration, `--rev-server`'s as the lines they stand
+/// for, in the order given, then `extra`'s (a servers file's entries).
+pub fn server_lines<'a>(
+    config: &'a Config,
+    extra: impl IntoIterator<Item = &'a Value>,
+) -> Vec<Cow<'a, Value>> {
+    let (server, rev) = (
+        crate::config::options::id("server"),
+        crate::config::options::id("rev-server"),
+    );
+    config
+        .entries
+        .iter()
+        .filter(|e| e.id == server || e.id == rev)
+        .map(|e| &e.value)
+        .chain(extra)
+        .filter_map(|v| match v {
+            Value::RevServer { .. } => rev_server_as_server(v).map(Cow::Owned),
+            Value::Server { .. } => Some(Cow::Borrowed(v)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The upstream servers the configuration and `extra` (a servers file's entries) name.
@@ -556,29 +602,11 @@ pub fn server_rules<'a>(
     let mut upstreams = Vec::new();
     let mut listed = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    // --rev-server is --server for the reverse zones of a subnet.
     let mut implied: Vec<(&'static str, Value)> = config
         .values("rev-server")
         .chain(extra.clone())
-        .filter_map(|v| match v {
-            Value::RevServer {
-                addr,
-                prefix_len,
-                target,
-            } => Some((
-                "server",
-                Value::Server {
-                    domains: Some(
-                        reverse_zones(*addr, *prefix_len)
-                            .into_iter()
-                            .map(Some)
-                            .collect(),
-                    ),
-                    target: target.clone(),
-                },
-            )),
-            _ => None,
-        })
+        .filter_map(rev_server_as_server)
+        .map(|v| ("server", v))
         .collect();
     implied.extend(
         config
@@ -607,6 +635,110 @@ pub fn server_rules<'a>(
         listed,
         implied,
     }
+}
+
+/// Upstream servers named at start, as dnsmasq names them.
+const SERVERS_LOGGED: usize = 30;
+
+/// Domains answered here only named at start; the rest are counted.
+const LOCALS_LOGGED: usize = 8;
+
+/// The lines dnsmasq logs of its servers once it has read them: each upstream server
+/// `lines` names (`server=` values and what `--rev-server` implies, in order, then the
+/// resolv file's `resolved` servers), then each domain rule of `rules` (the last given
+/// first), with dnsmasq's limits and its counts of the rest. `no_resolv`: no resolv
+/// file is read, so a configuration without servers is warned of.
+pub fn server_log_lines<'a>(
+    lines: impl IntoIterator<Item = &'a Value>,
+    resolved: &[SocketAddr],
+    rules: &[&crate::config::domain_rules::DomainRules],
+    no_resolv: bool,
+) -> Vec<String> {
+    use crate::config::domain_rules::Listed;
+    let mut servers: Vec<String> = Vec::new();
+    for v in lines {
+        let Value::Server {
+            domains,
+            target: ServerTarget::Upstream {
+                addr, interface, ..
+            },
+        } = v
+        else {
+            continue;
+        };
+        let at = format!("{}#{}", addr.ip(), addr.port());
+        match domains {
+            None => servers.push(match interface {
+                Some(i) => format!("using nameserver {at}(via {i})"),
+                None => format!("using nameserver {at}"),
+            }),
+            Some(domains) => servers.extend(domains.iter().map(|d| match d {
+                Some(d) => format!("using nameserver {at} for domain {d} "),
+                None => format!("using nameserver {at} for unqualified names "),
+            })),
+        }
+    }
+    servers.extend(
+        resolved
+            .iter()
+            .map(|a| format!("using nameserver {}#{}", a.ip(), a.port())),
+    );
+    let mut out = Vec::new();
+    if servers.is_empty() && no_resolv {
+        out.push("warning: no upstream servers configured".to_string());
+    }
+    let named = servers.len().min(SERVERS_LOGGED);
+    let more = servers.len() > SERVERS_LOGGED;
+    out.extend(servers.into_iter().take(named));
+    if more {
+        out.push("more servers are defined but not logged".to_string());
+    }
+    // A rule for subdomains only (`/*.d/`) shows as `.d`.
+    let shown = |domain: String| match domain.strip_prefix('*') {
+        Some(rest) => rest.to_string(),
+        None => domain,
+    };
+    // dnsmasq's count, its off-by-one included: a domain answered here only is counted
+    // apart while fewer than SERVERS_LOGGED others have been.
+    let (mut count, mut locals) = (0usize, 0usize);
+    for rules in rules {
+        for (at, kind) in rules.listed() {
+            count += 1;
+            if count > SERVERS_LOGGED {
+                continue;
+            }
+            match kind {
+                Listed::LocalOnly => {
+                    count -= 1;
+                    locals += 1;
+                    if locals <= LOCALS_LOGGED {
+                        out.push(format!(
+                            "using only locally-known addresses for {}",
+                            shown(rules.domain_at(at))
+                        ));
+                    }
+                }
+                Listed::Standard => out.push(format!(
+                    "using standard nameservers for {}",
+                    shown(rules.domain_at(at))
+                )),
+                Listed::Address => {}
+            }
+        }
+    }
+    if locals > LOCALS_LOGGED {
+        out.push(format!(
+            "using {} more local addresses",
+            locals - LOCALS_LOGGED
+        ));
+    }
+    if count.saturating_sub(1) > SERVERS_LOGGED {
+        out.push(format!(
+            "using {} more nameservers",
+            count - SERVERS_LOGGED - 1
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

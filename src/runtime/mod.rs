@@ -479,7 +479,8 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     for (option, v) in &implied {
         later_rules.add(option, v);
     }
-    data.later_rules = later_rules.finish().over(&config.domain_rules);
+    let later_rules = later_rules.finish();
+    data.later_rules = later_rules.over(&config.domain_rules);
     data.config_rules = config.domain_rules.clone();
     let dropped = data.config_rules.dropped + data.later_rules.dropped;
     if dropped > 0 {
@@ -493,11 +494,26 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             .values("server")
             .chain(from_file.iter().map(|e| &e.value)),
     );
+    let log_servers = |resolved: &[SocketAddr]| {
+        let lines = local::server_lines(config, from_file.iter().map(|e| &e.value));
+        let rules = [&*config.domain_rules, &later_rules];
+        let lines = lines.iter().map(|v| &**v);
+        for line in local::server_log_lines(lines, resolved, &rules, config.has("no-resolv")) {
+            match line.starts_with("warning: ") {
+                true => log::warn(line),
+                false => log::info(line),
+            }
+        }
+    };
+    let mut resolved = Vec::new();
     if !config.has("no-resolv") {
+        // As dnsmasq: the servers are listed before the resolv file is read, and again
+        // with its servers after.
+        log_servers(&[]);
         for f in resolv_files(config) {
             log::info(format!("reading {f}"));
             match std::fs::read_to_string(&f) {
-                Ok(text) => upstreams.extend(local::resolv_servers(&text)),
+                Ok(text) => resolved.extend(local::resolv_servers(&text)),
                 Err(e) => log::error(format!(
                     "failed to access {f}: {}",
                     crate::config::io_reason(&e)
@@ -505,9 +521,10 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
             }
         }
     }
+    upstreams.extend(resolved.iter().copied());
+    log_servers(&resolved);
     upstreams.dedup();
     for u in &upstreams {
-        log::info(format!("using nameserver {}#{}", u.ip(), u.port()));
         if !listed.contains(u) {
             listed.push(*u);
         }
