@@ -745,6 +745,71 @@ fn servers_are_listed_at_start_as_dnsmasq_lists_them() {
     }
 }
 
+/// Of several resolv files only the one changed last is read, as dnsmasq reads them;
+/// one not there is passed over, and one without servers said to be retried.
+#[test]
+fn the_resolv_file_changed_last_is_the_one_read() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let dir = common::scratch_dir("differential-resolv-files");
+    let file = |name: &str, text: &str, age_secs: u64| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let at = std::time::SystemTime::now() - Duration::from_secs(age_secs);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(at).unwrap();
+        path.display().to_string()
+    };
+    let old = file("old", "nameserver 127.0.0.61\n", 100);
+    let new = file("new", "nameserver 127.0.0.62\nnameserver ::1\n", 10);
+    let empty = file("empty", "# none\n", 1);
+    let missing = dir.join("missing").display().to_string();
+    for (case, files) in [
+        ("newer second", vec![&old, &new]),
+        ("newer first", vec![&new, &old]),
+        ("one missing", vec![&missing, &old]),
+        ("the newest empty", vec![&old, &empty]),
+    ] {
+        let mut seen = Vec::new();
+        for (server, program) in [("dnsmasq", "dnsmasq"), ("ringmasq", RINGMASQ)] {
+            let port = free_port();
+            let log = dir.join(format!("{server}.log"));
+            let _ = std::fs::remove_file(&log);
+            let conf = dir.join(format!("{server}.conf"));
+            let resolv: String = files.iter().map(|f| format!("resolv-file={f}\n")).collect();
+            std::fs::write(
+                &conf,
+                format!(
+                    "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-hosts\n\
+                     {resolv}host-record=hr.lan,10.0.0.6\npid-file=\nuser=root\n\
+                     keep-in-foreground\nlog-facility={}\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            let _running = start(program, &conf);
+            assert!(wait_ready(port), "{server} did not start");
+            let read = || std::fs::read_to_string(&log).unwrap_or_default();
+            let listed = || read().contains("reading ") || read().contains("no servers found");
+            assert!(common::wait_until(listed), "{server}: {}", read());
+            let lines: Vec<String> = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
+                .filter(|m| {
+                    ["reading", "no servers", "using", "failed"]
+                        .iter()
+                        .any(|p| m.starts_with(p))
+                })
+                .collect();
+            seen.push(lines);
+        }
+        assert_eq!(seen[0], seen[1], "{case}: dnsmasq's lines, then ringmasq's");
+        assert!(!seen[1].is_empty(), "{case}");
+    }
+}
+
 /// --interface-name and --dynamic-host on the loopback interface: its addresses, a family
 /// limit, a missing interface, host parts on its network, and the reverse names.
 #[test]

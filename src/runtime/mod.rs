@@ -510,14 +510,34 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         // As dnsmasq: the servers are listed before the resolv file is read, and again
         // with its servers after.
         log_servers(&[]);
-        for f in resolv_files(config) {
-            log::info(format!("reading {f}"));
+        // Of several resolv files, the one changed last (one not there yet is passed
+        // over without a word, as dnsmasq does).
+        let newest = resolv_files(config)
+            .into_iter()
+            .filter_map(|f| match std::fs::metadata(&f).and_then(|m| m.modified()) {
+                Ok(at) => Some((at, f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    log::error(format!(
+                        "failed to access {f}: {}",
+                        crate::config::io_reason(&e)
+                    ));
+                    None
+                }
+            })
+            .rev()
+            .max_by_key(|(at, _)| *at);
+        if let Some((_, f)) = newest {
             match std::fs::read_to_string(&f) {
                 Ok(text) => resolved.extend(local::resolv_servers(&text)),
                 Err(e) => log::error(format!(
                     "failed to access {f}: {}",
                     crate::config::io_reason(&e)
                 )),
+            }
+            match resolved.is_empty() {
+                true => log::info(format!("no servers found in {f}, will retry")),
+                false => log::info(format!("reading {f}")),
             }
         }
     }
