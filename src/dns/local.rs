@@ -574,8 +574,8 @@ fn rev_server_as_server(value: &Value) -> Option<Value> {
 /// for, in the order given, then `extra`'s (a servers file's entries).
 pub fn server_lines<'a>(
     config: &'a Config,
-    extra: impl IntoIterator<Item = &'a Value>,
-) -> Vec<Cow<'a, Value>> {
+    extra: impl IntoIterator<Item = &'a Value> + 'a,
+) -> impl Iterator<Item = Cow<'a, Value>> + 'a {
     let (server, rev) = (
         crate::config::options::id("server"),
         crate::config::options::id("rev-server"),
@@ -583,7 +583,7 @@ pub fn server_lines<'a>(
     config
         .entries
         .iter()
-        .filter(|e| e.id == server || e.id == rev)
+        .filter(move |e| e.id == server || e.id == rev)
         .map(|e| &e.value)
         .chain(extra)
         .filter_map(|v| match v {
@@ -591,7 +591,6 @@ pub fn server_lines<'a>(
             Value::Server { .. } => Some(Cow::Borrowed(v)),
             _ => None,
         })
-        .collect()
 }
 
 /// The upstream servers the configuration and `extra` (a servers file's entries) name.
@@ -649,47 +648,58 @@ const LOCALS_LOGGED: usize = 8;
 /// first), with dnsmasq's limits and its counts of the rest. `no_resolv`: no resolv
 /// file is read, so a configuration without servers is warned of.
 pub fn server_log_lines<'a>(
-    lines: impl IntoIterator<Item = &'a Value>,
+    lines: impl IntoIterator<Item = Cow<'a, Value>>,
     resolved: &[SocketAddr],
     rules: &[&crate::config::domain_rules::DomainRules],
     no_resolv: bool,
 ) -> Vec<String> {
     use crate::config::domain_rules::Listed;
+    // Only as many as are named, and one more to know there are more: a million
+    // `server=` lines are not formatted.
     let mut servers: Vec<String> = Vec::new();
-    for v in lines {
+    'lines: for v in lines {
         let Value::Server {
             domains,
             target: ServerTarget::Upstream {
                 addr, interface, ..
             },
-        } = v
+        } = &*v
         else {
             continue;
         };
         let at = format!("{}#{}", addr.ip(), addr.port());
-        match domains {
-            None => servers.push(match interface {
+        let Some(domains) = domains else {
+            servers.push(match interface {
                 Some(i) => format!("using nameserver {at}(via {i})"),
                 None => format!("using nameserver {at}"),
-            }),
-            Some(domains) => servers.extend(domains.iter().map(|d| match d {
+            });
+            if servers.len() > SERVERS_LOGGED {
+                break;
+            }
+            continue;
+        };
+        for d in domains {
+            servers.push(match d {
                 Some(d) => format!("using nameserver {at} for domain {d} "),
                 None => format!("using nameserver {at} for unqualified names "),
-            })),
+            });
+            if servers.len() > SERVERS_LOGGED {
+                break 'lines;
+            }
         }
     }
     servers.extend(
         resolved
             .iter()
+            .take((SERVERS_LOGGED + 1).saturating_sub(servers.len()))
             .map(|a| format!("using nameserver {}#{}", a.ip(), a.port())),
     );
     let mut out = Vec::new();
     if servers.is_empty() && no_resolv {
         out.push("warning: no upstream servers configured".to_string());
     }
-    let named = servers.len().min(SERVERS_LOGGED);
     let more = servers.len() > SERVERS_LOGGED;
-    out.extend(servers.into_iter().take(named));
+    out.extend(servers.into_iter().take(SERVERS_LOGGED));
     if more {
         out.push("more servers are defined but not logged".to_string());
     }

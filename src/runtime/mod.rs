@@ -497,7 +497,6 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
     let log_servers = |resolved: &[SocketAddr]| {
         let lines = local::server_lines(config, from_file.iter().map(|e| &e.value));
         let rules = [&*config.domain_rules, &later_rules];
-        let lines = lines.iter().map(|v| &**v);
         for line in local::server_log_lines(lines, resolved, &rules, config.has("no-resolv")) {
             match line.starts_with("warning: ") {
                 true => log::warn(line),
