@@ -675,6 +675,71 @@ fn domain_with_local_acts_as_dnsmasq_does() {
     );
 }
 
+/// The messages (what follows "]: ") `program` logs as `server` on `options` (a port on
+/// loopback and a log file of its own added), read once `ready` holds of its log and,
+/// after `then` has run with the server running, once `then_ready` holds too.
+fn logged(
+    dir: &Path,
+    (server, program): (&str, &str),
+    options: &str,
+    ready: impl Fn(&str) -> bool,
+    then: impl FnOnce(&Running),
+    then_ready: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let port = free_port();
+    let log = dir.join(format!("{server}.log"));
+    let _ = std::fs::remove_file(&log);
+    let conf = dir.join(format!("{server}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\n{options}\
+             host-record=hr.lan,10.0.0.6\npid-file=\nuser=root\nkeep-in-foreground\n\
+             log-facility={}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let running = start(program, &conf);
+    assert!(wait_ready(port), "{server} did not start");
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        common::wait_until(|| ready(&text())),
+        "{server}: {}",
+        text()
+    );
+    then(&running);
+    assert!(
+        common::wait_until(|| then_ready(&text())),
+        "{server}: {}",
+        text()
+    );
+    text()
+        .lines()
+        .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
+        .collect()
+}
+
+/// Both servers, dnsmasq first.
+const BOTH: [(&str, &str); 2] = [("dnsmasq", "dnsmasq"), ("ringmasq", RINGMASQ)];
+
+/// `logged` of both servers (dnsmasq's first), with no signal between, keeping the
+/// messages that start with one of `kept`.
+fn both_logged(
+    dir: &Path,
+    options: &str,
+    ready: impl Fn(&str) -> bool + Copy,
+    kept: &[&str],
+) -> Vec<Vec<String>> {
+    BOTH.iter()
+        .map(|&both| {
+            let mut lines = logged(dir, both, options, ready, |_| {}, ready);
+            lines.retain(|m| kept.iter().any(|p| m.starts_with(p)));
+            lines
+        })
+        .collect()
+}
+
 /// The servers and domain rules listed at start, as dnsmasq lists them: upstream servers
 /// (plain, through an interface, for domains, for unqualified names, a --rev-server's
 /// zones, the resolv file's after it is read), then the domain rules, the last given
@@ -704,36 +769,10 @@ fn servers_are_listed_at_start_as_dnsmasq_lists_them() {
     for i in 0..3 {
         options += &format!("server=/std{i}.test/#\n");
     }
-    let mut seen = Vec::new();
-    for (server, program) in [("dnsmasq", "dnsmasq"), ("ringmasq", RINGMASQ)] {
-        let port = free_port();
-        let log = dir.join(format!("{server}.log"));
-        let conf = dir.join(format!("{server}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-hosts\n\
-                 resolv-file={}\n{options}pid-file=\nuser=root\nkeep-in-foreground\n\
-                 log-facility={}\n",
-                dir.join("resolv").display(),
-                log.display()
-            ),
-        )
-        .unwrap();
-        let _running = start(program, &conf);
-        let text = || std::fs::read_to_string(&log).unwrap_or_default();
-        // Listed twice, the second time after the resolv file: done at its last line.
-        let done = || text().matches("more local addresses").count() == 2;
-        assert!(common::wait_until(done), "{server}: {}", text());
-        let lines: Vec<String> = text()
-            .lines()
-            .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
-            .filter(|m| {
-                m.starts_with("using ") || m.starts_with("more servers") || m.starts_with("reading")
-            })
-            .collect();
-        seen.push(lines);
-    }
+    options += &format!("no-hosts\nresolv-file={}\n", dir.join("resolv").display());
+    // Listed twice, the second time after the resolv file: done at its last line.
+    let done = |log: &str| log.matches("more local addresses").count() == 2;
+    let seen = both_logged(&dir, &options, done, &["using ", "more servers", "reading"]);
     assert_eq!(seen[0], seen[1], "dnsmasq's lines, then ringmasq's");
     for line in [
         "more servers are defined but not logged",
@@ -771,42 +810,71 @@ fn the_resolv_file_changed_last_is_the_one_read() {
         ("one missing", vec![&missing, &old]),
         ("the newest empty", vec![&old, &empty]),
     ] {
+        let resolv: String = files.iter().map(|f| format!("resolv-file={f}\n")).collect();
+        let options = format!("no-hosts\n{resolv}");
+        let listed = |log: &str| log.contains("reading ") || log.contains("no servers found");
+        let said = ["reading", "no servers", "using", "failed"];
+        let seen = both_logged(&dir, &options, listed, &said);
+        assert_eq!(seen[0], seen[1], "{case}: dnsmasq's lines, then ringmasq's");
+        assert!(!seen[1].is_empty(), "{case}");
+    }
+}
+
+/// What is logged at start and on SIGHUP, as dnsmasq logs it: the servers and the resolv
+/// file at start only (SIGHUP reads neither again), the hosts files after the servers,
+/// and "cleared cache" only where no hosts file is read. ringmasq's own additions (how
+/// long a read or reload took, its version line) are set aside.
+#[test]
+fn start_and_sighup_log_what_dnsmasq_logs() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let dir = common::scratch_dir("differential-sighup-lines");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "10.0.0.1 alpha\n10.0.0.2 beta gamma\n").unwrap();
+    let resolv = dir.join("resolv");
+    std::fs::write(&resolv, "nameserver 127.0.0.61\n").unwrap();
+    let read = format!("read {} - 3 names", hosts.display());
+    for (options, last) in [
+        (
+            "no-hosts\nno-resolv\nserver=127.0.0.1#1\n".to_string(),
+            "cleared cache",
+        ),
+        (
+            format!(
+                "no-hosts\naddn-hosts={}\nresolv-file={}\nserver=/x.test/127.0.0.9\n\
+                 local=/l.test/\n",
+                hosts.display(),
+                resolv.display()
+            ),
+            read.as_str(),
+        ),
+    ] {
+        let started = |log: &str| log.contains(last);
+        let hup = |r: &Running| {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc::kill(r.0.id() as libc::pid_t, libc::SIGHUP) };
+        };
+        let reloaded = |log: &str| log.matches(last).count() == 2;
         let mut seen = Vec::new();
-        for (server, program) in [("dnsmasq", "dnsmasq"), ("ringmasq", RINGMASQ)] {
-            let port = free_port();
-            let log = dir.join(format!("{server}.log"));
-            let _ = std::fs::remove_file(&log);
-            let conf = dir.join(format!("{server}.conf"));
-            let resolv: String = files.iter().map(|f| format!("resolv-file={f}\n")).collect();
-            std::fs::write(
-                &conf,
-                format!(
-                    "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-hosts\n\
-                     {resolv}host-record=hr.lan,10.0.0.6\npid-file=\nuser=root\n\
-                     keep-in-foreground\nlog-facility={}\n",
-                    log.display()
-                ),
-            )
-            .unwrap();
-            let _running = start(program, &conf);
-            assert!(wait_ready(port), "{server} did not start");
-            let read = || std::fs::read_to_string(&log).unwrap_or_default();
-            let listed = || read().contains("reading ") || read().contains("no servers found");
-            assert!(common::wait_until(listed), "{server}: {}", read());
-            let lines: Vec<String> = std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
+        for both in BOTH {
+            let lines: Vec<String> = logged(&dir, both, &options, started, hup, reloaded)
+                .into_iter()
                 .filter(|m| {
-                    ["reading", "no servers", "using", "failed"]
+                    !["started", "compile time", "reloaded in", "warning: option"]
                         .iter()
                         .any(|p| m.starts_with(p))
+                })
+                .map(|m| match m.rsplit_once(" (") {
+                    Some((before, ms)) if m.starts_with("read ") && ms.ends_with(" ms)") => {
+                        before.to_string()
+                    }
+                    _ => m,
                 })
                 .collect();
             seen.push(lines);
         }
-        assert_eq!(seen[0], seen[1], "{case}: dnsmasq's lines, then ringmasq's");
-        assert!(!seen[1].is_empty(), "{case}");
+        assert_eq!(seen[0], seen[1], "dnsmasq's lines, then ringmasq's");
     }
 }
 

@@ -75,7 +75,10 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
             .map(|n| n.get())
             .unwrap_or(1),
     };
-    let snapshot = Arc::new(build_snapshot(config));
+    let snapshot = Arc::new(build_snapshot(config, ServerListing::AtStart));
+    if says_cache_cleared(config) {
+        log::info("cleared cache");
+    }
     // Reading a million names leaves much freed memory: give it back before serving.
     memory::release_free_memory();
     let mut shard_config = shard_config(config, shards);
@@ -242,13 +245,19 @@ struct Snapshots {
 
 impl Snapshots {
     /// Build a new snapshot without taking the shards' CPU time, and hand it to them.
-    fn reload(&mut self, config: &Config, feeds: &[Sender<dns_shard::Control>], clear: bool) {
+    fn reload(
+        &mut self,
+        config: &Config,
+        feeds: &[Sender<dns_shard::Control>],
+        clear: bool,
+        servers: ServerListing,
+    ) {
         self.release();
         let started = std::time::Instant::now();
         let snapshot = std::thread::scope(|s| {
             s.spawn(|| {
                 idle_priority();
-                Arc::new(build_snapshot(config))
+                Arc::new(build_snapshot(config, servers))
             })
             .join()
         });
@@ -384,8 +393,25 @@ impl Watch {
     }
 }
 
+/// Whether the cache's clearing (at start and on SIGHUP) is logged: dnsmasq says
+/// "cleared cache" only where it has no hosts file to say it read instead.
+fn says_cache_cleared(config: &Config) -> bool {
+    config.has("no-hosts") && !config.has("addn-hosts") && config.uint_or("cache-size", 150) > 0
+}
+
+/// What a snapshot's build says of the upstream servers, as dnsmasq says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerListing {
+    /// At start: the servers listed, the resolv file read, the servers listed again.
+    AtStart,
+    /// The resolv file read (it changed, or SIGHUP under --no-poll), then the servers.
+    ResolvRead,
+    /// Nothing (SIGHUP, a hosts file changed).
+    Quiet,
+}
+
 /// Read hosts and resolv files into a new snapshot, logging what each gave.
-pub fn build_snapshot(config: &Config) -> local::LocalData {
+pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalData {
     let domain = config.values("domain").find_map(|v| match v {
         Value::Domain {
             name: Some(n),
@@ -402,6 +428,121 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         expand_hosts: config.has("expand-hosts"),
         ..Default::default()
     };
+    let mut from_file = Vec::new();
+    let mut later_rules = crate::config::domain_rules::Builder::default();
+    if let Some(Some(path)) = config.text("servers-file") {
+        match crate::config::read_servers_file(&path) {
+            Ok((file, errors)) => {
+                for e in errors {
+                    log::error(format!("{e}"));
+                }
+                log::info(format!(
+                    "read {path} - {} servers",
+                    file.entries.len() + file.rules.lines_read()
+                ));
+                from_file = file.entries;
+                later_rules = file.rules;
+            }
+            Err(e) => log::error(format!("{e}")),
+        }
+    }
+    data.add_config_records(config, &hostname());
+    let local::ServerRules {
+        mut upstreams,
+        mut listed,
+        implied,
+    } = local::server_rules(config, from_file.iter().map(|e| &e.value));
+    for (option, v) in &implied {
+        later_rules.add(option, v);
+    }
+    let later_rules = later_rules.finish();
+    data.later_rules = later_rules.over(&config.domain_rules);
+    data.config_rules = config.domain_rules.clone();
+    let dropped = data.config_rules.dropped + data.later_rules.dropped;
+    if dropped > 0 {
+        log::error(format!(
+            "{dropped} domain rules left out: at most {} domains are held",
+            crate::config::domain_rules::MAX_RULE_DOMAINS
+        ));
+    }
+    data.send_from = local::send_from(
+        config
+            .values("server")
+            .chain(from_file.iter().map(|e| &e.value)),
+    );
+    let log_servers = |resolved: &[SocketAddr]| {
+        if servers == ServerListing::Quiet {
+            return;
+        }
+        let lines = local::server_lines(config, from_file.iter().map(|e| &e.value));
+        let rules = [&*config.domain_rules, &later_rules];
+        for line in local::server_log_lines(lines, resolved, &rules, config.has("no-resolv")) {
+            match line.starts_with("warning: ") {
+                true => log::warn(line),
+                false => log::info(line),
+            }
+        }
+    };
+    let mut resolved = Vec::new();
+    if !config.has("no-resolv") {
+        // As dnsmasq at start: the servers are listed before the resolv file is read,
+        // and again with its servers after.
+        // (Under --no-poll it is read without a word, and they are listed once.)
+        let polled = !config.has("no-poll");
+        if servers == ServerListing::AtStart && polled {
+            log_servers(&[]);
+        }
+        // Of several resolv files, the one changed last (one not there yet is passed
+        // over without a word, as dnsmasq does).
+        let newest = resolv_files(config)
+            .into_iter()
+            .filter_map(|f| match std::fs::metadata(&f).and_then(|m| m.modified()) {
+                Ok(at) => Some((at, f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    log::error(format!(
+                        "failed to access {f}: {}",
+                        crate::config::io_reason(&e)
+                    ));
+                    None
+                }
+            })
+            .rev()
+            .max_by_key(|(at, _)| *at);
+        if let Some((_, f)) = newest {
+            match std::fs::read_to_string(&f) {
+                Ok(text) => resolved.extend(local::resolv_servers(&text)),
+                Err(e) => log::error(format!(
+                    "failed to access {f}: {}",
+                    crate::config::io_reason(&e)
+                )),
+            }
+            match (servers, resolved.is_empty()) {
+                (ServerListing::Quiet, _) => {}
+                (_, true) => log::info(format!("no servers found in {f}, will retry")),
+                (_, false) if polled => log::info(format!("reading {f}")),
+                (_, false) => {}
+            }
+        }
+    }
+    upstreams.extend(resolved.iter().copied());
+    log_servers(&resolved);
+    upstreams.dedup();
+    for u in &upstreams {
+        if !listed.contains(u) {
+            listed.push(*u);
+        }
+    }
+    data.upstreams = upstreams.into();
+    data.listed_servers = listed;
+    // After the servers, as dnsmasq reads them.
+    read_hosts_files(config, &mut data);
+    data
+}
+
+/// Read the hosts files (/etc/hosts unless --no-hosts, --addn-hosts, --hostsdir) into
+/// `data`, logging what each gave.
+fn read_hosts_files(config: &Config, data: &mut local::LocalData) {
     let mut files: Vec<String> = Vec::new();
     if !config.has("no-hosts") {
         files.push("/etc/hosts".into());
@@ -452,105 +593,6 @@ pub fn build_snapshot(config: &Config) -> local::LocalData {
         }
     }
     data.hosts = hosts.finish();
-    let mut from_file = Vec::new();
-    let mut later_rules = crate::config::domain_rules::Builder::default();
-    if let Some(Some(path)) = config.text("servers-file") {
-        match crate::config::read_servers_file(&path) {
-            Ok((file, errors)) => {
-                for e in errors {
-                    log::error(format!("{e}"));
-                }
-                log::info(format!(
-                    "read {path} - {} servers",
-                    file.entries.len() + file.rules.lines_read()
-                ));
-                from_file = file.entries;
-                later_rules = file.rules;
-            }
-            Err(e) => log::error(format!("{e}")),
-        }
-    }
-    data.add_config_records(config, &hostname());
-    let local::ServerRules {
-        mut upstreams,
-        mut listed,
-        implied,
-    } = local::server_rules(config, from_file.iter().map(|e| &e.value));
-    for (option, v) in &implied {
-        later_rules.add(option, v);
-    }
-    let later_rules = later_rules.finish();
-    data.later_rules = later_rules.over(&config.domain_rules);
-    data.config_rules = config.domain_rules.clone();
-    let dropped = data.config_rules.dropped + data.later_rules.dropped;
-    if dropped > 0 {
-        log::error(format!(
-            "{dropped} domain rules left out: at most {} domains are held",
-            crate::config::domain_rules::MAX_RULE_DOMAINS
-        ));
-    }
-    data.send_from = local::send_from(
-        config
-            .values("server")
-            .chain(from_file.iter().map(|e| &e.value)),
-    );
-    let log_servers = |resolved: &[SocketAddr]| {
-        let lines = local::server_lines(config, from_file.iter().map(|e| &e.value));
-        let rules = [&*config.domain_rules, &later_rules];
-        for line in local::server_log_lines(lines, resolved, &rules, config.has("no-resolv")) {
-            match line.starts_with("warning: ") {
-                true => log::warn(line),
-                false => log::info(line),
-            }
-        }
-    };
-    let mut resolved = Vec::new();
-    if !config.has("no-resolv") {
-        // As dnsmasq: the servers are listed before the resolv file is read, and again
-        // with its servers after.
-        log_servers(&[]);
-        // Of several resolv files, the one changed last (one not there yet is passed
-        // over without a word, as dnsmasq does).
-        let newest = resolv_files(config)
-            .into_iter()
-            .filter_map(|f| match std::fs::metadata(&f).and_then(|m| m.modified()) {
-                Ok(at) => Some((at, f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    log::error(format!(
-                        "failed to access {f}: {}",
-                        crate::config::io_reason(&e)
-                    ));
-                    None
-                }
-            })
-            .rev()
-            .max_by_key(|(at, _)| *at);
-        if let Some((_, f)) = newest {
-            match std::fs::read_to_string(&f) {
-                Ok(text) => resolved.extend(local::resolv_servers(&text)),
-                Err(e) => log::error(format!(
-                    "failed to access {f}: {}",
-                    crate::config::io_reason(&e)
-                )),
-            }
-            match resolved.is_empty() {
-                true => log::info(format!("no servers found in {f}, will retry")),
-                false => log::info(format!("reading {f}")),
-            }
-        }
-    }
-    upstreams.extend(resolved.iter().copied());
-    log_servers(&resolved);
-    upstreams.dedup();
-    for u in &upstreams {
-        if !listed.contains(u) {
-            listed.push(*u);
-        }
-    }
-    data.upstreams = upstreams.into();
-    data.listed_servers = listed;
-    data
 }
 
 /// The resolv files upstream servers are read from (`--resolv-file`, repeatable; by
@@ -780,7 +822,13 @@ fn control_loop(
             if changed.any() {
                 // dnsmasq clears its cache for new resolv files only under --clear-on-reload.
                 let clear = changed.resolv && config.has("clear-on-reload");
-                snapshots.reload(config, feeds, clear);
+                // As dnsmasq: a new resolv file is said to be read, and the servers
+                // listed again.
+                let listing = match changed.resolv {
+                    true => ServerListing::ResolvRead,
+                    false => ServerListing::Quiet,
+                };
+                snapshots.reload(config, feeds, clear, listing);
             }
             if changed.dhcp {
                 if let Some(dhcp) = dhcp {
@@ -800,8 +848,15 @@ fn control_loop(
             libc::SIGUSR2 => log::reopen(),
             libc::SIGHUP => {
                 // dnsmasq empties its cache on SIGHUP.
-                snapshots.reload(config, feeds, true);
-                log::info("cleared cache");
+                // dnsmasq reads the resolv file again on SIGHUP only under --no-poll.
+                let listing = match config.has("no-poll") {
+                    true => ServerListing::ResolvRead,
+                    false => ServerListing::Quiet,
+                };
+                snapshots.reload(config, feeds, true, listing);
+                if says_cache_cleared(config) {
+                    log::info("cleared cache");
+                }
                 // The DHCP host and option files (and /etc/ethers) are read again.
                 if let Some(dhcp) = dhcp {
                     let _ = dhcp.try_send(dhcp_v4::reread(config, snapshots.current.clone()));
