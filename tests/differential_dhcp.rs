@@ -285,6 +285,17 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
     let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
     let prl = |codes: &[u8]| (55u8, codes.to_vec());
     let discover = |opts: Options| (DISCOVER, opts);
+    // Two option files and two host files that disagree.
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (o1, o2) = (file("o1", "42,10.77.0.41\n"), file("o2", "42,10.77.0.42\n"));
+    let (h1, h2) = (
+        file("h1", "52:54:00:11:22:33,10.77.0.71\n"),
+        file("h2", "52:54:00:11:22:33,10.77.0.72\n"),
+    );
     let cases: Vec<(&str, String, Vec<Request>)> = vec![
         ("no request list", range.to_string(), vec![discover(vec![])]),
         (
@@ -458,6 +469,29 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 discover(vec![(50, vec![10, 77, 0, 60])]),
                 (REQUEST, vec![(50, vec![10, 77, 0, 60]), (54, vec![10, 77, 0, 1]), (12, b"laptop".to_vec()), prl(&[1, 3, 12, 15])]),
             ],
+        ),
+        (
+            "a host line with empty fields, and the client's name",
+            format!("{range}domain=lan\ndhcp-host=52:54:00:11:22:33,,10.77.0.16,\n"),
+            vec![
+                discover(vec![prl(&[1, 12, 15])]),
+                (REQUEST, vec![(50, vec![10, 77, 0, 16]), (54, vec![10, 77, 0, 1]), (12, b"laptop".to_vec()), prl(&[1, 3, 12, 15])]),
+            ],
+        ),
+        (
+            "two option files giving one option",
+            format!("{range}dhcp-optsfile={o1}\ndhcp-optsfile={o2}\n"),
+            vec![discover(vec![prl(&[1, 42])])],
+        ),
+        (
+            "two host files giving one client",
+            format!("{range}dhcp-hostsfile={h1}\ndhcp-hostsfile={h2}\n"),
+            vec![discover(vec![])],
+        ),
+        (
+            "a host line of a name and an empty field",
+            format!("{range}domain=lan\ndhcp-host=52:54:00:11:22:33,printer, \n"),
+            vec![discover(vec![prl(&[1, 12, 15])])],
         ),
         (
             "a request for a host's address",
@@ -1066,6 +1100,65 @@ fn the_script_hears_of_the_leases_at_start_and_on_sighup_in_dnsmasqs_order() {
         .collect();
     let once = ["fourth", "third", "second", "first"];
     assert_eq!(order, [once, once].concat(), "{:?}", seen[1]);
+}
+
+/// What is logged at start of the DHCP configuration, as dnsmasq logs it: each range,
+/// then /etc/ethers, the host files (a bad line by its number) and the option files, one
+/// of them missing; with DNS off, no hosts or resolv file read.
+#[test]
+fn the_dhcp_configuration_is_logged_at_start_as_dnsmasq_logs_it() {
+    let Some((dir, _ns)) = setup("start-lines") else {
+        return;
+    };
+    let hosts = dir.join("hosts-file");
+    std::fs::write(
+        &hosts,
+        "52:54:00:00:00:01,10.77.0.60\nzz:zz,10.77.0.61\n52:54:00:00:00:02,host!bad\n\
+         52:54:00:00:00:03,,10.77.0.62,\n",
+    )
+    .unwrap();
+    let options = dir.join("opts-file");
+    std::fs::write(&options, "option:router,10.77.0.1\n42,10.77.0.2\n").unwrap();
+    let missing = dir.join("missing-opts");
+    let conf = format!(
+        "dhcp-range=10.77.0.50,10.77.0.150,infinite\ndhcp-range=10.78.0.0,static\n\
+         dhcp-range=set:red,10.79.0.10,10.79.0.20,255.255.255.0,45m\nread-ethers\n\
+         dhcp-hostsfile={}\ndhcp-optsfile={}\ndhcp-optsfile={}\n",
+        hosts.display(),
+        options.display(),
+        missing.display()
+    );
+    let mut seen = Vec::new();
+    for server in ["dnsmasq", "ringmasq"] {
+        let log = dir.join(format!("{server}.log"));
+        let _ = std::fs::remove_file(&log);
+        let _running = start(server, &conf, &dir, "");
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            common::wait_until(|| text().contains("cannot read")),
+            "{server}: {}",
+            text()
+        );
+        let lines: Vec<String> = text()
+            .lines()
+            .filter_map(|l| l.split_once("]: ").map(|(_, m)| m.to_string()))
+            .filter(|m| {
+                ![
+                    "started",
+                    "compile time",
+                    "warning: option",
+                    "DNS service disabled",
+                ]
+                .iter()
+                .any(|p| m.starts_with(p))
+            })
+            .collect();
+        seen.push(lines);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(seen[0], seen[1], "dnsmasq's lines, then ringmasq's");
+    let expected = format!("bad hex constant at line 2 of {}", hosts.display());
+    assert!(seen[1].contains(&expected), "{:?}", seen[1]);
 }
 
 #[test]

@@ -1339,7 +1339,8 @@ fn parse_dhcp_range(a: &str) -> Result<Value, ConfigError> {
 
 fn parse_dhcp_host(a: &str) -> Result<Value, ConfigError> {
     let mut h = DhcpHost::default();
-    for x in fields(a) {
+    // dnsmasq takes an empty field (`mac,,addr`, a trailing comma) as saying nothing.
+    for x in fields(a).into_iter().filter(|x| !x.trim().is_empty()) {
         if x.contains(':') || x.contains('\u{E001}') {
             let lower = x.get(..3).map(|p| p.to_ascii_lowercase());
             if lower.as_deref() == Some("id:") {

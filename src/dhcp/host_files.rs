@@ -5,7 +5,7 @@
 //! line is logged with its file and number and skipped.
 
 use crate::config::parse::{DhcpHost, DhcpOption, Value};
-use crate::config::Config;
+use crate::config::{io_reason, Config};
 use crate::log;
 
 /// dnsmasq's ethers file.
@@ -24,16 +24,7 @@ pub struct FromFiles {
 /// Read every file the configuration names, logging each as dnsmasq does.
 pub fn read(config: &Config) -> FromFiles {
     let mut out = FromFiles::default();
-    for option in ["dhcp-hostsfile", "dhcp-hostsdir"] {
-        for path in paths(config, option) {
-            read_into(&path, "dhcp-host", &mut out);
-        }
-    }
-    for option in ["dhcp-optsfile", "dhcp-optsdir"] {
-        for path in paths(config, option) {
-            read_into(&path, "dhcp-option", &mut out);
-        }
-    }
+    // In dnsmasq's order: /etc/ethers, the host files, the option files.
     if config.has("read-ethers") {
         match std::fs::read_to_string(ETHERS_FILE) {
             Ok(text) => {
@@ -44,8 +35,22 @@ pub fn read(config: &Config) -> FromFiles {
                 log::info(format!("read {ETHERS_FILE} - {} addresses", hosts.len()));
                 out.hosts.extend(hosts);
             }
-            Err(e) => log::error(format!("failed to read {ETHERS_FILE}: {e}")),
+            Err(e) => log::error(format!("failed to read {ETHERS_FILE}: {}", io_reason(&e))),
         }
+    }
+    for option in ["dhcp-hostsfile", "dhcp-hostsdir"] {
+        for path in paths(config, option) {
+            read_into(&path, "dhcp-host", &mut out);
+        }
+    }
+    // dnsmasq reads the option files last given first, so that of two giving one option
+    // the one given first counts.
+    let option_files: Vec<String> = ["dhcp-optsfile", "dhcp-optsdir"]
+        .iter()
+        .flat_map(|option| paths(config, option))
+        .collect();
+    for path in option_files.iter().rev() {
+        read_into(path, "dhcp-option", &mut out);
     }
     out
 }
@@ -66,13 +71,13 @@ fn read_into(path: &str, option: &str, out: &mut FromFiles) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            log::error(format!("failed to read {path}: {e}"));
+            log::error(format!("cannot read {path}: {}", io_reason(&e)));
             return;
         }
     };
     let (values, bad) = lines(&text, option);
     for (line, why) in bad {
-        log::warn(format!("bad {option} at line {line} of {path}: {why}"));
+        log::error(format!("{why} at line {line} of {path}"));
     }
     for v in values {
         match v {
@@ -97,7 +102,7 @@ pub fn lines(text: &str, option: &str) -> (Vec<Value>, Vec<(usize, String)>) {
         // Read as a config-file line, so quotes, escapes and comments mean the same.
         match Config::from_text(&format!("{option}={line}\n")) {
             Ok(c) => values.extend(c.values(option).cloned()),
-            Err(e) => bad.push((n + 1, e.to_string())),
+            Err(e) => bad.push((n + 1, e.message)),
         }
     }
     (values, bad)

@@ -159,10 +159,10 @@ pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared
     if !v4.is_enabled() && !relaying {
         return Ok(None);
     }
-    v4.add_files(host_files::read(config));
     for line in v4.range_lines() {
         log::dhcp(line);
     }
+    v4.add_files(host_files::read(config));
     let (server_port, client_port) = match config.last("dhcp-alternate-port") {
         Some(Value::AltPort { server, client }) => (*server, *client),
         _ => (v4::SERVER_PORT, v4::CLIENT_PORT),

@@ -396,7 +396,10 @@ impl Watch {
 /// Whether the cache's clearing (at start and on SIGHUP) is logged: dnsmasq says
 /// "cleared cache" only where it has no hosts file to say it read instead.
 fn says_cache_cleared(config: &Config) -> bool {
-    config.has("no-hosts") && !config.has("addn-hosts") && config.uint_or("cache-size", 150) > 0
+    config.uint_or("port", 53) != 0
+        && config.has("no-hosts")
+        && !config.has("addn-hosts")
+        && config.uint_or("cache-size", 150) > 0
 }
 
 /// What a snapshot's build says of the upstream servers, as dnsmasq says it.
@@ -483,8 +486,10 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
             }
         }
     };
+    // With DNS off (port=0), dnsmasq reads neither resolv nor hosts files.
+    let dns = config.uint_or("port", 53) != 0;
     let mut resolved = Vec::new();
-    if !config.has("no-resolv") {
+    if dns && !config.has("no-resolv") {
         // As dnsmasq at start: the servers are listed before the resolv file is read,
         // and again with its servers after.
         // (Under --no-poll it is read without a word, and they are listed once.)
@@ -526,7 +531,9 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
         }
     }
     upstreams.extend(resolved.iter().copied());
-    log_servers(&resolved);
+    if dns {
+        log_servers(&resolved);
+    }
     upstreams.dedup();
     for u in &upstreams {
         if !listed.contains(u) {
@@ -536,7 +543,9 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
     data.upstreams = upstreams.into();
     data.listed_servers = listed;
     // After the servers, as dnsmasq reads them.
-    read_hosts_files(config, &mut data);
+    if dns {
+        read_hosts_files(config, &mut data);
+    }
     data
 }
 
