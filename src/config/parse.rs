@@ -1316,6 +1316,8 @@ fn parse_dhcp_range(a: &str) -> Result<Value, ConfigError> {
         }
         match f[pos] {
             "deprecated" => modes.push("deprecated".into()),
+            // As dnsmasq: an empty lease time (`start,end,`) is the default one.
+            "" => {}
             w => lease = Some(LeaseTime::parse(w).ok_or_else(|| err("bad lease time"))?),
         }
     }
