@@ -1103,8 +1103,8 @@ fn the_script_hears_of_the_leases_at_start_and_on_sighup_in_dnsmasqs_order() {
 }
 
 /// What is logged at start of the DHCP configuration, as dnsmasq logs it: each range,
-/// then /etc/ethers, the host files (a bad line by its number) and the option files, one
-/// of them missing; with DNS off, no hosts or resolv file read.
+/// then /etc/ethers, the host files (a bad line by its number) and the option files, each
+/// kind last given first, one of them missing; with DNS off, no hosts or resolv file read.
 #[test]
 fn the_dhcp_configuration_is_logged_at_start_as_dnsmasq_logs_it() {
     let Some((dir, _ns)) = setup("start-lines") else {
@@ -1117,14 +1117,18 @@ fn the_dhcp_configuration_is_logged_at_start_as_dnsmasq_logs_it() {
          52:54:00:00:00:03,,10.77.0.62,\n",
     )
     .unwrap();
+    let second = dir.join("hosts-file-2");
+    std::fs::write(&second, "52:54:00:00:00:04,10.77.0.64\n").unwrap();
     let options = dir.join("opts-file");
     std::fs::write(&options, "option:router,10.77.0.1\n42,10.77.0.2\n").unwrap();
     let missing = dir.join("missing-opts");
+    // Files of one kind are read last given first.
     let conf = format!(
         "dhcp-range=10.77.0.50,10.77.0.150,infinite\ndhcp-range=10.78.0.0,static\n\
          dhcp-range=set:red,10.79.0.10,10.79.0.20,255.255.255.0,45m\nread-ethers\n\
-         dhcp-hostsfile={}\ndhcp-optsfile={}\ndhcp-optsfile={}\n",
+         dhcp-hostsfile={}\ndhcp-hostsfile={}\ndhcp-optsfile={}\ndhcp-optsfile={}\n",
         hosts.display(),
+        second.display(),
         options.display(),
         missing.display()
     );

@@ -38,18 +38,20 @@ pub fn read(config: &Config) -> FromFiles {
             Err(e) => log::error(format!("failed to read {ETHERS_FILE}: {}", io_reason(&e))),
         }
     }
-    for option in ["dhcp-hostsfile", "dhcp-hostsdir"] {
-        for path in paths(config, option) {
-            read_into(&path, "dhcp-host", &mut out);
-        }
+    // dnsmasq reads the host files and the option files each last given first, and what
+    // the files given first say counts: their hosts are looked at first, and their
+    // options come last (the last of one option counts).
+    let files = |options: [&str; 2]| -> Vec<String> {
+        options.iter().flat_map(|o| paths(config, o)).collect()
+    };
+    let mut hosts_read = Vec::new();
+    for path in files(["dhcp-hostsfile", "dhcp-hostsdir"]).iter().rev() {
+        let mut one = FromFiles::default();
+        read_into(path, "dhcp-host", &mut one);
+        hosts_read.push(one.hosts);
     }
-    // dnsmasq reads the option files last given first, so that of two giving one option
-    // the one given first counts.
-    let option_files: Vec<String> = ["dhcp-optsfile", "dhcp-optsdir"]
-        .iter()
-        .flat_map(|option| paths(config, option))
-        .collect();
-    for path in option_files.iter().rev() {
+    out.hosts.extend(hosts_read.into_iter().rev().flatten());
+    for path in files(["dhcp-optsfile", "dhcp-optsdir"]).iter().rev() {
         read_into(path, "dhcp-option", &mut out);
     }
     out
