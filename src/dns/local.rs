@@ -642,6 +642,32 @@ const SERVERS_LOGGED: usize = 30;
 /// Domains answered here only named at start; the rest are counted.
 const LOCALS_LOGGED: usize = 8;
 
+/// The lines dnsmasq logs of one `server=` value naming an upstream server: one, or one
+/// per domain.
+fn upstream_log_lines(value: &Value) -> Vec<String> {
+    let Value::Server {
+        domains,
+        target: ServerTarget::Upstream {
+            addr, interface, ..
+        },
+    } = value
+    else {
+        return Vec::new();
+    };
+    let at = format!("{}#{}", addr.ip(), addr.port());
+    match (domains, interface) {
+        (None, Some(i)) => vec![format!("using nameserver {at}(via {i})")],
+        (None, None) => vec![format!("using nameserver {at}")],
+        (Some(domains), _) => domains
+            .iter()
+            .map(|d| match d {
+                Some(d) => format!("using nameserver {at} for domain {d} "),
+                None => format!("using nameserver {at} for unqualified names "),
+            })
+            .collect(),
+    }
+}
+
 /// The lines dnsmasq logs of its servers once it has read them: each upstream server
 /// `lines` names (`server=` values and what `--rev-server` implies, in order, then the
 /// resolv file's `resolved` servers), then each domain rule of `rules` (the last given
@@ -656,44 +682,16 @@ pub fn server_log_lines<'a>(
     use crate::config::domain_rules::Listed;
     // Only as many as are named, and one more to know there are more: a million
     // `server=` lines are not formatted.
-    let mut servers: Vec<String> = Vec::new();
-    'lines: for v in lines {
-        let Value::Server {
-            domains,
-            target: ServerTarget::Upstream {
-                addr, interface, ..
-            },
-        } = &*v
-        else {
-            continue;
-        };
-        let at = format!("{}#{}", addr.ip(), addr.port());
-        let Some(domains) = domains else {
-            servers.push(match interface {
-                Some(i) => format!("using nameserver {at}(via {i})"),
-                None => format!("using nameserver {at}"),
-            });
-            if servers.len() > SERVERS_LOGGED {
-                break;
-            }
-            continue;
-        };
-        for d in domains {
-            servers.push(match d {
-                Some(d) => format!("using nameserver {at} for domain {d} "),
-                None => format!("using nameserver {at} for unqualified names "),
-            });
-            if servers.len() > SERVERS_LOGGED {
-                break 'lines;
-            }
-        }
-    }
-    servers.extend(
-        resolved
-            .iter()
-            .take((SERVERS_LOGGED + 1).saturating_sub(servers.len()))
-            .map(|a| format!("using nameserver {}#{}", a.ip(), a.port())),
-    );
+    let servers: Vec<String> = lines
+        .into_iter()
+        .flat_map(|v| upstream_log_lines(&v))
+        .chain(
+            resolved
+                .iter()
+                .map(|a| format!("using nameserver {}#{}", a.ip(), a.port())),
+        )
+        .take(SERVERS_LOGGED + 1)
+        .collect();
     let mut out = Vec::new();
     if servers.is_empty() && no_resolv {
         out.push("warning: no upstream servers configured".to_string());

@@ -396,7 +396,7 @@ impl Watch {
 /// Whether the cache's clearing (at start and on SIGHUP) is logged: dnsmasq says
 /// "cleared cache" only where it has no hosts file to say it read instead.
 fn says_cache_cleared(config: &Config) -> bool {
-    config.uint_or("port", 53) != 0
+    dns_served(config)
         && config.has("no-hosts")
         && !config.has("addn-hosts")
         && config.uint_or("cache-size", 150) > 0
@@ -486,8 +486,7 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
             }
         }
     };
-    // With DNS off (port=0), dnsmasq reads neither resolv nor hosts files.
-    let dns = config.uint_or("port", 53) != 0;
+    let dns = dns_served(config);
     let mut resolved = Vec::new();
     if dns && !config.has("no-resolv") {
         // As dnsmasq at start: the servers are listed before the resolv file is read,
@@ -497,24 +496,7 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
         if servers == ServerListing::AtStart && polled {
             log_servers(&[]);
         }
-        // Of several resolv files, the one changed last (one not there yet is passed
-        // over without a word, as dnsmasq does).
-        let newest = resolv_files(config)
-            .into_iter()
-            .filter_map(|f| match std::fs::metadata(&f).and_then(|m| m.modified()) {
-                Ok(at) => Some((at, f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    log::error(format!(
-                        "failed to access {f}: {}",
-                        crate::config::io_reason(&e)
-                    ));
-                    None
-                }
-            })
-            .rev()
-            .max_by_key(|(at, _)| *at);
-        if let Some((_, f)) = newest {
+        if let Some(f) = newest_resolv_file(config) {
             match std::fs::read_to_string(&f) {
                 Ok(text) => resolved.extend(local::resolv_servers(&text)),
                 Err(e) => log::error(format!(
@@ -602,6 +584,33 @@ fn read_hosts_files(config: &Config, data: &mut local::LocalData) {
         }
     }
     data.hosts = hosts.finish();
+}
+
+/// Of several resolv files, the one changed last, as dnsmasq reads them (one not there
+/// yet is passed over without a word).
+fn newest_resolv_file(config: &Config) -> Option<String> {
+    resolv_files(config)
+        .into_iter()
+        .filter_map(|f| match std::fs::metadata(&f).and_then(|m| m.modified()) {
+            Ok(at) => Some((at, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                log::error(format!(
+                    "failed to access {f}: {}",
+                    crate::config::io_reason(&e)
+                ));
+                None
+            }
+        })
+        .rev()
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, f)| f)
+}
+
+/// Whether DNS is served (dnsmasq's `port=0` turns it off, and with it the reading of
+/// resolv and hosts files).
+fn dns_served(config: &Config) -> bool {
+    config.uint_or("port", 53) != 0
 }
 
 /// The resolv files upstream servers are read from (`--resolv-file`, repeatable; by
