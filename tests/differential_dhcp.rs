@@ -16,6 +16,8 @@ const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
 const RELAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const PORT: u16 = 10067;
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x11, 0x22, 0x33];
+/// Where PXE clients send boot server requests.
+const PXE_PORT: u16 = 4011;
 
 /// A network namespace, entered by the calling thread (and so by the servers it starts),
 /// deleted when dropped.
@@ -75,6 +77,11 @@ impl Capture {
 
     /// The next BOOTREPLY with transaction `xid` sent to the relay's server port.
     fn reply(&self, xid: u32, wait: Duration) -> Option<Vec<u8>> {
+        self.reply_to(PORT, xid, wait)
+    }
+
+    /// The next BOOTREPLY with transaction `xid` sent to port `port`.
+    fn reply_to(&self, port: u16, xid: u32, wait: Duration) -> Option<Vec<u8>> {
         let deadline = Instant::now() + wait;
         let mut buf = [0u8; 2048];
         while Instant::now() < deadline {
@@ -99,7 +106,7 @@ impl Capture {
             }
             let dport = u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]);
             let dhcp = &ip[ihl + 8..];
-            if dport == PORT && dhcp[0] == 2 && dhcp[4..8] == xid.to_be_bytes() {
+            if dport == port && dhcp[0] == 2 && dhcp[4..8] == xid.to_be_bytes() {
                 return Some(dhcp.to_vec());
             }
         }
@@ -120,11 +127,14 @@ type Options = Vec<(u8, Vec<u8>)>;
 /// A request to send: its message type and options.
 type Request = (u8, Options);
 
-/// A reply as compared: your-address, options by code, and the header's flags, next
-/// server address, server name and boot file.
+/// A request given whole, and the port it is sent to.
+type Sent = (u16, Vec<u8>);
+
+/// A reply as compared: your-address, options by code (each part of an option sent in
+/// parts), and the header's flags, next server address, server name and boot file.
 type Reply = (
     Ipv4Addr,
-    BTreeMap<u8, Vec<u8>>,
+    BTreeMap<u8, Vec<Vec<u8>>>,
     u16,
     Ipv4Addr,
     String,
@@ -178,10 +188,9 @@ fn parse(reply: &[u8]) -> Reply {
             continue;
         }
         let len = usize::from(reply[i + 1]);
-        opts.insert(
-            reply[i],
-            reply[i + 2..(i + 2 + len).min(reply.len())].to_vec(),
-        );
+        opts.entry(reply[i])
+            .or_insert_with(Vec::new)
+            .push(reply[i + 2..(i + 2 + len).min(reply.len())].to_vec());
         i += 2 + len;
     }
     (yiaddr, opts, flags, siaddr, sname, file)
@@ -192,8 +201,12 @@ fn start(server: &str, conf: &str, dir: &std::path::Path, leases_text: &str) -> 
     // The server before may still hold the port for some milliseconds after it exits,
     // while the kernel tears down its io_uring; dnsmasq, binding without SO_REUSEADDR,
     // would fail to start.
-    let free = common::wait_until(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT)).is_ok());
-    assert!(free, "port {PORT} still in use");
+    let ports = [PORT, PXE_PORT];
+    let serves_pxe = conf.contains("pxe-");
+    for port in ports.iter().take(if serves_pxe { 2 } else { 1 }) {
+        let free = common::wait_until(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, *port)).is_ok());
+        assert!(free, "port {port} still in use");
+    }
     let path = dir.join(format!("{server}.conf"));
     let leases = dir.join(format!("{server}.leases"));
     std::fs::write(&leases, leases_text).unwrap();
@@ -231,18 +244,36 @@ fn answers(
     requests: &[Request],
     dir: &std::path::Path,
 ) -> Vec<Option<Reply>> {
+    let packets: Vec<Sent> = requests
+        .iter()
+        .enumerate()
+        .map(|(n, (kind, opts))| (PORT, request(*kind, 0x5000 + n as u32, opts)))
+        .collect();
+    answers_to(server, conf, &packets, dir)
+}
+
+/// What `server` answers to `packets`, each sent to its port at the relay's address
+/// (in turn; each waits for its reply). Answers to the server port go to the relay's;
+/// those to another port (PXE's), back to the sender.
+fn answers_to(
+    server: &str,
+    conf: &str,
+    packets: &[Sent],
+    dir: &std::path::Path,
+) -> Vec<Option<Reply>> {
     let _running = start(server, conf, dir, "");
     let capture = Capture::open();
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let own_port = sock.local_addr().unwrap().port();
     let mut out = Vec::new();
-    for (n, (kind, opts)) in requests.iter().enumerate() {
-        let xid = 0x5000 + n as u32;
-        let packet = request(*kind, xid, opts);
+    for (port, packet) in packets {
+        let xid = u32::from_be_bytes(packet[4..8].try_into().unwrap());
+        let reply_port = if *port == PORT { PORT } else { own_port };
         let mut got = None;
         // The server may still be starting: ask again for up to three seconds.
         for _ in 0..15 {
-            sock.send_to(&packet, (RELAY, PORT)).unwrap();
-            if let Some(r) = capture.reply(xid, Duration::from_millis(200)) {
+            sock.send_to(packet, (RELAY, *port)).unwrap();
+            if let Some(r) = capture.reply_to(reply_port, xid, Duration::from_millis(200)) {
                 got = Some(parse(&r));
                 break;
             }
@@ -296,6 +327,15 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
         file("h1", "52:54:00:11:22:33,10.77.0.71\n"),
         file("h2", "52:54:00:11:22:33,10.77.0.72\n"),
     );
+    // Four options of 150 bytes or more: more than a 576-byte message holds.
+    let long_options: String = (224u8..228)
+        .map(|code| {
+            format!(
+                "dhcp-option={code},\"{}\"\n",
+                "x".repeat(150 + usize::from(code - 224) * 20)
+            )
+        })
+        .collect();
     let cases: Vec<(&str, String, Vec<Request>)> = vec![
         ("no request list", range.to_string(), vec![discover(vec![])]),
         (
@@ -875,6 +915,26 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
                 format!("{range}dhcp-host=52:54:00:11:22:33,10.77.0.9,pc1,30m\ndhcp-boot=pxelinux.0,bootsrv,10.77.0.2\n"),
                 vec![bootp(vec![])],
             ),
+            (
+                "options past 576 bytes go in the boot file and server name fields",
+                format!("{range}{long_options}"),
+                vec![discover(vec![prl(&[1, 3, 6, 224, 225, 226, 227])])],
+            ),
+            (
+                "options past 576 bytes, with a boot file",
+                format!("{range}{long_options}dhcp-boot=pxelinux.0\n"),
+                vec![discover(vec![prl(&[1, 3, 6, 224, 225, 226, 227])])],
+            ),
+            (
+                "options past 576 bytes to a client that takes 1500",
+                format!("{range}{long_options}"),
+                vec![discover(vec![prl(&[1, 3, 6, 224, 225, 226, 227]), (57, vec![5, 220])])],
+            ),
+            (
+                "options past 576 bytes to a client without a request list",
+                format!("{range}{long_options}"),
+                vec![discover(vec![])],
+            ),
         ])
         .collect();
     let mut differences = Vec::new();
@@ -895,6 +955,250 @@ fn offers_and_acks_carry_the_options_dnsmasq_sends() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// A relayed request from a PXE client of system type `arch` (option 93), with its
+/// vendor class, machine id and request list, and `more` options.
+fn pxe_request(kind: u8, xid: u32, arch: u16, more: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut opts = vec![
+        (55u8, vec![1, 3, 6, 43, 60, 66, 67, 97, 128, 129]),
+        (60, b"PXEClient:Arch:00000:UNDI:002001".to_vec()),
+        (93, arch.to_be_bytes().to_vec()),
+        (97, (0..17).collect()),
+    ];
+    opts.retain(|(code, _)| !more.iter().any(|(c, _)| c == code));
+    opts.extend(more.iter().cloned());
+    request(kind, xid, &opts)
+}
+
+/// `packet` with the client's address (ciaddr) set.
+fn with_ciaddr(mut packet: Vec<u8>, addr: Ipv4Addr) -> Vec<u8> {
+    packet[12..16].copy_from_slice(&addr.octets());
+    packet
+}
+
+/// A menu item picked (option 43's sub-option 71: boot server type and layer).
+fn boot_item(boot_type: u16, layer: u16) -> (u8, Vec<u8>) {
+    let mut v = vec![71, 4];
+    v.extend_from_slice(&boot_type.to_be_bytes());
+    v.extend_from_slice(&layer.to_be_bytes());
+    v.push(255);
+    (43, v)
+}
+
+#[test]
+fn pxe_clients_get_the_menus_and_boot_files_dnsmasq_gives() {
+    let Some((dir, _ns)) = setup("pxe") else {
+        return;
+    };
+    let proxy = "dhcp-range=10.77.0.0,proxy,255.255.255.0\n";
+    let range = "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n";
+    let client = Ipv4Addr::new(10, 77, 0, 60);
+    let at = |port: u16, packet: Vec<u8>| (port, packet);
+    let menu = "pxe-service=x86PC,Boot from local disk\n\
+                pxe-service=x86PC,Install Linux,pxelinux\n\
+                pxe-service=x86PC,Other boot server,7,10.77.0.9\n";
+    let long_menu = |items: usize| -> String {
+        (0..items)
+            .map(|i| format!("pxe-service=x86PC,Menu item number {i} with a long text,boot{i}\n"))
+            .collect()
+    };
+    let two_efi =
+        "pxe-service=x86-64_EFI,EFI one,grubx64.efi\npxe-service=x86-64_EFI,EFI two,shim\n";
+    let cases: Vec<(&str, String, Vec<Sent>)> = vec![
+        (
+            "proxy: one service",
+            format!("{proxy}pxe-service=x86PC,Install Linux,pxelinux\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 1, 0, &[]))],
+        ),
+        (
+            "proxy: a menu of three, with local boot and another server",
+            format!("{proxy}{menu}"),
+            vec![at(PORT, pxe_request(DISCOVER, 2, 0, &[]))],
+        ),
+        (
+            "proxy: a prompt with a timeout, and a vendor option for PXE clients",
+            format!("{proxy}{menu}pxe-prompt=Press F8 for the menu,10\ndhcp-option=vendor:PXEClient,1,0.0.0.0\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 3, 0, &[]))],
+        ),
+        (
+            "proxy: a service type with no server is searched for",
+            format!("{proxy}pxe-service=x86PC,Search,9\npxe-service=x86PC,Here,pxelinux.0\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 4, 0, &[]))],
+        ),
+        (
+            "proxy: a menu longer than one option",
+            format!("{proxy}{}", long_menu(6)),
+            vec![at(PORT, pxe_request(DISCOVER, 5, 0, &[]))],
+        ),
+        (
+            "proxy: a menu too long to send",
+            format!("{proxy}{}", long_menu(8)),
+            vec![at(PORT, pxe_request(DISCOVER, 24, 0, &[]))],
+        ),
+        (
+            "proxy: a UEFI client with one service, asked again at the PXE port",
+            format!("{proxy}pxe-service=x86-64_EFI,EFI boot,grubx64.efi\n"),
+            vec![
+                at(PORT, pxe_request(DISCOVER, 6, 7, &[])),
+                at(PXE_PORT, with_ciaddr(pxe_request(REQUEST, 7, 7, &[]), client)),
+            ],
+        ),
+        (
+            "proxy: a UEFI client with two services, asked again at the PXE port",
+            format!("{proxy}{two_efi}"),
+            vec![
+                at(PORT, pxe_request(DISCOVER, 8, 7, &[])),
+                at(PXE_PORT, pxe_request(REQUEST, 9, 7, &[])),
+            ],
+        ),
+        (
+            "proxy: no service for the client's type, and a dhcp-boot",
+            format!("{proxy}{menu}dhcp-boot=undionly.kpxe,,10.77.0.8\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 10, 2, &[]))],
+        ),
+        (
+            "proxy: tags choose the services, the range's tag among them",
+            "dhcp-range=set:lab,10.77.0.0,proxy,255.255.255.0\ndhcp-mac=set:ours,52:54:00:*:*:*\n\
+                     pxe-service=tag:ours,x86PC,Ours,ours\npxe-service=tag:!ours,x86PC,Not ours,other\n\
+                     pxe-service=tag:lab,x86PC,Lab,lab\npxe-prompt=tag:ours,Ours,3\n"
+                .to_string(),
+            vec![at(PORT, pxe_request(DISCOVER, 11, 0, &[]))],
+        ),
+        (
+            "proxy: another PXE vendor class",
+            format!("{proxy}{menu}dhcp-pxe-vendor=PXEClient,HW-Client\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 12, 0, &[(60, b"HW-Client:Arch:00000".to_vec())]))],
+        ),
+        (
+            "proxy: nothing for a client that is not PXE, nor without a system type",
+            format!("{proxy}{menu}"),
+            vec![
+                at(PORT, request(DISCOVER, 13, &[(60, b"MSFT 5.0".to_vec())])),
+                at(PORT, request(DISCOVER, 14, &[(60, b"PXEClient:Arch:00000".to_vec())])),
+            ],
+        ),
+        (
+            "proxy: nothing for an ignored client",
+            format!("{proxy}{menu}dhcp-mac=set:no,52:54:00:*:*:*\ndhcp-ignore=tag:no\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 15, 0, &[]))],
+        ),
+        (
+            "an address and the menu from a normal range",
+            format!("{range}{menu}"),
+            vec![at(PORT, pxe_request(DISCOVER, 16, 0, &[]))],
+        ),
+        (
+            "an address and no menu for a UEFI client with one service",
+            format!("{range}pxe-service=x86-64_EFI,EFI boot,grubx64.efi\ndhcp-boot=ipxe.efi\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 17, 7, &[]))],
+        ),
+        (
+            "an address and the PXE options, but no menu where option 43 is not asked for",
+            format!("{range}{menu}dhcp-option=60,NotPXE\n"),
+            vec![at(PORT, pxe_request(DISCOVER, 18, 0, &[(55, vec![1, 3, 6, 60, 97])]))],
+        ),
+        (
+            "a boot server's answer to a menu item picked, at the PXE port and the server port",
+            format!("{range}{menu}"),
+            vec![
+                at(PXE_PORT, with_ciaddr(pxe_request(REQUEST, 19, 0, &[boot_item(0x8000, 0)]), client)),
+                at(PORT, with_ciaddr(pxe_request(REQUEST, 20, 0, &[boot_item(0x8000, 3)]), client)),
+            ],
+        ),
+        (
+            "no boot server answer for an item of another server, or for BIS",
+            format!("{range}{menu}"),
+            vec![
+                at(PXE_PORT, with_ciaddr(pxe_request(REQUEST, 21, 0, &[boot_item(7, 0)]), client)),
+                at(PXE_PORT, with_ciaddr(pxe_request(REQUEST, 22, 0, &[boot_item(0x8000, 0x8000)]), client)),
+            ],
+        ),
+        (
+            "a normal client with PXE served is answered as before",
+            format!("{range}{menu}"),
+            vec![at(PORT, request(DISCOVER, 23, &[(55, vec![1, 3, 6, 43, 60])]))],
+        ),
+    ];
+    let mut differences = Vec::new();
+    for (what, conf, packets) in &cases {
+        let theirs = answers_to("dnsmasq", conf, packets, &dir);
+        let ours = answers_to("ringmasq", conf, packets, &dir);
+        let silent = what.contains("nothing") || what.starts_with("no ");
+        if !silent && theirs.iter().any(Option::is_none) {
+            differences.push(format!("{what}: dnsmasq did not answer"));
+        }
+        for (n, (t, o)) in theirs.iter().zip(&ours).enumerate() {
+            if t != o {
+                differences.push(format!(
+                    "{what}, reply {n}:\n  dnsmasq  {t:?}\n  ringmasq {o:?}"
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn log_dhcp_says_what_dnsmasq_says_of_pxe_exchanges() {
+    let Some((dir, _ns)) = setup("log-pxe") else {
+        return;
+    };
+    let client = Ipv4Addr::new(10, 77, 0, 60);
+    let menu = "pxe-service=x86PC,Boot from local disk\npxe-service=x86PC,Install Linux,pxelinux\n";
+    let cases = [
+        (
+            "dhcp-range=set:lab,10.77.0.0,proxy,255.255.255.0\npxe-prompt=Choose,5\n",
+            vec![
+                (PORT, pxe_request(DISCOVER, 0x6001, 0, &[])),
+                (PORT, pxe_request(DISCOVER, 0x6002, 7, &[])),
+                (PXE_PORT, pxe_request(REQUEST, 0x6003, 7, &[])),
+                (
+                    PORT,
+                    request(DISCOVER, 0x6004, &[(60, b"MSFT 5.0".to_vec())]),
+                ),
+            ],
+        ),
+        (
+            "dhcp-range=10.77.0.50,10.77.0.150,255.255.255.0,2h\n",
+            vec![
+                (PORT, pxe_request(DISCOVER, 0x6011, 0, &[])),
+                (
+                    PXE_PORT,
+                    with_ciaddr(
+                        pxe_request(REQUEST, 0x6012, 0, &[boot_item(0x8000, 0)]),
+                        client,
+                    ),
+                ),
+                (
+                    PXE_PORT,
+                    with_ciaddr(
+                        pxe_request(REQUEST, 0x6013, 0, &[boot_item(0x8000, 0x8000)]),
+                        client,
+                    ),
+                ),
+            ],
+        ),
+    ];
+    let mut differences = Vec::new();
+    for (range, packets) in &cases {
+        let conf = format!("{range}{menu}");
+        let theirs = logged_packets_to("dnsmasq", &conf, packets, &dir);
+        let ours = logged_packets_to("ringmasq", &conf, packets, &dir);
+        if theirs.iter().all(|l| !l.contains("PXE(")) {
+            differences.push(format!(
+                "{range}: dnsmasq logged no PXE exchange: {theirs:?}"
+            ));
+        }
+        if theirs != ours {
+            differences.push(format!(
+                "{range}\n  dnsmasq:\n    {}\n  ringmasq:\n    {}",
+                theirs.join("\n    "),
+                ours.join("\n    ")
+            ));
+        }
+    }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
@@ -1124,7 +1428,7 @@ fn the_dhcp_configuration_is_logged_at_start_as_dnsmasq_logs_it() {
     let missing = dir.join("missing-opts");
     // Files of one kind are read last given first.
     let conf = format!(
-        "dhcp-range=10.77.0.50,10.77.0.150,infinite\ndhcp-range=10.78.0.0,static\n\
+        "dhcp-range=10.77.0.50,10.77.0.150,infinite\ndhcp-range=10.78.0.0,static\ndhcp-range=10.80.0.0,proxy\n\
          dhcp-range=set:red,10.79.0.10,10.79.0.20,255.255.255.0,45m\nread-ethers\n\
          dhcp-hostsfile={}\ndhcp-hostsfile={}\ndhcp-optsfile={}\ndhcp-optsfile={}\n",
         hosts.display(),
@@ -1278,22 +1582,35 @@ fn logged_packets(
     packets: &[Vec<u8>],
     dir: &std::path::Path,
 ) -> Vec<String> {
+    let to_server: Vec<Sent> = packets.iter().map(|p| (PORT, p.clone())).collect();
+    logged_packets_to(server, conf, &to_server, dir)
+}
+
+/// As `logged_packets`, each request sent to its port (see `answers_to`).
+fn logged_packets_to(
+    server: &str,
+    conf: &str,
+    packets: &[Sent],
+    dir: &std::path::Path,
+) -> Vec<String> {
     let log = dir.join(format!("{server}.log"));
     let _ = std::fs::remove_file(&log);
     let _running = start(server, &format!("log-dhcp\n{conf}"), dir, "");
     let capture = Capture::open();
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let own_port = sock.local_addr().unwrap().port();
     // Ready once it logs its ranges (and a moment for its socket).
     let started =
         common::wait_until(|| std::fs::read_to_string(&log).is_ok_and(|t| t.contains("DHCP, ")));
     assert!(started, "{server} never started");
     std::thread::sleep(Duration::from_millis(300));
     let mut xids = Vec::new();
-    for packet in packets {
+    for (port, packet) in packets {
         let xid = u32::from_be_bytes(packet[4..8].try_into().unwrap());
         xids.push(format!("{xid} "));
-        sock.send_to(packet, (RELAY, PORT)).unwrap();
-        let _ = capture.reply(xid, Duration::from_secs(2));
+        sock.send_to(packet, (RELAY, *port)).unwrap();
+        let reply_port = if *port == PORT { PORT } else { own_port };
+        let _ = capture.reply_to(reply_port, xid, Duration::from_secs(2));
     }
     // The last lines may follow the reply.
     std::thread::sleep(Duration::from_millis(300));

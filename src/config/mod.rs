@@ -68,6 +68,19 @@ impl Config {
             .map(|e| &e.value)
     }
 
+    /// Every value given for any of these options, in the order given across them all,
+    /// each with its option's name.
+    pub fn values_of<'a>(
+        &'a self,
+        names: &'a [&str],
+    ) -> impl Iterator<Item = (&'static str, &'a Value)> + 'a {
+        let ids: Vec<OptionId> = names.iter().map(|n| options::id(n)).collect();
+        self.entries
+            .iter()
+            .filter(move |e| ids.contains(&e.id))
+            .map(|e| (OPTIONS[e.id].long, &e.value))
+    }
+
     /// The value that counts for a one-value option: the last one (a file overrides the
     /// command line).
     pub fn last(&self, name: &str) -> Option<&Value> {

@@ -7,6 +7,7 @@ pub mod lease_file;
 pub mod lease_store;
 pub mod log_detail;
 pub mod option_catalog;
+pub mod pxe;
 pub mod relay;
 pub mod script;
 pub mod tags;

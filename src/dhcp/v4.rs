@@ -13,13 +13,16 @@
 //! `--dhcp-authoritative`, `--dhcp-lease-max`, `--dhcp-ignore-clid`,
 //! `--dhcp-sequential-ip`, relays (giaddr, option 82 given back), BOOTP (static hosts,
 //! `--bootp-dynamic`, the 64-byte vendor area), ping checks of a dynamic pick (asked of
-//! the runtime: `PingCheck`), and dnsmasq's choice of address.
+//! the runtime: `PingCheck`), dnsmasq's choice of address, replies fitted to the size the
+//! client takes (option overload), and PXE (`pxe`: the boot menu, proxy ranges, boot
+//! servers; requests to the PXE port come in with `Interface::pxe`).
 
 use super::host_files::FromFiles;
 use super::lease_file::{HwAddr, Lease, MAX_HW_BYTES};
 use super::lease_store::LeaseStore;
 use super::log_detail;
 use super::option_catalog;
+use super::pxe::{self, Pxe};
 use super::script;
 use super::tags::{self, TagIf, Tags};
 use crate::config::parse::{DhcpHost, DhcpOption as ConfiguredOption, MatchKind, Value};
@@ -62,6 +65,9 @@ pub struct Interface {
     pub reached_at: Option<Ipv4Addr>,
     /// A loopback interface: addresses handed out through it are not ping-checked.
     pub loopback: bool,
+    /// The request came to the PXE port (`pxe::PORT`), not the DHCP server's: only PXE
+    /// clients are answered there, and back where they sent from.
+    pub pxe: bool,
 }
 
 /// An address to ping before it is offered: the runtime sends the echo, holds the
@@ -96,6 +102,9 @@ pub enum Destination {
     /// To an address the client has not configured yet, port 68: unicast to its hardware
     /// address (the runtime adds the ARP entry first, as dnsmasq does on Linux).
     Hardware { addr: Ipv4Addr, hwaddr: HwAddr },
+    /// Back to the port the request came from (answers on the PXE port): at its source
+    /// address, or at this one (the client's own, where it gave it).
+    Sender(Option<Ipv4Addr>),
 }
 
 /// What answering one request gave.
@@ -137,6 +146,9 @@ struct Range {
     lease: LeaseTime,
     /// `static`: only `--dhcp-host` addresses are given out.
     static_only: bool,
+    /// `proxy`: no addresses at all, only PXE boot information (proxy DHCP); `start` is
+    /// the subnet's address.
+    proxy: bool,
 }
 
 /// A configured DHCPv4 option (not vendor-encapsulated).
@@ -167,6 +179,8 @@ enum Carrier {
     Vendor(String),
     Encap(u8),
     ViEncap(u32),
+    /// `--pxe-prompt`: option 43, for PXE clients (any `--dhcp-pxe-vendor` class).
+    Pxe,
 }
 
 /// A configured option sent inside another (see `Carrier`).
@@ -263,6 +277,8 @@ pub struct V4Config {
     /// `--bootp-dynamic`: BOOTP clients with these tags get dynamic addresses.
     bootp_dynamic: Vec<Vec<TagMatch>>,
     boots: Vec<Boot>,
+    /// `--pxe-service`, `--pxe-prompt`, `--dhcp-pxe-vendor`.
+    pxe: Pxe,
     no_override: bool,
     /// `--dhcp-rapid-commit`.
     rapid_commit: bool,
@@ -310,7 +326,7 @@ impl V4Config {
             .values("dhcp-range")
             .filter_map(|v| match v {
                 Value::DhcpRange(r) => match (r.start, r.end) {
-                    (IpAddr::V4(s), IpAddr::V4(e)) if !r.modes.iter().any(|m| m == "proxy") => {
+                    (IpAddr::V4(s), IpAddr::V4(e)) => {
                         range_tags.push((r.tags.clone(), r.set_tag.clone()));
                         Some(Range {
                             index: range_tags.len() - 1,
@@ -320,6 +336,7 @@ impl V4Config {
                             broadcast: r.broadcast,
                             lease: r.lease.unwrap_or(LeaseTime::Secs(DEFAULT_LEASE_SECS)),
                             static_only: r.modes.iter().any(|m| m == "static"),
+                            proxy: r.modes.iter().any(|m| m == "proxy"),
                         })
                     }
                     _ => None,
@@ -335,24 +352,35 @@ impl V4Config {
             })
             .collect();
         let reserved = hosts.iter().filter_map(|h| h.addr).collect();
-        let options = ["dhcp-option", "dhcp-option-force"]
-            .iter()
-            .flat_map(|name| {
-                config.values(name).filter_map(move |v| match v {
-                    Value::DhcpOption(o) if plain_v4(o) => {
-                        Some(Configured::new(o, *name == "dhcp-option-force"))
-                    }
-                    _ => None,
-                })
+        // Options and encapsulated ones in the order given, forced or not (the order
+        // decides which of two for one option is sent, and the order sent).
+        const OPTION_LINES: [&str; 3] = ["dhcp-option", "dhcp-option-force", "pxe-prompt"];
+        let lines = || config.values_of(&OPTION_LINES);
+        let options = lines()
+            .filter_map(|(name, v)| match v {
+                Value::DhcpOption(o) if plain_v4(o) => {
+                    Some(Configured::new(o, name == "dhcp-option-force"))
+                }
+                _ => None,
             })
             .collect();
-        let encapsulated = ["dhcp-option", "dhcp-option-force"]
-            .iter()
-            .flat_map(|name| {
-                config.values(name).filter_map(move |v| match v {
-                    Value::DhcpOption(o) => Encapsulated::new(o, *name == "dhcp-option-force"),
-                    _ => None,
-                })
+        let encapsulated = lines()
+            .filter_map(|(name, v)| match v {
+                Value::DhcpOption(o) => Encapsulated::new(o, name == "dhcp-option-force"),
+                Value::PxePrompt {
+                    tags,
+                    prompt,
+                    timeout_secs,
+                } => Some(Encapsulated {
+                    carrier: Carrier::Pxe,
+                    number: pxe::MENU_PROMPT,
+                    data: std::iter::once(*timeout_secs)
+                        .chain(prompt.bytes())
+                        .collect(),
+                    forced: false,
+                    tags: tags.clone(),
+                }),
+                _ => None,
             })
             .collect();
         let domains = Domains::from_config(config);
@@ -492,6 +520,7 @@ impl V4Config {
                 })
                 .collect(),
             boots,
+            pxe: Pxe::from_config(config),
             no_override: config.has("dhcp-no-override"),
             rapid_commit: config.has("dhcp-rapid-commit"),
             reply_delays: config
@@ -523,22 +552,16 @@ impl V4Config {
         &mut self.domains
     }
 
-    /// Give `--dhcp-boot`s whose TFTP server is named the address `lookup` finds for it
-    /// (dnsmasq looks in the hosts files). Returns the names not found: those boots give
-    /// no next-server address.
+    /// Give `--dhcp-boot`s whose TFTP server is named, and `--pxe-service`s whose boot
+    /// server is, the address `lookup` finds for it (dnsmasq looks in the hosts files).
+    /// Returns the names not found: those give no server address.
     pub fn resolve_boot_servers(
         &mut self,
         lookup: impl Fn(&str) -> Option<Ipv4Addr>,
     ) -> Vec<String> {
-        let mut missing = Vec::new();
-        for b in &mut self.boots {
-            if let Some(name) = &b.tftp_name {
-                b.server = lookup(name);
-                if b.server.is_none() {
-                    missing.push(name.clone());
-                }
-            }
-        }
+        let mut missing = self.pxe.resolve(&lookup);
+        let named = self.boots.iter_mut().map(|b| (&b.tftp_name, &mut b.server));
+        missing.extend(pxe::resolve_named(named, &lookup));
         missing
     }
 
@@ -557,6 +580,12 @@ impl V4Config {
         !self.ranges.is_empty()
     }
 
+    /// Whether PXE clients are served (a `--pxe-service` or `--pxe-prompt`): then the
+    /// PXE port is listened on too.
+    pub fn serves_pxe(&self) -> bool {
+        self.pxe.enabled()
+    }
+
     /// The lines dnsmasq logs at start for its ranges, in its order (the last given
     /// first): `DHCP, IP range 10.0.0.10 -- 10.0.0.99, lease time 2h`.
     pub fn range_lines(&self) -> Vec<String> {
@@ -569,7 +598,9 @@ impl V4Config {
                     LeaseTime::Infinite => "infinite".into(),
                 };
                 let start = Ipv4Addr::from(r.start);
-                if r.static_only {
+                if r.proxy {
+                    format!("DHCP, proxy on subnet {start}")
+                } else if r.static_only {
                     format!("DHCP, static leases only on {start}, lease time {time}")
                 } else {
                     let end = Ipv4Addr::from(r.end);
@@ -627,6 +658,8 @@ struct Classified<'c> {
     /// The relay agent information option (82) as the relay sent it: every reply
     /// carries it back, last (RFC 3046).
     agent: Option<Vec<u8>>,
+    /// A PXE client (while PXE is served): what it says of itself.
+    pxe: Option<pxe::Client>,
 }
 
 /// Who a client is: its client identifier (unless ignored) and hardware address.
@@ -769,8 +802,23 @@ impl Server {
             return out;
         };
         let class = self.classify(packet, &msg, &client, iface, network);
+        // A PXE client may get boot information alone (proxy DHCP, a boot server's
+        // answer); nothing else is answered on a proxy range or at the PXE port.
+        if class.pxe.is_some() || network.range.proxy || iface.pxe {
+            let answered = self.pxe_answer(packet, &msg, &client, iface, &class, &mut out);
+            if answered || network.range.proxy || iface.pxe {
+                if self.config.log_detail {
+                    let mut detail = Outcome::default();
+                    self.log_request(packet, &msg, network, &mut detail);
+                    out.log.splice(0..0, detail.log);
+                }
+                self.finish(packet, &msg, &mut out, true);
+                return out;
+            }
+        }
         // The range used is the first on the network whose tags the request has.
-        let Some(subnet) = self.subnet(iface, relay, Some(&class.tags)) else {
+        let Some(subnet) = self.subnet_where(iface, relay, Some(&class.tags), |s| !s.range.proxy)
+        else {
             if kind == Some(MessageType::Discover) {
                 problem(
                     &mut out,
@@ -809,7 +857,7 @@ impl Server {
                 &mut out,
             );
             if self.config.log_detail {
-                self.log_reply(packet, &msg, &mut out);
+                self.log_reply(packet, &msg, &mut out, false);
             }
             return out;
         };
@@ -843,10 +891,271 @@ impl Server {
             ),
             _ => {}
         }
-        if self.config.log_detail {
-            self.log_reply(packet, &msg, &mut out);
-        }
+        self.finish(packet, &msg, &mut out, false);
         out
+    }
+
+    /// A DHCP reply made to fit the size the client takes (see `fit`), and its detail
+    /// logged with `--log-dhcp` (`boot_only`: a PXE answer, whose options are not
+    /// chosen from those asked for).
+    fn finish(&self, packet: &[u8], msg: &Message, out: &mut Outcome, boot_only: bool) {
+        if let Some((reply, _)) = &mut out.reply {
+            // As dnsmasq: the size option counts the IP and UDP headers; at least the
+            // 576 bytes every client takes.
+            let max = match raw_option(packet, 57) {
+                Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b]))
+                    .saturating_sub(28)
+                    .clamp(MIN_MESSAGE_BYTES, MAX_MESSAGE_BYTES),
+                _ => MIN_MESSAGE_BYTES,
+            };
+            // No overload for clients without a request list (BOOTP-like, as dnsmasq
+            // has it), nor under --dhcp-no-override.
+            let overload = raw_option(packet, 55).is_some() && !self.config.no_override;
+            let (fitted, dropped) = fit(reply, max, overload);
+            *reply = fitted;
+            for code in dropped {
+                out.log.push(format!(
+                    "cannot send DHCP/BOOTP option {code}: no space left in packet"
+                ));
+            }
+        }
+        if self.config.log_detail {
+            self.log_reply(packet, msg, out, boot_only);
+        }
+    }
+
+    /// What dnsmasq answers a PXE client with boot information alone: a boot server's
+    /// ACK to a REQUEST or INFORM that names a menu item (option 43's sub-option 71),
+    /// and proxy DHCP's OFFER to a DISCOVER (or ACK to a REQUEST at the PXE port) on a
+    /// proxy range. True if the request was one of these (answered or not).
+    #[allow(clippy::too_many_arguments)]
+    fn pxe_answer(
+        &self,
+        packet: &[u8],
+        msg: &Message,
+        client: &Client,
+        iface: &Interface,
+        class: &Classified,
+        out: &mut Outcome,
+    ) -> bool {
+        let Some(pc) = &class.pxe else {
+            return false;
+        };
+        let kind = msg.opts().msg_type();
+        let item = raw_option(packet, 43)
+            .and_then(|o| sub_option(o, pxe::BOOT_ITEM))
+            .filter(|i| i.len() >= 4);
+        if let (Some(MessageType::Request | MessageType::Inform), Some(item)) = (kind, item) {
+            self.boot_server_answer(packet, msg, client, iface, pc, item, class, out);
+            return true;
+        }
+        let Some(arch) = pc.arch else {
+            return false;
+        };
+        let asks = match kind {
+            Some(MessageType::Discover) => true,
+            Some(MessageType::Request) => iface.pxe,
+            _ => false,
+        };
+        let proxy = asks
+            .then(|| self.subnet_where(iface, msg.giaddr(), Some(&class.tags), |s| s.range.proxy))
+            .flatten();
+        let Some(proxy) = proxy else {
+            return false;
+        };
+        self.proxy_answer(packet, msg, client, iface, pc, arch, proxy, class, out);
+        true
+    }
+
+    /// A boot server's answer to the client that picked menu item `item` (type and
+    /// layer): the boot file of that item's service, from this server.
+    #[allow(clippy::too_many_arguments)]
+    fn boot_server_answer(
+        &self,
+        packet: &[u8],
+        msg: &Message,
+        client: &Client,
+        iface: &Interface,
+        pc: &pxe::Client,
+        item: &[u8],
+        class: &Classified,
+        out: &mut Outcome,
+    ) {
+        if class.ignored {
+            return;
+        }
+        let boot_type = u16::from_be_bytes([item[0], item[1]]);
+        let layer = u16::from_be_bytes([item[2], item[3]]);
+        if layer & 0x8000 != 0 {
+            out.log.push("PXE BIS not supported".to_string());
+            return;
+        }
+        // As dnsmasq, a client address given with a requested address is not believed.
+        let ciaddr = match raw_option(packet, 50) {
+            Some(_) => Ipv4Addr::UNSPECIFIED,
+            None => msg.ciaddr(),
+        };
+        let subnet = self.subnet_where(iface, msg.giaddr(), Some(&class.tags), |s| {
+            s.contains(ciaddr)
+        });
+        let service = self.config.pxe.service_of_type(boot_type);
+        let (Some(subnet), Some(service)) = (subnet, service) else {
+            return;
+        };
+        let Some(file) = service.boot_file(layer) else {
+            return;
+        };
+        let mut r = reply_header(msg);
+        r.set_yiaddr(ciaddr);
+        r.set_siaddr(service.boot_server(subnet.local));
+        r.set_fname_str(&file);
+        let mut vendor = vec![pxe::BOOT_ITEM, 4];
+        vendor.extend_from_slice(&item[..4]);
+        vendor.extend(self.vendor_sub_options(&class.tags, raw_option(packet, 60)));
+        let r = self.pxe_reply(r, MessageType::Ack, subnet.local, pc, Some(vendor), class);
+        self.routine(
+            out,
+            format!("PXE({}) {ciaddr} {} {file}", iface.name, client.mac_text()),
+        );
+        self.log_tags(msg, class, subnet, out);
+        let to = match iface.pxe {
+            true => Destination::Sender(None),
+            false => self.destination(msg, ciaddr, client, false, class),
+        };
+        out.reply = Some((r, to));
+    }
+
+    /// Proxy DHCP's answer to a PXE client of system type `arch` on the `proxy` range:
+    /// no address, only where to boot from (the menu, or a boot file).
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_answer(
+        &self,
+        packet: &[u8],
+        msg: &Message,
+        client: &Client,
+        iface: &Interface,
+        pc: &pxe::Client,
+        arch: u16,
+        proxy: Subnet,
+        class: &Classified,
+        out: &mut Outcome,
+    ) {
+        let mut tags = class.tags.clone();
+        if let Some(t) = &self.config.range_tags[proxy.range.index].1 {
+            tags.set(t);
+        }
+        let tags = tags::run_tag_if(&self.config.tag_if, &tags);
+        let discover = msg.opts().msg_type() == Some(MessageType::Discover);
+        let local = proxy.local;
+        let mut r = reply_header(msg);
+        if discover || msg.ciaddr().is_unspecified() {
+            r.set_flags(r.flags().set_broadcast());
+        } else {
+            r.set_ciaddr(msg.ciaddr());
+        }
+        // UEFI clients are sent on to the PXE port.
+        let redirect = arch >= 6;
+        if redirect {
+            r.set_siaddr(local);
+        }
+        let sole = self.config.pxe.sole_uefi_service(arch, &tags);
+        if let (Some(s), true) = (sole, iface.pxe) {
+            let server = s.boot_server(local);
+            r.set_siaddr(server);
+            match &s.server_name {
+                Some(name) => r.set_sname_str(name),
+                None => r.set_sname_str(server.to_string()),
+            };
+            if let Some(file) = s.boot_file(0) {
+                r.set_fname_str(file);
+            }
+        } else if let (None, Some(boot)) = (sole, self.boot_for(&tags)) {
+            // For iPXE, and for a menu with no items.
+            if let Some(server) = boot.server {
+                r.set_siaddr(server);
+            }
+            r.set_fname_str(&boot.file);
+        }
+        let vendor = ((iface.pxe && sole.is_none()) || !redirect).then(|| {
+            let configured = self.vendor_sub_options(&tags, raw_option(packet, 60));
+            let prompt = pxe_prompt_in(&configured);
+            let mut data = match self.config.pxe.menu(arch, &tags, local, prompt) {
+                Ok(menu) => tlvs(menu.iter().map(|(n, d)| (*n, &d[..]))),
+                Err(pxe::MenuTooLarge) => {
+                    out.log.push("PXE menu too large".to_string());
+                    Vec::new()
+                }
+            };
+            data.extend(configured);
+            data
+        });
+        let kind = match discover {
+            true => MessageType::Offer,
+            false => MessageType::Ack,
+        };
+        let r = self.pxe_reply(r, kind, local, pc, vendor, class);
+        let what = match class.ignored {
+            true => "proxy-ignored",
+            false => "proxy",
+        };
+        self.routine(
+            out,
+            format!("PXE({}) {} {what}", iface.name, client.mac_text()),
+        );
+        self.log_tags(msg, class, proxy, out);
+        if class.ignored {
+            return;
+        }
+        out.delay_secs = self.reply_delay(msg, proxy, class, out);
+        let to = match (iface.pxe, msg.giaddr().is_unspecified()) {
+            (true, _) => Destination::Sender(Some(msg.ciaddr()).filter(|a| !a.is_unspecified())),
+            (false, false) => Destination::Relay(msg.giaddr()),
+            (false, true) => Destination::Broadcast,
+        };
+        out.reply = Some((r, to));
+    }
+
+    /// A PXE reply's options, in dnsmasq's order: message type, server, the vendor
+    /// class the client gave (of the configured ones), its machine id, the vendor
+    /// option's sub-options (`vendor`, ended) and the relay's agent option.
+    fn pxe_reply(
+        &self,
+        mut r: Message,
+        kind: MessageType,
+        server: Ipv4Addr,
+        pc: &pxe::Client,
+        vendor: Option<Vec<u8>>,
+        class: &Classified,
+    ) -> Vec<u8> {
+        let opts = r.opts_mut();
+        opts.insert(DhcpOption::MessageType(kind));
+        opts.insert(DhcpOption::ServerIdentifier(server));
+        let mut raw = vec![(60u8, pc.vendor.as_bytes().to_vec())];
+        if let Some(uuid) = &pc.uuid {
+            raw.push((97, uuid.clone()));
+        }
+        if let Some(mut data) = vendor.filter(|d| !d.is_empty()) {
+            data.push(255);
+            raw.push((43, data));
+        }
+        for (code, data) in raw {
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(code),
+                data,
+            )));
+        }
+        echo_agent(&mut r, class.agent.as_deref());
+        split_sub_options(&reordered(&encode(&r), &[53, 54, 60, 97, 43]), 43)
+    }
+
+    /// The `--dhcp-boot` for these tags, as dnsmasq's find_boot picks it: the first
+    /// whose tags match, else the first untagged one.
+    fn boot_for(&self, tags: &Tags) -> Option<&Boot> {
+        let boots = &self.config.boots;
+        boots
+            .iter()
+            .find(|b| tags.matches(&b.tags, false))
+            .or_else(|| boots.iter().find(|b| tags.matches(&b.tags, true)))
     }
 
     /// The tags in force for a request: its own and the range's, latest first, as
@@ -875,7 +1184,7 @@ impl Server {
         let xid = msg.xid();
         let range = subnet.range;
         let start = Ipv4Addr::from(range.start);
-        out.log.push(if range.static_only {
+        out.log.push(if range.static_only || range.proxy {
             format!("{xid} available DHCP subnet: {start}/{}", subnet.netmask)
         } else {
             format!(
@@ -900,7 +1209,7 @@ impl Server {
     /// `--log-dhcp`'s lines of the reply: the options asked for, the boot fields, and
     /// every option sent. And every line of dnsmasq's log_packet (`DHCPOFFER(eth0) ..`)
     /// gets the transaction id in front.
-    fn log_reply(&self, packet: &[u8], msg: &Message, out: &mut Outcome) {
+    fn log_reply(&self, packet: &[u8], msg: &Message, out: &mut Outcome, boot_only: bool) {
         let xid = msg.xid();
         for line in &mut out.log {
             let packet_line = line.split_once('(').is_some_and(|(kind, _)| {
@@ -914,22 +1223,30 @@ impl Server {
             return;
         };
         let mut lines = Vec::new();
+        // The options asked for are logged where the reply's options are chosen from
+        // them: not for a NAK, nor for PXE's boot information (whose vendor class is
+        // the PXE one).
         let nak = raw_option(reply, 53) == Some(&[6][..]);
-        if let (Some(list), false) = (raw_option(packet, 55), nak) {
+        if let (Some(list), false) = (raw_option(packet, 55), nak || boot_only) {
             lines.extend(log_detail::requested(xid, list));
         }
         let field = |bytes: &[u8]| {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             log_detail::printable(&bytes[..end])
         };
-        if reply.len() >= 240 {
-            let file = field(&reply[108..236]);
-            if !file.is_empty() {
-                lines.push(format!("{xid} bootfile name: {file}"));
-            }
-            let sname = field(&reply[44..108]);
-            if !sname.is_empty() {
-                lines.push(format!("{xid} server name: {sname}"));
+        if reply.len() >= FIXED_BYTES {
+            // Fields that carry options (overload) have those logged instead.
+            let overloaded =
+                raw_option(reply, OVERLOAD).map_or(0, |f| f.first().copied().unwrap_or(0));
+            for (range, bit, what) in [(FILE, 1u8, "bootfile name"), (SNAME, 2, "server name")] {
+                if overloaded & bit != 0 {
+                    lines.extend(log_detail::sent(xid, &options_in(&reply[range])));
+                    continue;
+                }
+                let text = field(&reply[range]);
+                if !text.is_empty() {
+                    lines.push(format!("{xid} {what}: {text}"));
+                }
             }
             let siaddr = Ipv4Addr::new(reply[20], reply[21], reply[22], reply[23]);
             if !siaddr.is_unspecified() {
@@ -1075,12 +1392,29 @@ impl Server {
             tags,
             ignored,
             agent: agent.map(<[u8]>::to_vec),
+            pxe: c.pxe.client(
+                raw_option(packet, 60),
+                raw_option(packet, 93),
+                raw_option(packet, 97),
+            ),
         }
     }
 
     /// The range a request is for: on the receiving interface's network, or on the
     /// relay's (giaddr) for relayed requests; with `tags`, the first whose `tag:`s match.
+    /// The first of any kind: a proxy range first means no addresses are given there.
     fn subnet(&self, iface: &Interface, relay: Ipv4Addr, tags: Option<&Tags>) -> Option<Subnet> {
+        self.subnet_where(iface, relay, tags, |_| true)
+    }
+
+    /// `subnet`, of the ranges `pick` takes.
+    fn subnet_where(
+        &self,
+        iface: &Interface,
+        relay: Ipv4Addr,
+        tags: Option<&Tags>,
+        pick: impl Fn(&Subnet) -> bool,
+    ) -> Option<Subnet> {
         let (net_addr, default_mask) = if relay.is_unspecified() {
             (iface.addr, iface.netmask)
         } else {
@@ -1107,7 +1441,7 @@ impl Server {
             let on_network = networks
                 .iter()
                 .any(|&n| range.start & m == u32::from(n) & m);
-            on_network.then(|| Subnet {
+            let subnet = on_network.then(|| Subnet {
                 range: *range,
                 netmask,
                 broadcast: range
@@ -1124,7 +1458,8 @@ impl Server {
                     }
                     _ => iface.reached_at.unwrap_or(iface.addr),
                 },
-            })
+            });
+            subnet.filter(|s| pick(s))
         })
     }
 
@@ -1927,17 +2262,7 @@ impl Server {
         // The boot file and server name: from --dhcp-boot, as options where the client
         // asks for them (unless --dhcp-no-override), else in the header's fields; with no
         // --dhcp-boot, options 66 and 67 not asked for go in the fields instead.
-        let boot = self
-            .config
-            .boots
-            .iter()
-            .find(|b| tags.matches(&b.tags, false))
-            .or_else(|| {
-                self.config
-                    .boots
-                    .iter()
-                    .find(|b| tags.matches(&b.tags, true))
-            });
+        let boot = self.boot_for(&tags);
         let mut in_fields: Vec<u8> = Vec::new();
         let mut boot_options: Vec<(u8, Vec<u8>)> = Vec::new();
         if let Some(b) = boot {
@@ -2052,9 +2377,15 @@ impl Server {
                 data,
             )));
         }
+        // A PXE client that gives its system type is given back its vendor class and
+        // machine id (a configured vendor class is not sent), and offered the boot menu.
+        let pxe_arch = class.pxe.as_ref().and_then(|c| Some((c, c.arch?)));
         for o in &selected {
             let (code, forced) = (&o.number, o.forced);
             if in_fields.contains(code) || (boot.is_some() && matches!(code, 66 | 67)) {
+                continue;
+            }
+            if pxe_arch.is_some() && *code == 60 {
                 continue;
             }
             // T1 and T2 go with the lease time, from the configured value where it is
@@ -2089,9 +2420,32 @@ impl Server {
         };
         let sent_vendor_class =
             configured(60) && (wanted(60) || selected.iter().any(|o| o.number == 60 && o.forced));
-        for (code, data) in
-            self.encapsulations(&tags, wanted, vendor_class.as_deref(), sent_vendor_class)
-        {
+        let mut menu = None;
+        if let Some((pc, arch)) = pxe_arch {
+            let mut given = vec![(60u8, pc.vendor.as_bytes().to_vec())];
+            given.extend(pc.uuid.iter().map(|u| (97u8, u.clone())));
+            for (code, data) in given {
+                r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
+                    OptionCode::from(code),
+                    data,
+                )));
+            }
+            // dnsmasq's UEFI workaround: a client with one item gets no menu (and its
+            // boot file at the PXE port).
+            if self.config.pxe.sole_uefi_service(arch, &tags).is_none() {
+                let configured = self.vendor_sub_options(&tags, vendor_class.as_deref());
+                let prompt = pxe_prompt_in(&configured);
+                menu = (self.config.pxe.menu(arch, &tags, subnet.local, prompt).ok())
+                    .map(|m| tlvs(m.iter().map(|(n, d)| (*n, &d[..]))));
+            }
+        }
+        for (code, data) in self.encapsulations(
+            &tags,
+            wanted,
+            vendor_class.as_deref(),
+            sent_vendor_class,
+            (menu, pxe_arch.is_some()),
+        ) {
             r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
                 OptionCode::from(code),
                 data,
@@ -2112,9 +2466,12 @@ impl Server {
             )
             .chain([81])
             .chain(selected.iter().rev().map(|o| o.number))
-            .chain([43, 60, 125])
+            .chain(match pxe_arch {
+                Some(_) => [125, 60, 97, 43],
+                None => [43, 60, 125, 97],
+            })
             .collect();
-        reordered(&encode(&r), &order)
+        split_sub_options(&reordered(&encode(&r), &order), 43)
     }
 
     /// The options that carry encapsulated ones (`Carrier`), as dnsmasq's do_options
@@ -2129,6 +2486,7 @@ impl Server {
         wanted: impl Fn(u8) -> bool,
         vendor_class: Option<&[u8]>,
         sent_vendor_class: bool,
+        (menu, pxe): (Option<Vec<u8>>, bool),
     ) -> Vec<(u8, Vec<u8>)> {
         let mut out: Vec<(u8, Vec<u8>)> = Vec::new();
         let latest_first = || self.config.encapsulated.iter().rev();
@@ -2145,13 +2503,7 @@ impl Server {
                     chosen.clear();
                 }
             }
-            let mut data = Vec::new();
-            for e in chosen {
-                data.push(e.number);
-                data.push(e.data.len().min(255) as u8);
-                data.extend_from_slice(&e.data[..e.data.len().min(255)]);
-            }
-            data
+            tlvs(chosen.iter().map(|e| (e.number, &e.data[..])))
         };
         let mut outers: Vec<u8> = Vec::new();
         let mut enterprises: Vec<u32> = Vec::new();
@@ -2184,18 +2536,44 @@ impl Server {
                 out.push((125, v));
             }
         }
-        let matches_class = |e: &Encapsulated| match (&e.carrier, vendor_class) {
-            (Carrier::Vendor(text), Some(sent)) => contains(sent, text.as_bytes()),
-            _ => false,
-        };
-        let data = sub_options(&matches_class, 43);
-        if !data.is_empty() {
-            out.push((43, ended(data)));
-            if let Some(sent) = vendor_class.filter(|v| !v.is_empty() && !sent_vendor_class) {
-                out.push((60, sent.to_vec()));
+        // Option 43: the PXE menu first, then the vendor options for this client's
+        // vendor class; given back that class in option 60 unless one is sent already.
+        let configured = sub_options(&|e| self.for_vendor_class(e, vendor_class), 43);
+        if wanted(43) || !configured.is_empty() {
+            let mut data = menu.unwrap_or_default();
+            data.extend(configured);
+            if !data.is_empty() {
+                data.push(255);
+                out.push((43, data));
+                let echo = vendor_class.filter(|v| !v.is_empty() && !sent_vendor_class);
+                if let (Some(sent), false) = (echo, pxe) {
+                    out.push((60, sent.to_vec()));
+                }
             }
         }
         out
+    }
+
+    /// Whether `e` goes in option 43 to a client of `vendor_class`: a `vendor:` option
+    /// whose text the class holds, or a `--pxe-prompt` where it holds a PXE vendor's.
+    fn for_vendor_class(&self, e: &Encapsulated, vendor_class: Option<&[u8]>) -> bool {
+        match (&e.carrier, vendor_class) {
+            (Carrier::Vendor(text), Some(sent)) => contains(sent, text.as_bytes()),
+            (Carrier::Pxe, Some(sent)) => self.config.pxe.vendor_in(sent),
+            _ => false,
+        }
+    }
+
+    /// The option 43 sub-options for a client of `vendor_class` with `tags` (latest
+    /// configured first), whether asked for or not, as sub-option bytes.
+    fn vendor_sub_options(&self, tags: &Tags, vendor_class: Option<&[u8]>) -> Vec<u8> {
+        let chosen = self
+            .config
+            .encapsulated
+            .iter()
+            .rev()
+            .filter(|e| self.for_vendor_class(e, vendor_class) && tags.matches(&e.tags, true));
+        tlvs(chosen.map(|e| (e.number, &e.data[..])))
     }
 
     fn nak(&self, msg: &Message, server_id: Ipv4Addr, why: &str, agent: Option<&[u8]>) -> Vec<u8> {
@@ -2334,15 +2712,20 @@ fn renewal_times(secs: u32, fuzz: u16, configured: impl Fn(u8) -> Option<u32>) -
 /// The options of `full` (an encoded message), each with its code and length, in the
 /// order they come.
 fn options_of(full: &[u8]) -> Vec<&[u8]> {
+    options_in(full.get(FIXED_BYTES..).unwrap_or_default())
+}
+
+/// The options in `area` (each with its code and length), up to the end option.
+fn options_in(area: &[u8]) -> Vec<&[u8]> {
     let mut options: Vec<&[u8]> = Vec::new();
-    let mut at = 240;
-    while at + 1 < full.len() && full[at] != 255 {
-        if full[at] == 0 {
+    let mut at = 0;
+    while at + 1 < area.len() && area[at] != 255 {
+        if area[at] == 0 {
             at += 1;
             continue;
         }
-        let end = (at + 2 + usize::from(full[at + 1])).min(full.len());
-        options.push(&full[at..end]);
+        let end = (at + 2 + usize::from(area[at + 1])).min(area.len());
+        options.push(&area[at..end]);
         at = end;
     }
     options
@@ -2366,6 +2749,150 @@ fn reordered(full: &[u8], order: &[u8]) -> Vec<u8> {
     let mut out = full[..240.min(full.len())].to_vec();
     for option in options_in_order(full, order) {
         out.extend_from_slice(option);
+    }
+    out.push(255);
+    out.resize(out.len().max(full.len()), 0);
+    out
+}
+
+/// The smallest DHCP message every client takes (576 bytes of IP, RFC 2131), and the
+/// largest this server sends, whatever a client says it takes (dnsmasq's).
+const MIN_MESSAGE_BYTES: usize = 548;
+const MAX_MESSAGE_BYTES: usize = 16384;
+
+/// The fixed part of a DHCP message before the options: the header and the magic
+/// cookie; the server name (64 bytes) and boot file (128) fields lie in it.
+const FIXED_BYTES: usize = 240;
+const SNAME: std::ops::Range<usize> = 44..108;
+const FILE: std::ops::Range<usize> = 108..236;
+
+/// The option overload option (RFC 2132 9.3): which of the file and server name fields
+/// carry options.
+const OVERLOAD: u8 = 52;
+
+/// `full` (an encoded reply, options in the order sent, the relay agent's last) in at
+/// most `max` bytes, as dnsmasq fits it: options that do not fit go in the boot file
+/// field, then the server name field, where those are empty and `overload` allows
+/// (an overload option says so); options that fit nowhere are left out (their codes
+/// returned). A reply that fits is left as it is.
+fn fit(full: &[u8], max: usize, overload: bool) -> (Vec<u8>, Vec<u8>) {
+    let options = options_of(full);
+    let total: usize = FIXED_BYTES + options.iter().map(|o| o.len()).sum::<usize>() + 1;
+    if total <= max || full.len() < FIXED_BYTES {
+        return (full.to_vec(), Vec::new());
+    }
+    let mut head = full[..FIXED_BYTES].to_vec();
+    let agent: Vec<u8> = options
+        .iter()
+        .filter(|o| o[0] == 82)
+        .flat_map(|o| o.iter().copied())
+        .collect();
+    let file_free = overload && head[FILE.start] == 0;
+    let sname_free = overload && head[SNAME.start] == 0;
+    // The options area ends `max` in, less the agent option (given back last) and room
+    // for the overload option.
+    let mut end = max.saturating_sub(agent.len());
+    if file_free || sname_free {
+        end = end.saturating_sub(3);
+    }
+    let mut main: Vec<u8> = Vec::new();
+    let mut flags = 0u8;
+    let mut overload_at = None;
+    let (mut in_file, mut in_sname) = (Vec::new(), Vec::new());
+    let mut dropped = Vec::new();
+    for option in options.iter().filter(|o| o[0] != 82) {
+        let len = option.len() - 2;
+        if FIXED_BYTES + main.len() + len + 3 < end {
+            main.extend_from_slice(option);
+            continue;
+        }
+        if overload_at.is_none() && (file_free || sname_free) {
+            overload_at = Some(main.len());
+        }
+        let mut placed = false;
+        if overload_at.is_some() {
+            if file_free {
+                flags |= 1;
+            }
+            if flags & 1 != 0 && in_file.len() + len + 3 < FILE.len() {
+                in_file.extend_from_slice(option);
+                placed = true;
+            } else {
+                if sname_free {
+                    flags |= 2;
+                }
+                if flags & 2 != 0 && in_sname.len() + len + 3 < SNAME.len() {
+                    in_sname.extend_from_slice(option);
+                    placed = true;
+                }
+            }
+        }
+        if !placed {
+            dropped.push(option[0]);
+        }
+    }
+    if let Some(at) = overload_at {
+        main.splice(at..at, [OVERLOAD, 1, flags]);
+    }
+    for (field, bytes, bit) in [(FILE, &in_file, 1u8), (SNAME, &in_sname, 2)] {
+        if flags & bit != 0 {
+            let region = &mut head[field.clone()];
+            region.fill(0);
+            region[..bytes.len()].copy_from_slice(bytes);
+            region[bytes.len()] = 255;
+        }
+    }
+    head.extend_from_slice(&main);
+    head.extend_from_slice(&agent);
+    head.push(255);
+    head.resize(head.len().max(300), 0);
+    (head, dropped)
+}
+
+/// `full` (an encoded reply) with option `code`, which holds sub-options and an end
+/// option, split where it is longer than one option can be as dnsmasq splits it: each
+/// part whole sub-options, the end option in the last (the encoder splits every 255
+/// bytes, RFC 3396, which a client that does not join the parts would misread).
+fn split_sub_options(full: &[u8], code: u8) -> Vec<u8> {
+    let options = options_of(full);
+    let parts = options.iter().filter(|o| o[0] == code).count();
+    if parts < 2 {
+        return full.to_vec();
+    }
+    let data: Vec<u8> = options
+        .iter()
+        .filter(|o| o[0] == code)
+        .flat_map(|o| o[2..].iter().copied())
+        .collect();
+    let mut pieces: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut at = 0;
+    while at < data.len() {
+        let len = match data[at] {
+            255 => 1,
+            _ => 2 + usize::from(*data.get(at + 1).unwrap_or(&0)),
+        };
+        let sub = &data[at..(at + len).min(data.len())];
+        let last = pieces.len() - 1;
+        if pieces[last].len() + sub.len() > 255 {
+            pieces.push(Vec::new());
+        }
+        let last = pieces.len() - 1;
+        pieces[last].extend_from_slice(sub);
+        at += len;
+    }
+    let mut out = full[..240.min(full.len())].to_vec();
+    let mut placed = false;
+    for option in options {
+        if option[0] != code {
+            out.extend_from_slice(option);
+        } else if !placed {
+            placed = true;
+            for piece in &pieces {
+                out.push(code);
+                out.push(piece.len() as u8);
+                out.extend_from_slice(piece);
+            }
+        }
     }
     out.push(255);
     out.resize(out.len().max(full.len()), 0);
@@ -2596,6 +3123,32 @@ fn fqdn_reply(request: &[u8], client_update: bool, host: &str, domain: Option<&s
     v
 }
 
+/// Sub-options as bytes: each code, length and data (at most 253 bytes, so that one
+/// fits an option of its own).
+fn tlvs<'a>(options: impl Iterator<Item = (u8, &'a [u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (code, data) in options {
+        let data = &data[..data.len().min(253)];
+        out.push(code);
+        out.push(data.len() as u8);
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Whether option 43 sub-options `data` hold a menu prompt (then the PXE menu brings no
+/// prompt of its own).
+fn pxe_prompt_in(data: &[u8]) -> bool {
+    let mut at = 0;
+    while let (Some(&code), Some(&len)) = (data.get(at), data.get(at + 1)) {
+        if code == pxe::MENU_PROMPT {
+            return true;
+        }
+        at += 2 + usize::from(len);
+    }
+    false
+}
+
 /// The value of option `code` in a DHCP packet's options area (not the overloaded file
 /// and server name fields), read as dnsmasq reads it: the first with that code.
 fn raw_option(packet: &[u8], code: u8) -> Option<&[u8]> {
@@ -2760,6 +3313,7 @@ mod tests {
     fn iface() -> Interface {
         Interface {
             loopback: false,
+            pxe: false,
             name: "eth0".into(),
             addr: Ipv4Addr::new(192, 168, 1, 1),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
@@ -2801,6 +3355,142 @@ mod tests {
     fn offer_to_mac(s: &mut Server, store: &mut LeaseStore) -> (Message, Destination) {
         let discover = request(MessageType::Discover, MAC, vec![]);
         answer(s, &discover, store).expect("an offer")
+    }
+
+    fn boot_file(m: &Message) -> String {
+        let file = m.fname().unwrap_or_default();
+        let end = file.iter().position(|&b| b == 0).unwrap_or(file.len());
+        String::from_utf8_lossy(&file[..end]).into_owned()
+    }
+
+    /// A PXE client's request of system type `arch`, with its vendor class and id.
+    fn pxe_request(kind: MessageType, arch: u16, more: Vec<DhcpOption>) -> Message {
+        let raw = |code: u8, data: Vec<u8>| {
+            DhcpOption::Unknown(UnknownOption::new(OptionCode::from(code), data))
+        };
+        let mut opts = vec![
+            DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()),
+            raw(93, arch.to_be_bytes().to_vec()),
+            raw(97, vec![0; 17]),
+        ];
+        opts.extend(more);
+        request(kind, MAC, opts)
+    }
+
+    /// What the server answers a DISCOVER from a PXE client of system type `arch`.
+    fn pxe_offer(
+        s: &mut Server,
+        arch: u16,
+        store: &mut LeaseStore,
+    ) -> Option<(Message, Destination)> {
+        answer(s, &pxe_request(MessageType::Discover, arch, vec![]), store)
+    }
+
+    #[test]
+    fn a_proxy_range_gives_pxe_clients_boot_information_and_others_nothing() {
+        let mut s = server(
+            "dhcp-range=192.168.1.0,proxy\npxe-service=x86PC,Install,pxelinux\n\
+             pxe-service=x86-64_EFI,EFI,grubx64.efi\n",
+        );
+        let mut store = LeaseStore::in_memory();
+        let (offer, to) = pxe_offer(&mut s, 0, &mut store).expect("a proxy offer");
+        assert_eq!(kind(&offer), MessageType::Offer);
+        assert_eq!(offer.yiaddr(), Ipv4Addr::UNSPECIFIED);
+        assert!(offer.flags().broadcast());
+        assert_eq!(to, Destination::Broadcast);
+        let vendor = match offer.opts().get(OptionCode::VendorExtensions) {
+            Some(DhcpOption::VendorExtensions(v)) => v.clone(),
+            other => panic!("no PXE menu: {other:?}"),
+        };
+        // One item for x86PC: boot at once (no wait), from this server.
+        assert_eq!(&vendor[..3], &[pxe::DISCOVERY_CONTROL, 1, 3]);
+        assert!(sub_option(&vendor, pxe::BOOT_MENU).is_some_and(|m| m.ends_with(b"Install")));
+        assert!(store.table().is_empty(), "a proxy offer leases nothing");
+        // A UEFI client with one item is sent to the PXE port, and there gets its file.
+        let (efi, _) = pxe_offer(&mut s, 7, &mut store).expect("an offer to a UEFI client");
+        assert_eq!(efi.siaddr(), iface().addr);
+        assert!(efi.opts().get(OptionCode::VendorExtensions).is_none());
+        let at_pxe_port = Interface {
+            pxe: true,
+            ..iface()
+        };
+        let req = encode(&pxe_request(MessageType::Request, 7, vec![]));
+        let out = s.handle(&req, &at_pxe_port, 1_000_000, &mut store);
+        let (bytes, to) = out.reply.expect("an ACK at the PXE port");
+        let ack = Message::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(kind(&ack), MessageType::Ack);
+        assert_eq!(boot_file(&ack), "grubx64.efi");
+        assert_eq!(to, Destination::Sender(None));
+        // Not a PXE client: nothing, and the range gives no address.
+        let plain = request(MessageType::Discover, MAC, vec![]);
+        assert!(answer(&mut s, &plain, &mut store).is_none());
+    }
+
+    #[test]
+    fn a_boot_server_gives_the_picked_items_file_for_its_layer() {
+        let mut s = server(
+            "dhcp-range=192.168.1.50,192.168.1.150,12h\npxe-service=x86PC,Install,pxelinux\n",
+        );
+        let mut store = LeaseStore::in_memory();
+        let item = DhcpOption::Unknown(UnknownOption::new(
+            OptionCode::VendorExtensions,
+            vec![pxe::BOOT_ITEM, 4, 0x80, 0, 0, 2, 255],
+        ));
+        let mut m = pxe_request(MessageType::Request, 0, vec![item]);
+        m.set_ciaddr(Ipv4Addr::new(192, 168, 1, 77));
+        let (ack, _) = answer(&mut s, &m, &mut store).expect("a boot server ACK");
+        assert_eq!(ack.yiaddr(), Ipv4Addr::new(192, 168, 1, 77));
+        assert_eq!(boot_file(&ack), "pxelinux.2");
+        assert!(store.table().is_empty(), "a boot server leases nothing");
+        // A normal range's offer to a PXE client carries the menu and its vendor class.
+        let (offer, _) = pxe_offer(&mut s, 0, &mut store).expect("an offer");
+        assert!(!offer.yiaddr().is_unspecified());
+        assert_eq!(
+            offer.opts().get(OptionCode::ClassIdentifier),
+            Some(&DhcpOption::ClassIdentifier(b"PXEClient".to_vec()))
+        );
+        assert!(offer.opts().get(OptionCode::VendorExtensions).is_some());
+    }
+
+    #[test]
+    fn a_reply_past_576_bytes_overloads_the_file_and_server_name_fields() {
+        // Sent latest first: 227 fits, 226 then fits nowhere (not in the options area,
+        // nor the 128-byte boot file field), 225 still fits the options area, and 224
+        // goes in the boot file field.
+        let long: String = [(224, 50), (225, 100), (226, 150), (227, 150)]
+            .iter()
+            .map(|(c, n)| format!("dhcp-option={c},\"{}\"\n", "x".repeat(*n)))
+            .collect();
+        let mut s = server(&format!(
+            "dhcp-range=192.168.1.50,192.168.1.150,12h\n{long}"
+        ));
+        let mut store = LeaseStore::in_memory();
+        let asks = DhcpOption::ParameterRequestList(
+            [1u8, 3, 224, 225, 226, 227].map(OptionCode::from).to_vec(),
+        );
+        let m = request(MessageType::Discover, MAC, vec![asks]);
+        let out = s.handle(&encode(&m), &iface(), 1_000_000, &mut store);
+        let (bytes, _) = out.reply.expect("an offer");
+        assert!(bytes.len() <= MIN_MESSAGE_BYTES, "{} bytes", bytes.len());
+        let flags = raw_option(&bytes, OVERLOAD).expect("an overload option");
+        assert_eq!(flags, [3], "both fields carry options");
+        let in_fields: Vec<u8> = [FILE, SNAME]
+            .into_iter()
+            .flat_map(|f| {
+                options_in(&bytes[f])
+                    .into_iter()
+                    .map(|o| o[0])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(in_fields, [224]);
+        let main: Vec<u8> = options_of(&bytes).iter().map(|o| o[0]).collect();
+        assert!(main.contains(&227) && main.contains(&225), "{main:?}");
+        // What fits nowhere is left out, and said so.
+        assert!(!main.contains(&226));
+        assert!(out
+            .log
+            .contains(&"cannot send DHCP/BOOTP option 226: no space left in packet".to_string()));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::config::{io_reason, Config};
 use crate::dhcp::host_files;
 use crate::dhcp::lease_file::Lease;
 use crate::dhcp::lease_store::LeaseStore;
+use crate::dhcp::pxe;
 use crate::dhcp::relay::Relays;
 use crate::dhcp::script::{Action, Event, Origin, Request as ScriptRequest};
 use crate::dhcp::v4::{self, Destination, Interface, PingCheck, Server, V4Config};
@@ -114,6 +115,8 @@ pub struct Prepared {
     pub names: Arc<LeaseNames>,
     store: LeaseStore,
     socket: Socket,
+    /// The PXE port's socket, where PXE is served.
+    pxe_socket: Option<Socket>,
     server_port: u16,
     client_port: u16,
     /// `--dhcp-script`, and the events of changes not yet on disk.
@@ -137,7 +140,23 @@ struct Parked {
     /// When the check gives up waiting for a reply (the address is then free).
     due: Instant,
     packet: Vec<u8>,
+    arrival: Arrival,
+}
+
+/// Which socket a request came to, and so which one its answer leaves from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Dhcp,
+    Pxe,
+}
+
+/// How a request came: the address and interface it was sent to, who sent it, and to
+/// which socket.
+#[derive(Clone, Copy, Debug)]
+struct Arrival {
     dst: Source,
+    sender: Option<SocketAddr>,
+    via: Via,
 }
 
 /// Most requests held back for ping checks at once; past this a pick is offered
@@ -204,13 +223,17 @@ pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared
     for lease in store.table().iter() {
         name_lease(&names, &local, lease.addr, lease.hostname.as_deref());
     }
-    let socket = bind(server_port).map_err(|e| {
-        ConfigError::bad(format!(
-            "failed to bind DHCP server socket: {}",
-            io_reason(&e)
-        ))
-        .with_exit(ExitCode::Network)
-    })?;
+    let bound = |port: u16| {
+        bind(port).map_err(|e| {
+            ConfigError::bad(format!(
+                "failed to bind DHCP server socket: {}",
+                io_reason(&e)
+            ))
+            .with_exit(ExitCode::Network)
+        })
+    };
+    let socket = bound(server_port)?;
+    let pxe_socket = v4.serves_pxe().then(|| bound(pxe::PORT)).transpose()?;
     let pinger = if v4.pings() {
         match Pinger::open() {
             Ok(p) => Some(p),
@@ -253,6 +276,7 @@ pub fn prepare(config: &Config, local: Arc<LocalData>) -> Result<Option<Prepared
         names,
         store,
         socket,
+        pxe_socket,
         server_port,
         client_port,
         scripts,
@@ -425,6 +449,7 @@ impl Gate {
             netmask: Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0)),
             reached_at: None,
             loopback: a.loopback,
+            pxe: false,
         })
     }
 }
@@ -448,11 +473,14 @@ pub(super) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Replies waiting to be sent: (bytes, to, from).
-type Queue = Vec<(Vec<u8>, SocketAddr, Source)>;
+/// A reply waiting to be sent: bytes, to, from, and the socket it leaves from.
+type Outgoing = (Vec<u8>, SocketAddr, Source, Via);
+
+/// Replies waiting to be sent.
+type Queue = Vec<Outgoing>;
 
 /// Replies `--dhcp-reply-delay` holds back, with when each may go.
-type Delayed = Vec<(Instant, (Vec<u8>, SocketAddr, Source))>;
+type Delayed = Vec<(Instant, Outgoing)>;
 
 /// Most replies held back for `--dhcp-reply-delay` at once; more are dropped (the client
 /// asks again), so a flood cannot grow the queue without bound.
@@ -461,7 +489,11 @@ const MAX_DELAYED: usize = 4096;
 /// Serve DHCPv4 on the control executor until the process ends.
 pub async fn serve(mut p: Prepared) {
     let fd = p.socket.as_raw_fd();
-    let (requests, echoes) = match arrivals(&p) {
+    let fds = Sockets {
+        dhcp: fd,
+        pxe: p.pxe_socket.as_ref().map(|s| s.as_raw_fd()),
+    };
+    let (requests, echoes, pxe_requests) = match arrivals(&p) {
         Ok(a) => a,
         Err(e) => {
             log::error(format!(
@@ -487,13 +519,13 @@ pub async fn serve(mut p: Prepared) {
             .map(|due| due.saturating_duration_since(Instant::now()))
             .min()
             .map_or(TICK, |d| d.min(TICK));
-        wake(&requests, echoes.as_ref(), wait).await;
+        wake(&requests, echoes.as_ref(), pxe_requests.as_ref(), wait).await;
         let due_now = Instant::now();
         let (due, waiting): (Delayed, Delayed) =
             delayed.drain(..).partition(|(due, _)| *due <= due_now);
         delayed = waiting;
         ready.extend(due.into_iter().map(|(_, reply)| reply));
-        send(fd, &mut sending, &mut ready);
+        send(fds, &mut sending, &mut ready);
         // Delayed replies of this group may acknowledge a lease (rapid commit): they are
         // dropped with the group if its commit fails.
         let delayed_before = delayed.len();
@@ -525,7 +557,14 @@ pub async fn serve(mut p: Prepared) {
         if !settled.is_empty() {
             let host = host.get_or_insert_with(interfaces::host_addresses);
             for parked in settled {
-                answer_one(&mut p, &parked.packet, parked.dst, host, now, &mut replies);
+                answer_one(
+                    &mut p,
+                    &parked.packet,
+                    parked.arrival,
+                    host,
+                    now,
+                    &mut replies,
+                );
             }
         }
         while replies.held.len() < MAX_HELD_PER_COMMIT {
@@ -541,10 +580,22 @@ pub async fn serve(mut p: Prepared) {
             }
             // The interfaces' addresses, read once a group (not once a request).
             let host = host.get_or_insert_with(interfaces::host_addresses);
-            answer_batch(&mut p, &received, count, host, now, &mut replies);
-            send(fd, &mut sending, replies.ready);
+            answer_batch(&mut p, &received, count, Via::Dhcp, host, now, &mut replies);
+            send(fds, &mut sending, replies.ready);
             if count < udp_batch::BATCH {
                 break;
+            }
+        }
+        // The PXE port's requests change no lease: one batch a turn.
+        if let Some(pxe_fd) = fds.pxe {
+            match received.receive(pxe_fd) {
+                Ok(0) => {}
+                Ok(count) => {
+                    let host = host.get_or_insert_with(interfaces::host_addresses);
+                    answer_batch(&mut p, &received, count, Via::Pxe, host, now, &mut replies);
+                    send(fds, &mut sending, replies.ready);
+                }
+                Err(e) => log::warn(format!("PXE receive failed: {e}")),
             }
         }
         // Every lease change of the group on disk (those no reply acknowledges, such as
@@ -557,32 +608,53 @@ pub async fn serve(mut p: Prepared) {
         }
         send_events(&mut p);
         update_names(&p.names, &p.local, &mut p.store);
-        send(fd, &mut sending, &mut held);
+        send(fds, &mut sending, &mut held);
         compact_if_due(&mut p.store);
     }
 }
 
-/// Arrivals on the server's socket and on the ping check's, awaited in the reactor.
-fn arrivals(p: &Prepared) -> std::io::Result<(Arrivals, Option<Arrivals>)> {
+/// Arrivals on the server's socket, the ping check's and the PXE port's, awaited in the
+/// reactor.
+fn arrivals(p: &Prepared) -> std::io::Result<(Arrivals, Option<Arrivals>, Option<Arrivals>)> {
     let requests = Arrivals::of(p.socket.as_raw_fd())?;
     let echoes = p
         .pinger
         .as_ref()
         .map(|k| Arrivals::of(k.fd()))
         .transpose()?;
-    Ok((requests, echoes))
+    let pxe = p
+        .pxe_socket
+        .as_ref()
+        .map(|s| Arrivals::of(s.as_raw_fd()))
+        .transpose()?;
+    Ok((requests, echoes, pxe))
 }
 
 /// Wait until a request or an echo reply arrives, or `wait` has passed.
-async fn wake(requests: &Arrivals, echoes: Option<&Arrivals>, wait: Duration) {
-    let echo = async {
-        match echoes {
-            Some(e) => e.next().await,
-            None => futures_lite::future::pending().await,
-        }
-    };
-    let arrival = futures_lite::future::or(requests.next(), echo);
+async fn wake(
+    requests: &Arrivals,
+    echoes: Option<&Arrivals>,
+    pxe: Option<&Arrivals>,
+    wait: Duration,
+) {
+    let arrival = futures_lite::future::or(requests.next(), next_or_never(echoes));
+    let arrival = futures_lite::future::or(arrival, next_or_never(pxe));
     futures_lite::future::or(arrival, glommio::timer::sleep(wait)).await;
+}
+
+/// The next arrival on a socket there may not be.
+async fn next_or_never(arrivals: Option<&Arrivals>) {
+    match arrivals {
+        Some(a) => a.next().await,
+        None => futures_lite::future::pending().await,
+    }
+}
+
+/// The sockets replies leave from.
+#[derive(Clone, Copy)]
+struct Sockets {
+    dhcp: RawFd,
+    pxe: Option<RawFd>,
 }
 
 /// Rewrite the lease file from the table when the journal has grown enough.
@@ -592,22 +664,28 @@ fn compact_if_due(store: &mut LeaseStore) {
     }
 }
 
-/// Send and empty `queue`, a sendmmsg per `BATCH` replies.
-fn send(fd: RawFd, sending: &mut Replies, queue: &mut Queue) {
-    for chunk in queue.chunks(udp_batch::BATCH) {
-        for (bytes, to, from) in chunk {
-            let buf = sending.next_buf();
-            buf.clear();
-            buf.extend_from_slice(bytes);
-            sending.push(&udp_batch::RawAddr::from(*to), Some(*from));
+/// Send and empty `queue`, each reply from its socket, a sendmmsg per `BATCH` replies.
+fn send(fds: Sockets, sending: &mut Replies, queue: &mut Queue) {
+    for (via, fd) in [(Via::Dhcp, Some(fds.dhcp)), (Via::Pxe, fds.pxe)] {
+        let Some(fd) = fd else {
+            continue;
+        };
+        let mut mine = queue.iter().filter(|r| r.3 == via).peekable();
+        while mine.peek().is_some() {
+            for (bytes, to, from, _) in mine.by_ref().take(udp_batch::BATCH) {
+                let buf = sending.next_buf();
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                sending.push(&udp_batch::RawAddr::from(*to), Some(*from));
+            }
+            sending.flush(fd, |_, to| {
+                let to = to
+                    .to_socket_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                log::warn(format!("DHCP reply to {to} dropped: send buffer full"));
+            });
         }
-        sending.flush(fd, |_, to| {
-            let to = to
-                .to_socket_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            log::warn(format!("DHCP reply to {to} dropped: send buffer full"));
-        });
     }
     queue.clear();
 }
@@ -621,23 +699,29 @@ struct Answers<'q> {
     delayed: &'q mut Delayed,
 }
 
-/// Answer the `count` requests in `received`.
+/// Answer the `count` requests in `received`, which came `via` that socket.
 fn answer_batch(
     p: &mut Prepared,
     received: &Received,
     count: usize,
+    via: Via,
     host: &[interfaces::IfAddr],
     now: u64,
     replies: &mut Answers,
 ) {
     for i in 0..count {
-        let Some((packet, _)) = received.get(i) else {
+        let Some((packet, sender)) = received.get(i) else {
             continue;
         };
         let Some(dst) = received.destination(i) else {
             continue;
         };
-        answer_one(p, packet, dst, host, now, replies);
+        let arrival = Arrival {
+            dst,
+            sender: sender.to_socket_addr(),
+            via,
+        };
+        answer_one(p, packet, arrival, host, now, replies);
     }
 }
 
@@ -675,17 +759,20 @@ fn settle_pings(p: &mut Prepared, now: u64) -> Vec<Parked> {
 fn answer_one(
     p: &mut Prepared,
     packet: &[u8],
-    dst: Source,
+    arrival: Arrival,
     host: &[interfaces::IfAddr],
     now: u64,
     replies: &mut Answers,
 ) {
-    if !p.relays.is_empty() && relay(p, packet, dst, host, replies) {
+    let dst = arrival.dst;
+    let pxe = arrival.via == Via::Pxe;
+    if !pxe && !p.relays.is_empty() && relay(p, packet, dst, host, replies) {
         return;
     }
     let Some(mut iface) = p.gate.interface(host, dst.ifindex) else {
         return;
     };
+    iface.pxe = pxe;
     // A request sent to one of our addresses (by a relay, or a renewing client) is
     // answered as that address; a broadcast one as the interface's.
     if let IpAddr::V4(to) = dst.addr {
@@ -695,7 +782,7 @@ fn answer_one(
     let outcome = p.server.handle(packet, &iface, now, &mut p.store);
     if let Some(check) = outcome.ping {
         // Logged when it is answered, after the check.
-        park(p, check, packet, dst, host, now, replies);
+        park(p, check, packet, arrival, host, now, replies);
         return;
     }
     for line in outcome.log {
@@ -719,11 +806,14 @@ fn answer_one(
         addr: IpAddr::V4(iface.reached_at.unwrap_or(iface.addr)),
         ifindex: dst.ifindex,
     };
-    let to = socket_for(p, &iface.name, to);
+    let Some(to) = socket_for(p, &iface.name, to, arrival.sender) else {
+        return;
+    };
+    let reply = (bytes, to, from, arrival.via);
     if outcome.delay_secs > 0 {
         if replies.delayed.len() < MAX_DELAYED {
             let due = Instant::now() + Duration::from_secs(u64::from(outcome.delay_secs));
-            replies.delayed.push((due, (bytes, to, from)));
+            replies.delayed.push((due, reply));
         } else {
             log::warn(format!(
                 "DHCP reply to {to} dropped: too many replies delayed"
@@ -736,12 +826,18 @@ fn answer_one(
     } else {
         &mut *replies.ready
     };
-    queue.push((bytes, to, from));
+    queue.push(reply);
 }
 
-/// Where a reply for `to` goes, sent on interface `iface`.
-fn socket_for(p: &Prepared, iface: &str, to: Destination) -> SocketAddr {
-    match to {
+/// Where a reply for `to` goes, sent on interface `iface` (None: back to a sender that
+/// is not known).
+fn socket_for(
+    p: &Prepared,
+    iface: &str,
+    to: Destination,
+    sender: Option<SocketAddr>,
+) -> Option<SocketAddr> {
+    Some(match to {
         Destination::Relay(a) => SocketAddr::from((a, p.server_port)),
         Destination::Client(a) => SocketAddr::from((a, p.client_port)),
         // As dnsmasq on Linux: an ARP entry for the address the client is being given,
@@ -754,7 +850,11 @@ fn socket_for(p: &Prepared, iface: &str, to: Destination) -> SocketAddr {
         Destination::Broadcast | Destination::Hardware { .. } => {
             SocketAddr::from((Ipv4Addr::BROADCAST, p.client_port))
         }
-    }
+        Destination::Sender(at) => {
+            let sender = sender?;
+            SocketAddr::from((at.map_or(sender.ip(), IpAddr::V4), sender.port()))
+        }
+    })
 }
 
 /// `--dhcp-relay`: relay `packet` if it is for one of ours, a request from a client on
@@ -782,12 +882,14 @@ fn relay(
         let Some((ifindex, name)) = index_of(down.from) else {
             return true;
         };
-        let to = socket_for(p, &name, down.to);
+        let Some(to) = socket_for(p, &name, down.to, None) else {
+            return true;
+        };
         let from = Source {
             addr: IpAddr::V4(down.from),
             ifindex,
         };
-        replies.ready.push((down.bytes, to, from));
+        replies.ready.push((down.bytes, to, from, Via::Dhcp));
         return true;
     }
     let Some(iface) = p.gate.interface(host, dst.ifindex) else {
@@ -816,7 +918,7 @@ fn relay(
             addr: IpAddr::V4(up.from),
             ifindex,
         };
-        replies.ready.push((up.bytes, up.to, from));
+        replies.ready.push((up.bytes, up.to, from, Via::Dhcp));
     }
     true
 }
@@ -829,7 +931,7 @@ fn park(
     p: &mut Prepared,
     check: PingCheck,
     packet: &[u8],
-    dst: Source,
+    arrival: Arrival,
     host: &[interfaces::IfAddr],
     now: u64,
     replies: &mut Answers,
@@ -849,14 +951,14 @@ fn park(
         };
     if !sent || p.parked.len() >= MAX_PARKED {
         p.server.ping_result(check, false, now);
-        answer_one(p, packet, dst, host, now, replies);
+        answer_one(p, packet, arrival, host, now, replies);
         return;
     }
     p.parked.push(Parked {
         check,
         due: Instant::now() + Duration::from_secs(v4::PING_WAIT_SECS),
         packet: packet.to_vec(),
-        dst,
+        arrival,
     });
 }
 
