@@ -276,7 +276,7 @@ def measure_reload(name, work, seconds):
     return row
 
 
-def measure_flat(work, seconds, slices=4):
+def measure_flat(work, seconds, slices=8):
     """ringmasq with 10 and with LINES hosts entries: hit and blocked qps, CPU/answer.
     The servers run at once (on the same CPU; idle ones cost nothing) and are driven in
     turn, ABBA, `slices` times each, so that the machine's drift falls on all alike.

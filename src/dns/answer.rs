@@ -93,7 +93,7 @@ pub struct Engine {
     hosts_looked_up: bool,
     /// Per query of the planned batch: where it is, and its hosts key (as many as a batch
     /// has queries).
-    planned: Vec<(usize, Option<name_table::Key>)>,
+    planned: Vec<(usize, Option<name_table::ShortKey>)>,
     /// The planned query being answered.
     planned_at: Option<usize>,
 }
@@ -123,15 +123,19 @@ const PLAN_MIN_HOSTS_NAMES: usize = 1 << 16;
 const PLAN_GROUPS_AHEAD: usize = 4;
 const PLAN_RECORDS_AHEAD: usize = 2;
 
-/// The question name of `query` as dotted text in `buf`, straight from its labels, with
-/// no checks: for planning lookups, where a wrong name costs only a wasted prefetch (the
-/// planned key is used only where it is the same as the checked one).
+/// The question name of `query` as dotted text in `buf`, straight from its labels
+/// before the query is checked, with `dotted`'s rule for the bytes of a label: for
+/// planning lookups. A malformed query costs only a wasted prefetch (a planned key is
+/// used only for a query that then parses), and a name `dotted` refuses has no key.
 fn query_name_text<'b>(query: &[u8], buf: &'b mut NameText) -> Option<&'b [u8]> {
     let mut len = 0;
     for label in wire::labels(query.get(wire::HEADER_BYTES..)?) {
         if len > 0 {
             *buf.get_mut(len)? = b'.';
             len += 1;
+        }
+        if !label.iter().all(|&b| b.is_ascii_graphic() && b != b'.') {
+            return None;
         }
         buf.get_mut(len..len + label.len())?.copy_from_slice(label);
         len += label.len();
@@ -246,6 +250,14 @@ impl Engine {
                 return Action::Reply(&self.out);
             }
         }
+        // A planned hosts lookup (a batch of block-list names) needs no text of the name:
+        // where nothing else could answer first, it is made now, and not again below.
+        let planned_first = !self.local.has_interface_names()
+            && self.local.names.is_empty()
+            && self.planned_key(planned, query).is_some();
+        if planned_first && self.hosts_reply(query, planned, &q, None, edns.is_some(), limit) {
+            return Action::Reply(&self.out);
+        }
         // Past the cache: the name as text, for the local data.
         let name = dotted(&q, &mut text);
         // dnsmasq neither caches nor answers from its cache an --interface-name name
@@ -268,7 +280,11 @@ impl Engine {
                 }
             }
         }
-        if name.is_some_and(|n| self.hosts_reply(query, planned, &q, n, edns.is_some(), limit)) {
+        if !planned_first
+            && name.is_some_and(|n| {
+                self.hosts_reply(query, planned, &q, Some(n), edns.is_some(), limit)
+            })
+        {
             return Action::Reply(&self.out);
         }
         if let Some(outcome) = name.and_then(|n| self.lease_answer(n, q.qtype)) {
@@ -418,12 +434,14 @@ impl Engine {
     /// name has no address of the family asked (that goes upstream, as in dnsmasq), the
     /// query is logged or localised, or the reply would not fit (checked before anything
     /// is written or the round robin turns).
+    /// `name`, the question's as text, may be left out where the query's key was planned
+    /// and the configuration gives no other local names.
     fn hosts_reply(
         &mut self,
         query: &[u8],
         planned: Option<usize>,
         q: &Question,
-        name: &str,
+        name: Option<&str>,
         edns: bool,
         limit: usize,
     ) -> bool {
@@ -436,14 +454,19 @@ impl Engine {
             return false;
         }
         self.hosts_looked_up = true;
-        let found = match self.planned_key(planned, query) {
-            Some(key) => self.local.hosts.get_key(key),
-            None => self.local.hosts.get(name),
+        let found = match (self.planned_key(planned, query), name) {
+            (Some(key), _) => self.local.hosts.get_key(key),
+            (None, Some(name)) => self.local.hosts.get(name),
+            (None, None) => None,
         };
         let Some(addrs) = found else {
             return false;
         };
-        if self.local.names.contains_key(name) {
+        let elsewhere = match name {
+            Some(name) => self.local.names.contains_key(name),
+            None => !self.local.names.is_empty(),
+        };
+        if elsewhere {
             return false;
         }
         let mut found = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_FAST_HOSTS_ADDRS];
@@ -509,8 +532,10 @@ impl Engine {
             return;
         }
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        let mut scratch = [0; name_table::MAX_KEY_BYTES];
         for query in queries {
-            let key = query_name_text(query, &mut text).and_then(name_table::Key::new);
+            let key = query_name_text(query, &mut text)
+                .and_then(|name| name_table::ShortKey::new_in(name, &mut scratch));
             self.planned.push((query.as_ptr() as usize, key));
         }
         for i in 0..PLAN_GROUPS_AHEAD {
@@ -545,7 +570,7 @@ impl Engine {
     }
 
     /// The key `plan` made for `query`, if it is planned query `i`.
-    fn planned_key(&self, i: Option<usize>, query: &[u8]) -> Option<&name_table::Key> {
+    fn planned_key(&self, i: Option<usize>, query: &[u8]) -> Option<&name_table::ShortKey> {
         match self.planned.get(i?) {
             Some((at, Some(key))) if *at == query.as_ptr() as usize => Some(key),
             _ => None,
@@ -1725,16 +1750,29 @@ mod tests {
     }
 
     #[test]
+    fn a_planned_key_is_made_only_of_a_name_dotted_would_give() {
+        let mut query = vec![0u8; wire::HEADER_BYTES];
+        query.extend_from_slice(b"\x03a.b\x07example\x00\x00\x01\x00\x01");
+        let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
+        // The label "a.b" is not the two labels "a" and "b".
+        assert_eq!(query_name_text(&query, &mut text), None);
+        let good = test_query("Ads.Example.", RecordType::A);
+        assert_eq!(query_name_text(&good, &mut text), Some(&b"Ads.Example"[..]));
+    }
+
+    #[test]
     fn a_planned_batch_is_answered_as_queries_one_by_one() {
         // Big enough for lookups to be planned.
         let mut hosts = String::new();
         for i in 0..PLAN_MIN_HOSTS_NAMES {
             hosts += &format!("0.0.0.0 ads{i}.example\n");
         }
-        hosts += "10.9.8.7 Mixed.Case.example\n::7 ads5.example\n";
+        // A name too long for a planned key is looked up as it comes.
+        let long = format!("{}example", "long-label.".repeat(8));
+        hosts += &format!("10.9.8.7 Mixed.Case.example\n::7 ads5.example\n10.1.1.1 {long}\n");
         let mut d = local();
         d.set_hosts(&[hosts.as_str()]);
-        let d = Arc::new(d);
+        let long_query = format!("{long}.");
         let batch: Vec<Vec<u8>> = [
             ("ads1.example.", RecordType::A),
             ("ADS70000.EXAMPLE.", RecordType::A),
@@ -1742,10 +1780,23 @@ mod tests {
             ("ads5.example.", RecordType::AAAA),
             ("not-there.example.", RecordType::A),
             ("ads2.example.", RecordType::MX),
+            (long_query.as_str(), RecordType::A),
         ]
         .iter()
         .map(|&(n, t)| test_query(n, t))
         .collect();
+        // With other local data for a hosts name (here a CNAME for ads2), planned
+        // lookups still give way to it.
+        let mut with_names = d.clone();
+        with_names.names.insert(
+            "ads1.example".into(),
+            NameData {
+                cname: Some(("printer.lan".into(), 60)),
+                ..Default::default()
+            },
+        );
+        let d = Arc::new(d);
+        let with_names = Arc::new(with_names);
         let replies = |e: &mut Engine, planned: bool| -> Vec<String> {
             if planned {
                 // The first batch only shows that hosts names are asked for.
@@ -1767,11 +1818,18 @@ mod tests {
             &mut Engine::new(d.clone(), Policy::default(), Options::default()),
             false,
         );
+        let mut e = Engine::new(with_names.clone(), Policy::default(), Options::default());
+        let named = replies(&mut e, true);
+        assert_ne!(named, one_by_one, "the CNAME answers ads1");
+        let mut e = Engine::new(with_names, Policy::default(), Options::default());
+        assert_eq!(named, replies(&mut e, false));
         let mut e = Engine::new(d, Policy::default(), Options::default());
         assert_eq!(replies(&mut e, true), one_by_one);
-        assert!(
-            e.planned.iter().all(|(_, key)| key.is_some()),
-            "every key was planned"
+        let planned: Vec<bool> = e.planned.iter().map(|(_, key)| key.is_some()).collect();
+        assert_eq!(
+            planned,
+            [true, true, true, true, true, true, false],
+            "all but the long name"
         );
         // A planned place given with another query than the one planned there (Mixed.Case,
         // 10.9.8.7) is answered for the query given.

@@ -108,7 +108,7 @@ impl HostsTable {
     }
 
     /// The addresses of the name whose key is `key`.
-    pub fn get_key(&self, key: &name_table::Key) -> Option<HostAddrs<'_>> {
+    pub fn get_key<const N: usize>(&self, key: &name_table::KeyOf<N>) -> Option<HostAddrs<'_>> {
         self.names
             .get_key(key.as_bytes(), key.hash())
             .map(|value| HostAddrs { table: self, value })

@@ -31,6 +31,10 @@ const MAX_LOAD_EIGHTHS: usize = 7;
 /// `reserve_keys` makes room for its estimate and 1/this more.
 const ESTIMATE_MARGIN: usize = 32;
 
+/// How much of a record a lookup's prefetch covers: the key of a name of up to some 35
+/// characters, and its value.
+const RECORD_PREFETCH_BYTES: usize = 32;
+
 /// How many records ahead a bulk insert prefetches their index lines.
 pub const PREFETCH_AHEAD: usize = 8;
 
@@ -208,24 +212,49 @@ fn key_len(key: &[u8]) -> usize {
     }
 }
 
-/// A name's key, built on the stack for a lookup.
-pub struct Key {
-    bytes: [u8; MAX_KEY_BYTES],
-    len: usize,
+/// A name's key and its hash, built on the stack for a lookup, in `N` bytes.
+#[derive(Clone, Copy)]
+pub struct KeyOf<const N: usize> {
+    bytes: [u8; N],
+    len: u16,
     hash: u64,
 }
 
-impl Key {
-    /// The key of `name`, or None when it is too long to be in any table.
-    pub fn new(name: &[u8]) -> Option<Key> {
-        let mut bytes = [0; MAX_KEY_BYTES];
-        let len = write_key(name, &mut bytes)?;
+/// The key of any name.
+pub type Key = KeyOf<MAX_KEY_BYTES>;
+
+/// The key of a name of up to 60 characters that pack (most): small enough to keep one
+/// per query of a batch, planned ahead (see `dns::answer`).
+pub type ShortKey = KeyOf<48>;
+
+impl<const N: usize> KeyOf<N> {
+    /// The key of `name`, or None when it is too long to be in any table (or in `N`
+    /// bytes).
+    pub fn new(name: &[u8]) -> Option<KeyOf<N>> {
+        Self::new_in(name, &mut [0; MAX_KEY_BYTES])
+    }
+
+    /// `new`, written in `scratch` first where `N` is too small for any key (so that a
+    /// run of keys needs one scratch buffer).
+    pub fn new_in(name: &[u8], scratch: &mut [u8; MAX_KEY_BYTES]) -> Option<KeyOf<N>> {
+        let mut bytes = [0; N];
+        let len = if N >= MAX_KEY_BYTES {
+            write_key(name, &mut bytes)?
+        } else {
+            let len = write_key(name, scratch)?;
+            bytes.get_mut(..len)?.copy_from_slice(&scratch[..len]);
+            len
+        };
         let hash = hash(&bytes[..len]);
-        Some(Key { bytes, len, hash })
+        Some(KeyOf {
+            bytes,
+            len: len as u16,
+            hash,
+        })
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.bytes[..usize::from(self.len)]
     }
 
     pub fn hash(&self) -> u64 {
@@ -468,7 +497,13 @@ impl NameTable {
         let t = tag(hash);
         for s in 0..GROUP_SLOTS {
             if group.tags[s] == t {
-                prefetch_line(&self.arena[group.at[s] as usize]);
+                // A record may cross into the next line: that one is asked for too
+                // (the record's length is not known yet; most are shorter than this).
+                let at = group.at[s] as usize;
+                prefetch_line(&self.arena[at]);
+                if let Some(end) = self.arena.get(at + RECORD_PREFETCH_BYTES - 1) {
+                    prefetch_line(end);
+                }
             }
         }
     }
