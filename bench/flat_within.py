@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Flat lookup cost inside one process (issue 5), without the difference between two
+server processes that the suite's flat figures carry: one ringmasq with the full hosts
+file is driven in alternating slices with random names of one length from the whole
+file ("big-one") and with ten of those names ("big-one10"), and a ringmasq with only
+those ten entries ("small-one10") alongside. Prints each slice's qps and CPU per answer,
+the medians and the medians of the slice-by-slice ratios. Same pinning and data as
+bench/suite.py (which it imports); nothing is written to bench/results.
+
+Usage: python3 bench/flat_within.py [SLICES] [--lines N] [--seconds S]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("slices", nargs="?", type=int, default=10)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=int, default=3)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="ringmasq-flat-")
+    procs = []
+    try:
+        subprocess.run([sys.executable, suite.GEN_HOSTS, str(a.lines), f"{work}/hosts"],
+                       check=True)
+        with open(f"{work}/hits", "w") as f:
+            f.writelines(f"hit{i}.bench.test A\n" for i in range(1000))
+        suite.write_one_length_sets(f"{work}/hosts", f"{work}/hosts-one10", f"{work}/one10",
+                                    f"{work}/one", 100000)
+        suite.write_configs(work, f"{work}/hosts")
+        suite.write_configs(work, f"{work}/hosts-one10", "-one10")
+        big_port, small_port = suite.PORTS["ringmasq"], suite.PORTS["ringmasq"] + 10
+        with open(f"{work}/ringmasq-one10.conf") as f:
+            conf = f.read().replace(f"port={big_port}\n", f"port={small_port}\n")
+        with open(f"{work}/ringmasq-small.conf", "w") as f:
+            f.write(conf)
+        procs.append(suite.pinned(suite.DRIVER_CPU, [
+            "dnsmasq", "-k", f"--port={suite.UPSTREAM_PORT}", "--listen-address=127.0.0.1",
+            "--bind-interfaces", "--no-resolv", "--no-hosts",
+            "--address=/bench.test/192.0.2.1", "--local-ttl=3600", "--cache-size=0",
+            "--pid-file=", "--user=root", "--log-facility=/dev/null"]))
+        big = suite.start("ringmasq", work, "-hosts")
+        small = suite.start("ringmasq", work, "-small", port=small_port)
+        procs += [big, small]
+        for port in (big_port, small_port):
+            suite.drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
+        seen = {}
+        runs = [("big-one", big, big_port, "one"), ("big-one10", big, big_port, "one10"),
+                ("small-one10", small, small_port, "one10")]
+        for k in range(a.slices):
+            for label, proc, port, data in (runs if k % 2 == 0 else runs[::-1]):
+                before = suite.cpu_ticks(proc.pid)
+                r = suite.drive(port, ["-d", f"{work}/{data}", "-q", "500", "-c", "10"],
+                                a.seconds)
+                us = (suite.cpu_ticks(proc.pid) - before) * suite.TICK_US / max(
+                    r["queries_completed"], 1)
+                seen.setdefault(f"{label} qps", []).append(r["qps"])
+                seen.setdefault(f"{label} us", []).append(us)
+    finally:
+        for p in procs:
+            suite.stop(p)
+        shutil.rmtree(work, ignore_errors=True)
+    for k, v in seen.items():
+        print(f"{k}: median {statistics.median(v):,.2f} (" +
+              " ".join(f"{x:.2f}" for x in v) + ")")
+
+    def paired(x, y):
+        return statistics.median(p / q for p, q in zip(seen[x], seen[y]))
+    print(f"paired medians: big-one/big-one10 {paired('big-one qps', 'big-one10 qps'):.3f}, "
+          f"big-one/small-one10 {paired('big-one qps', 'small-one10 qps'):.3f}, "
+          f"big-one10/small-one10 {paired('big-one10 qps', 'small-one10 qps'):.3f}, "
+          f"CPU per answer big-one/small-one10 {paired('big-one us', 'small-one10 us'):.3f}")
+
+
+if __name__ == "__main__":
+    main()
