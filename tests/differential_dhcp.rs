@@ -1695,6 +1695,17 @@ fn log_dhcp_says_what_dnsmasq_says_of_each_exchange() {
             format!("{range}dhcp-mac=set:bad,52:54:00:11:22:33\ndhcp-ignore=tag:bad\n"),
             vec![(DISCOVER, vec![(55, vec![1, 3])])],
         ),
+        (
+            "a reply past 576 bytes, its overflow in the boot file and server name fields",
+            format!(
+                "{range}{}",
+                [(224, 50), (225, 100), (226, 150), (227, 150), (228, 30)]
+                    .iter()
+                    .map(|(c, n)| format!("dhcp-option={c},\"{}\"\n", "x".repeat(*n)))
+                    .collect::<String>()
+            ),
+            vec![(DISCOVER, vec![(55, vec![1, 3, 224, 225, 226, 227, 228])])],
+        ),
     ];
     let mut failures = Vec::new();
     for (what, conf, requests) in &cases {
