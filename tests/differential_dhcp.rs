@@ -1054,6 +1054,17 @@ fn pxe_clients_get_the_menus_and_boot_files_dnsmasq_gives() {
             ],
         ),
         (
+            "proxy: a REQUEST at the PXE port with its address, and with a requested one",
+            format!("{proxy}{two_efi}"),
+            vec![
+                at(PXE_PORT, with_ciaddr(pxe_request(REQUEST, 25, 7, &[]), client)),
+                at(
+                    PXE_PORT,
+                    with_ciaddr(pxe_request(REQUEST, 26, 7, &[(50, client.octets().to_vec())]), client),
+                ),
+            ],
+        ),
+        (
             "proxy: no service for the client's type, and a dhcp-boot",
             format!("{proxy}{menu}dhcp-boot=undionly.kpxe,,10.77.0.8\n"),
             vec![at(PORT, pxe_request(DISCOVER, 10, 2, &[]))],

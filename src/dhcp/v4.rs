@@ -990,11 +990,7 @@ impl Server {
             out.log.push("PXE BIS not supported".to_string());
             return;
         }
-        // As dnsmasq, a client address given with a requested address is not believed.
-        let ciaddr = match raw_option(packet, 50) {
-            Some(_) => Ipv4Addr::UNSPECIFIED,
-            None => msg.ciaddr(),
-        };
+        let ciaddr = believed_ciaddr(packet, msg);
         let subnet = self.subnet_where(iface, msg.giaddr(), Some(&class.tags), |s| {
             s.contains(ciaddr)
         });
@@ -1047,11 +1043,12 @@ impl Server {
         let tags = tags::run_tag_if(&self.config.tag_if, &tags);
         let discover = msg.opts().msg_type() == Some(MessageType::Discover);
         let local = proxy.local;
+        let ciaddr = believed_ciaddr(packet, msg);
         let mut r = reply_header(msg);
-        if discover || msg.ciaddr().is_unspecified() {
+        if discover || ciaddr.is_unspecified() {
             r.set_flags(r.flags().set_broadcast());
         } else {
-            r.set_ciaddr(msg.ciaddr());
+            r.set_ciaddr(ciaddr);
         }
         // UEFI clients are sent on to the PXE port.
         let redirect = arch >= 6;
@@ -1108,7 +1105,7 @@ impl Server {
         }
         out.delay_secs = self.reply_delay(msg, proxy, class, out);
         let to = match (iface.pxe, msg.giaddr().is_unspecified()) {
-            (true, _) => Destination::Sender(Some(msg.ciaddr()).filter(|a| !a.is_unspecified())),
+            (true, _) => Destination::Sender(Some(ciaddr).filter(|a| !a.is_unspecified())),
             (false, false) => Destination::Relay(msg.giaddr()),
             (false, true) => Destination::Broadcast,
         };
@@ -3121,6 +3118,16 @@ fn fqdn_reply(request: &[u8], client_update: bool, host: &str, domain: Option<&s
         }
     }
     v
+}
+
+/// The client's address (ciaddr) as dnsmasq believes it: not with a DISCOVER, nor with
+/// a requested address (some clients set it where they should not).
+fn believed_ciaddr(packet: &[u8], msg: &Message) -> Ipv4Addr {
+    let discover = msg.opts().msg_type() == Some(MessageType::Discover);
+    match (discover, raw_option(packet, 50)) {
+        (false, None) => msg.ciaddr(),
+        _ => Ipv4Addr::UNSPECIFIED,
+    }
 }
 
 /// Sub-options as bytes: each code, length and data (at most 253 bytes, so that one
