@@ -849,6 +849,23 @@ fn start_and_sighup_log_what_dnsmasq_logs() {
             ),
             read.as_str(),
         ),
+        // Under --no-poll the hosts files (or the cleared cache) come before the resolv
+        // file's servers.
+        (
+            format!(
+                "no-hosts\nno-poll\nresolv-file={}\nserver=127.0.0.1#1\n",
+                resolv.display()
+            ),
+            "using nameserver 127.0.0.61#53",
+        ),
+        (
+            format!(
+                "no-hosts\nno-poll\naddn-hosts={}\nresolv-file={}\nserver=127.0.0.1#1\n",
+                hosts.display(),
+                resolv.display()
+            ),
+            "using nameserver 127.0.0.61#53",
+        ),
     ] {
         let started = |log: &str| log.contains(last);
         let hup = |r: &Running| {

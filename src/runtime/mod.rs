@@ -76,7 +76,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
             .unwrap_or(1),
     };
     let snapshot = Arc::new(build_snapshot(config, ServerListing::AtStart));
-    if says_cache_cleared(config) {
+    if says_cache_cleared(config) && !hosts_before_servers(config) {
         log::info("cleared cache");
     }
     // Reading a million names leaves much freed memory: give it back before serving.
@@ -488,13 +488,21 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
     };
     let dns = dns_served(config);
     let mut resolved = Vec::new();
+    let hosts_first = hosts_before_servers(config) && servers != ServerListing::Quiet;
     if dns && !config.has("no-resolv") {
         // As dnsmasq at start: the servers are listed before the resolv file is read,
-        // and again with its servers after.
-        // (Under --no-poll it is read without a word, and they are listed once.)
+        // and again with its servers after. Under --no-poll the hosts files are read
+        // (or the cache said cleared) before the resolv file, which is read without a
+        // word of its own.
         let polled = !config.has("no-poll");
-        if servers == ServerListing::AtStart && polled {
+        if servers == ServerListing::AtStart {
             log_servers(&[]);
+        }
+        if hosts_first {
+            read_hosts_files(config, &mut data);
+            if says_cache_cleared(config) {
+                log::info("cleared cache");
+            }
         }
         if let Some(f) = newest_resolv_file(config) {
             match std::fs::read_to_string(&f) {
@@ -524,11 +532,18 @@ pub fn build_snapshot(config: &Config, servers: ServerListing) -> local::LocalDa
     }
     data.upstreams = upstreams.into();
     data.listed_servers = listed;
-    // After the servers, as dnsmasq reads them.
-    if dns {
+    // After the servers, as dnsmasq reads them (but see `hosts_before_servers`).
+    if dns && !hosts_first {
         read_hosts_files(config, &mut data);
     }
     data
+}
+
+/// Whether dnsmasq reads the hosts files (or says the cache is cleared) before it lists
+/// the servers, at start and on SIGHUP: under --no-poll, where the resolv file is read
+/// after the cache is reloaded rather than polled.
+fn hosts_before_servers(config: &Config) -> bool {
+    dns_served(config) && config.has("no-poll") && !config.has("no-resolv")
 }
 
 /// Read the hosts files (/etc/hosts unless --no-hosts, --addn-hosts, --hostsdir) into
@@ -872,7 +887,7 @@ fn control_loop(
                     false => ServerListing::Quiet,
                 };
                 snapshots.reload(config, feeds, true, listing);
-                if says_cache_cleared(config) {
+                if says_cache_cleared(config) && !hosts_before_servers(config) {
                     log::info("cleared cache");
                 }
                 // The DHCP host and option files (and /etc/ethers) are read again.
