@@ -3,8 +3,10 @@
 server processes that the suite's flat figures carry: one ringmasq with the full hosts
 file is driven in alternating slices with random names of one length from the whole
 file ("big-one") and with ten of those names ("big-one10"), and a ringmasq with only
-those ten entries ("small-one10") alongside. Prints each slice's qps and CPU per answer,
-the medians and the medians of the slice-by-slice ratios. Same pinning and data as
+those ten entries ("small-one10") alongside, with a twin of it ("twin-one10", the same
+configuration: how far two identical servers differ here is the noise floor for the
+others). Prints each slice's qps and CPU per answer, the medians and the medians of the
+slice-by-slice ratios. Same pinning and data as
 bench/suite.py (which it imports); nothing is written to bench/results.
 
 Usage: python3 bench/flat_within.py [SLICES] [--lines N] [--seconds S]
@@ -43,6 +45,9 @@ def main():
             conf = f.read().replace(f"port={big_port}\n", f"port={small_port}\n")
         with open(f"{work}/ringmasq-small.conf", "w") as f:
             f.write(conf)
+        twin_port = small_port + 1
+        with open(f"{work}/ringmasq-twin.conf", "w") as f:
+            f.write(conf.replace(f"port={small_port}\n", f"port={twin_port}\n"))
         procs.append(suite.pinned(suite.DRIVER_CPU, [
             "dnsmasq", "-k", f"--port={suite.UPSTREAM_PORT}", "--listen-address=127.0.0.1",
             "--bind-interfaces", "--no-resolv", "--no-hosts",
@@ -50,12 +55,14 @@ def main():
             "--pid-file=", "--user=root", "--log-facility=/dev/null"]))
         big = suite.start("ringmasq", work, "-hosts")
         small = suite.start("ringmasq", work, "-small", port=small_port)
-        procs += [big, small]
-        for port in (big_port, small_port):
+        twin = suite.start("ringmasq", work, "-twin", port=twin_port)
+        procs += [big, small, twin]
+        for port in (big_port, small_port, twin_port):
             suite.drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
         seen = {}
         runs = [("big-one", big, big_port, "one"), ("big-one10", big, big_port, "one10"),
-                ("small-one10", small, small_port, "one10")]
+                ("small-one10", small, small_port, "one10"),
+                ("twin-one10", twin, twin_port, "one10")]
         for k in range(a.slices):
             for label, proc, port, data in (runs if k % 2 == 0 else runs[::-1]):
                 before = suite.cpu_ticks(proc.pid)
@@ -78,7 +85,8 @@ def main():
     print(f"paired medians: big-one/big-one10 {paired('big-one qps', 'big-one10 qps'):.3f}, "
           f"big-one/small-one10 {paired('big-one qps', 'small-one10 qps'):.3f}, "
           f"big-one10/small-one10 {paired('big-one10 qps', 'small-one10 qps'):.3f}, "
-          f"CPU per answer big-one/small-one10 {paired('big-one us', 'small-one10 us'):.3f}")
+          f"CPU per answer big-one/small-one10 {paired('big-one us', 'small-one10 us'):.3f}; "
+          f"noise floor twin-one10/small-one10 {paired('twin-one10 qps', 'small-one10 qps'):.3f}")
 
 
 if __name__ == "__main__":
