@@ -90,6 +90,16 @@ pub struct Client {
     pub uuid: Option<Vec<u8>>,
 }
 
+impl Client {
+    /// The options every reply to it carries: the vendor class it is known by (60) and
+    /// its machine id (97), given back.
+    pub fn given_back(&self) -> Vec<(u8, Vec<u8>)> {
+        let mut given = vec![(60, self.vendor.as_bytes().to_vec())];
+        given.extend(self.uuid.iter().map(|u| (97, u.clone())));
+        given
+    }
+}
+
 impl Pxe {
     pub fn from_config(config: &Config) -> Pxe {
         let mut boot_type = FIRST_BOOT_TYPE;

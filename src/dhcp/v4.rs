@@ -804,17 +804,15 @@ impl Server {
         let class = self.classify(packet, &msg, &client, iface, network);
         // A PXE client may get boot information alone (proxy DHCP, a boot server's
         // answer); nothing else is answered on a proxy range or at the PXE port.
-        if class.pxe.is_some() || network.range.proxy || iface.pxe {
-            let answered = self.pxe_answer(packet, &msg, &client, iface, &class, &mut out);
-            if answered || network.range.proxy || iface.pxe {
-                if self.config.log_detail {
-                    let mut detail = Outcome::default();
-                    self.log_request(packet, &msg, network, &mut detail);
-                    out.log.splice(0..0, detail.log);
-                }
-                self.finish(packet, &msg, &mut out, true);
-                return out;
+        let answered = self.pxe_answer(packet, &msg, &client, iface, &class, &mut out);
+        if answered || network.range.proxy || iface.pxe {
+            if self.config.log_detail {
+                let mut detail = Outcome::default();
+                self.log_request(packet, &msg, network, &mut detail);
+                out.log.splice(0..0, detail.log);
             }
+            self.finish(packet, &msg, &mut out, true);
+            return out;
         }
         // The range used is the first on the network whose tags the request has.
         let Some(subnet) = self.subnet_where(iface, relay, Some(&class.tags), |s| !s.range.proxy)
@@ -1036,11 +1034,7 @@ impl Server {
         class: &Classified,
         out: &mut Outcome,
     ) {
-        let mut tags = class.tags.clone();
-        if let Some(t) = &self.config.range_tags[proxy.range.index].1 {
-            tags.set(t);
-        }
-        let tags = tags::run_tag_if(&self.config.tag_if, &tags);
+        let tags = self.tags_with_range(class, proxy);
         let discover = msg.opts().msg_type() == Some(MessageType::Discover);
         let local = proxy.local;
         let ciaddr = believed_ciaddr(packet, msg);
@@ -1075,9 +1069,8 @@ impl Server {
         }
         let vendor = ((iface.pxe && sole.is_none()) || !redirect).then(|| {
             let configured = self.vendor_sub_options(&tags, raw_option(packet, 60));
-            let prompt = pxe_prompt_in(&configured);
-            let mut data = match self.config.pxe.menu(arch, &tags, local, prompt) {
-                Ok(menu) => tlvs(menu.iter().map(|(n, d)| (*n, &d[..]))),
+            let mut data = match self.pxe_menu(arch, &tags, local, &configured) {
+                Ok(menu) => menu,
                 Err(pxe::MenuTooLarge) => {
                     out.log.push("PXE menu too large".to_string());
                     Vec::new()
@@ -1127,10 +1120,7 @@ impl Server {
         let opts = r.opts_mut();
         opts.insert(DhcpOption::MessageType(kind));
         opts.insert(DhcpOption::ServerIdentifier(server));
-        let mut raw = vec![(60u8, pc.vendor.as_bytes().to_vec())];
-        if let Some(uuid) = &pc.uuid {
-            raw.push((97, uuid.clone()));
-        }
+        let mut raw = pc.given_back();
         if let Some(mut data) = vendor.filter(|d| !d.is_empty()) {
             data.push(255);
             raw.push((43, data));
@@ -1143,6 +1133,23 @@ impl Server {
         }
         echo_agent(&mut r, class.agent.as_deref());
         split_sub_options(&reordered(&encode(&r), &[53, 54, 60, 97, 43]), 43)
+    }
+
+    /// The PXE menu's sub-options (see `Pxe::menu`) as bytes, for a client whose
+    /// configured option 43 sub-options are `configured` (a prompt among them is the
+    /// menu's).
+    fn pxe_menu(
+        &self,
+        arch: u16,
+        tags: &Tags,
+        local: Ipv4Addr,
+        configured: &[u8],
+    ) -> Result<Vec<u8>, pxe::MenuTooLarge> {
+        let menu = self
+            .config
+            .pxe
+            .menu(arch, tags, local, pxe_prompt_in(configured))?;
+        Ok(tlvs(menu.iter().map(|(n, d)| (*n, &d[..]))))
     }
 
     /// The `--dhcp-boot` for these tags, as dnsmasq's find_boot picks it: the first
@@ -2419,9 +2426,7 @@ impl Server {
             configured(60) && (wanted(60) || selected.iter().any(|o| o.number == 60 && o.forced));
         let mut menu = None;
         if let Some((pc, arch)) = pxe_arch {
-            let mut given = vec![(60u8, pc.vendor.as_bytes().to_vec())];
-            given.extend(pc.uuid.iter().map(|u| (97u8, u.clone())));
-            for (code, data) in given {
+            for (code, data) in pc.given_back() {
                 r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
                     OptionCode::from(code),
                     data,
@@ -2431,9 +2436,7 @@ impl Server {
             // boot file at the PXE port).
             if self.config.pxe.sole_uefi_service(arch, &tags).is_none() {
                 let configured = self.vendor_sub_options(&tags, vendor_class.as_deref());
-                let prompt = pxe_prompt_in(&configured);
-                menu = (self.config.pxe.menu(arch, &tags, subnet.local, prompt).ok())
-                    .map(|m| tlvs(m.iter().map(|(n, d)| (*n, &d[..]))));
+                menu = self.pxe_menu(arch, &tags, subnet.local, &configured).ok();
             }
         }
         for (code, data) in self.encapsulations(
@@ -2599,11 +2602,7 @@ impl Server {
         if self.config.reply_delays.is_empty() {
             return 0;
         }
-        let mut tags = class.tags.clone();
-        if let Some(t) = &self.config.range_tags[subnet.range.index].1 {
-            tags.set(t);
-        }
-        let tags = tags::run_tag_if(&self.config.tag_if, &tags);
+        let tags = self.tags_with_range(class, subnet);
         let delays = &self.config.reply_delays;
         let found = delays
             .iter()
@@ -2614,6 +2613,15 @@ impl Server {
         };
         self.routine(out, format!("{} reply delay: {secs}", msg.xid()));
         secs
+    }
+
+    /// A request's tags with its range's (`set:`), `--tag-if` applied again.
+    fn tags_with_range(&self, class: &Classified, subnet: Subnet) -> Tags {
+        let mut tags = class.tags.clone();
+        if let Some(t) = &self.config.range_tags[subnet.range.index].1 {
+            tags.set(t);
+        }
+        tags::run_tag_if(&self.config.tag_if, &tags)
     }
 
     /// Whether `--dhcp-broadcast` applies to this request.
