@@ -9,3 +9,4 @@ pub mod memory;
 pub mod parallel_parse;
 pub mod random;
 pub mod runtime;
+pub mod tftp;

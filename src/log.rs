@@ -18,11 +18,13 @@ pub enum Level {
     Debug = 7,
 }
 
-/// Which part of the server a line is from: dnsmasq names DHCP's lines `dnsmasq-dhcp`.
+/// Which part of the server a line is from: dnsmasq names DHCP's lines `dnsmasq-dhcp`
+/// and TFTP's `dnsmasq-tftp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Main,
     Dhcp,
+    Tftp,
 }
 
 impl Source {
@@ -32,6 +34,7 @@ impl Source {
         match self {
             Source::Main => c"ringmasq",
             Source::Dhcp => c"ringmasq-dhcp",
+            Source::Tftp => c"ringmasq-tftp",
         }
     }
 
@@ -242,4 +245,14 @@ pub fn dhcp(line: impl Into<String>) {
 /// A warning of DHCP's.
 pub fn dhcp_warn(line: impl Into<String>) {
     log_from(Level::Warning, Source::Dhcp, line.into());
+}
+
+/// A line of TFTP's (under `ringmasq-tftp`).
+pub fn tftp(line: impl Into<String>) {
+    log_from(Level::Info, Source::Tftp, line.into());
+}
+
+/// An error of TFTP's.
+pub fn tftp_error(line: impl Into<String>) {
+    log_from(Level::Error, Source::Tftp, line.into());
 }

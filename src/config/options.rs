@@ -139,7 +139,6 @@ pub struct OptionSpec {
 const DNS: Status = Status::NotYet("DNS engine (issue 3)");
 const DHCP: Status = Status::NotYet("DHCPv4 server (issue 6)");
 const DHCP6: Status = Status::NotYet("DHCPv6 and router advertisement");
-const TFTP: Status = Status::NotYet("TFTP and PXE");
 const AUTH: Status = Status::NotYet("authoritative DNS");
 const DNSSEC: Status = Status::NotYet("DNSSEC validation");
 const SETS: Status = Status::NotYet("ipset and nftables integration");
@@ -254,7 +253,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("bridge-interface", None, Required, Many, "<iface>,<alias>..", BridgeInterface, Status::Works, "Treat DHCP on these aliases as arriving on the interface."),
     opt!("shared-network", None, Required, Many, "<iface>|<addr>,<addr>", SharedNetwork, Status::Works, "Extra subnet on the same broadcast domain."),
     opt!("no-ping", Some('5'), None, Flag, "", Flag, Status::Works, "Do not ping an address before offering it."),
-    opt!("dhcp-script", Some('6'), Required, Once, "<path>", Text, Status::Partly("DHCPv4 lease events; no tftp or arp events yet"), "Run this program when leases change."),
+    opt!("dhcp-script", Some('6'), Required, Once, "<path>", Text, Status::Partly("DHCPv4 lease events and tftp; no arp events yet"), "Run this program when leases change."),
     opt!("dhcp-luascript", None, Required, Many, "path", LuaScript, Status::NotPlanned("dnsmasq 2.90 as packaged has no Lua either"), "Lua lease-change script."),
     opt!("dhcp-scriptuser", None, Required, Once, "<username>", Text, Status::Works, "User that runs the lease-change script."),
     opt!("script-arp", None, None, Flag, "", Flag, DHCP, "Call the lease script on ARP table changes."),
@@ -266,17 +265,17 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("clear-on-reload", None, None, Flag, "", Flag, W, "Clear the cache when resolv files change."),
     opt!("dhcp-ignore-names", None, Optional, Many, "[=tag:<tag>]...", TagList, Status::Works, "Ignore host names sent by DHCP clients."),
     opt!("dhcp-no-override", None, None, Flag, "", Flag, Status::Works, "Never put options in the file and sname fields."),
-    opt!("enable-tftp", None, Optional, Many, "[=<intr>[,<intr>]]", TextList, TFTP, "Serve files by TFTP (optionally on these interfaces)."),
-    opt!("tftp-root", None, Required, Many, "<dir>[,<iface>]", TftpRoot, TFTP, "Serve TFTP files only from this directory."),
-    opt!("tftp-unique-root", None, Optional, Many, "[=ip|mac]", TftpUniqueRoot, TFTP, "Add the client's IP or MAC to the TFTP root."),
-    opt!("tftp-secure", None, None, Flag, "", Flag, TFTP, "Serve only files owned by the server's user."),
-    opt!("tftp-no-fail", None, None, Flag, "", Flag, TFTP, "Keep running if TFTP directories are missing."),
-    opt!("tftp-max", None, Required, Once, "<integer>", Uint, TFTP, "Most concurrent TFTP transfers (default 50)."),
-    opt!("tftp-mtu", None, Required, Once, "<integer>", Uint, TFTP, "Largest MTU for TFTP transfers."),
-    opt!("tftp-no-blocksize", None, None, Flag, "", Flag, TFTP, "Refuse the TFTP blocksize extension."),
-    opt!("tftp-lowercase", None, None, Flag, "", Flag, TFTP, "Lower-case requested TFTP file names."),
-    opt!("tftp-port-range", None, Required, Once, "<start>,<end>", TftpPortRange, TFTP, "Ports for TFTP transfers."),
-    opt!("tftp-single-port", None, None, Flag, "", Flag, TFTP, "Run all TFTP transfers on port 69."),
+    opt!("enable-tftp", None, Optional, Many, "[=<intr>[,<intr>]]", TextList, W, "Serve files by TFTP (optionally on these interfaces)."),
+    opt!("tftp-root", None, Required, Many, "<dir>[,<iface>]", TftpRoot, W, "Serve TFTP files only from this directory."),
+    opt!("tftp-unique-root", None, Optional, Many, "[=ip|mac]", TftpUniqueRoot, W, "Add the client's IP or MAC to the TFTP root."),
+    opt!("tftp-secure", None, None, Flag, "", Flag, W, "Serve only files owned by the server's user."),
+    opt!("tftp-no-fail", None, None, Flag, "", Flag, W, "Keep running if TFTP directories are missing."),
+    opt!("tftp-max", None, Required, Once, "<integer>", Uint, W, "Most concurrent TFTP transfers (default 50)."),
+    opt!("tftp-mtu", None, Required, Once, "<integer>", Uint, W, "Largest MTU for TFTP transfers."),
+    opt!("tftp-no-blocksize", None, None, Flag, "", Flag, W, "Refuse the TFTP blocksize extension."),
+    opt!("tftp-lowercase", None, None, Flag, "", Flag, W, "Lower-case requested TFTP file names."),
+    opt!("tftp-port-range", None, Required, Once, "<start>,<end>", TftpPortRange, W, "Ports for TFTP transfers."),
+    opt!("tftp-single-port", None, None, Flag, "", Flag, W, "Run all TFTP transfers on port 69."),
     opt!("log-dhcp", None, None, Flag, "", Flag, Status::Works, "Log DHCP in detail."),
     opt!("log-async", None, Optional, Once, "[=<integer>]", LogAsync, W, "Queue log lines instead of blocking (optional queue length)."),
     opt!("stop-dns-rebind", None, None, Flag, "", Flag, W, "Drop upstream answers with private addresses."),
@@ -347,7 +346,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("dumpmask", None, Required, Once, "<hex>", HexMask, Status::NotPlanned("use tcpdump on the listening interface"), "Which packets to dump."),
     opt!("script-on-renewal", None, None, Flag, "", Flag, Status::Works, "Call the lease script when a lease is renewed."),
     opt!("umbrella", None, Optional, Once, "[=<optspec>]", Umbrella, EDNS, "Send Cisco Umbrella identifiers upstream."),
-    opt!("quiet-tftp", None, None, Flag, "", Flag, TFTP, "Do not log routine TFTP."),
+    opt!("quiet-tftp", None, None, Flag, "", Flag, W, "Do not log routine TFTP."),
     opt!("no-round-robin", None, None, Flag, "", Flag, W, "Keep record order instead of rotating it."),
     opt!("no-ident", None, None, Flag, "", Flag, W, "Do not answer CHAOS TXT version and statistics queries."),
     opt!("cache-rr", None, Required, Many, "<RR-type>", RrType, W, "Also cache records of these types."),

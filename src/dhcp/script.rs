@@ -1,12 +1,12 @@
 //! `--dhcp-script`: what dnsmasq tells its lease-change script, as pure functions. Which
 //! lease changes call the script (`changes`), and the arguments and environment of one
-//! call (`Event::invocation`), and the bytes an invocation travels in to the helper
+//! call (`Event::invocation`; a file sent by TFTP: `TftpSent::invocation`), and the bytes an invocation travels in to the helper
 //! process that runs it (`encode`, `decode`). Running it is the runtime's
 //! (`runtime::script`).
 
 use super::lease_file::Lease;
 use crate::dns::lease_names::Domains;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// The script's first argument for a lease.
@@ -72,6 +72,32 @@ pub struct Event {
     pub origin: Origin,
     /// The request that made the change, if one did.
     pub request: Option<Arc<Request>>,
+}
+
+/// A file TFTP sent, for the script's `tftp` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TftpSent {
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The client it went to.
+    pub peer: IpAddr,
+    /// The file's full path.
+    pub path: Vec<u8>,
+}
+
+impl TftpSent {
+    /// dnsmasq's `tftp` call: the size, the client and the path, and no variables.
+    pub fn invocation(&self) -> Invocation {
+        Invocation {
+            args: vec![
+                b"tftp".to_vec(),
+                self.size.to_string().into_bytes(),
+                self.peer.to_string().into_bytes(),
+                self.path.clone(),
+            ],
+            env: Vec::new(),
+        }
+    }
 }
 
 /// When the script hears of a change beyond new and ended leases and changes of client

@@ -134,6 +134,13 @@ pub struct Prepared {
     relays: Relays,
 }
 
+impl Prepared {
+    /// Where the lease-change script is told of things, if one is configured.
+    pub fn scripts(&self) -> Option<script::Scripts> {
+        self.scripts.clone()
+    }
+}
+
 /// A request held back while the address picked for it is pinged.
 struct Parked {
     check: PingCheck,
@@ -419,7 +426,7 @@ impl Gate {
             .iter()
             .find(|a| a.index == index)
             .map(|a| a.name.clone())
-            .or_else(|| interface_name(index))?;
+            .or_else(|| interfaces::interface_name(index))?;
         let name = self
             .bridges
             .iter()
@@ -452,19 +459,6 @@ impl Gate {
             pxe: false,
         })
     }
-}
-
-/// The name of interface `index` (one with no address is not among the host's).
-fn interface_name(index: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
-    Some(name.to_string_lossy().into_owned())
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -876,7 +870,7 @@ fn relay(
         .iter()
         .find(|a| a.index == dst.ifindex)
         .map(|a| a.name.clone())
-        .or_else(|| interface_name(dst.ifindex))
+        .or_else(|| interfaces::interface_name(dst.ifindex))
         .unwrap_or_default();
     if let Some(down) = p.relays.downstream(packet, &arrived_on) {
         let Some((ifindex, name)) = index_of(down.from) else {

@@ -10,6 +10,7 @@ mod forward;
 pub mod interfaces;
 mod ping;
 mod script;
+mod tftp;
 mod udp_batch;
 
 pub use script::helper_if_asked as script_helper_if_asked;
@@ -139,6 +140,13 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         shard_config.lease_names = Some(d.names.clone());
     }
     let dhcp_reloader = dhcp.as_ref().map(|d| d.reloader.clone());
+    // TFTP's port 69 is privileged too; the script helper is DHCP's, or TFTP's own.
+    let tftp_scripts = match &dhcp {
+        Some(d) => d.scripts(),
+        None if tftp::enabled(config) => script::start(config, Default::default())?,
+        None => None,
+    };
+    let tftp = tftp::prepare(config, tftp_scripts)?;
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),
@@ -190,8 +198,9 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         })?;
     }
 
-    control::start(control::Services { dhcp_v4: dhcp }).map_err(|e| {
-        ConfigError::bad(format!("cannot start the DHCP server: {e}")).with_exit(ExitCode::Other)
+    control::start(control::Services { dhcp_v4: dhcp, tftp }).map_err(|e| {
+        ConfigError::bad(format!("cannot start the DHCP and TFTP servers: {e}"))
+            .with_exit(ExitCode::Other)
     })?;
     log::info(format!(
         "started, version {} (dnsmasq 2.90 compatible), {} DNS shards",

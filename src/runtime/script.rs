@@ -11,7 +11,7 @@ use crate::config::error::{ConfigError, ExitCode};
 use crate::config::Config;
 use crate::daemon;
 use crate::dhcp::lease_file::{Lease, LeaseFile};
-use crate::dhcp::script::{self, Action, Event, Settings};
+use crate::dhcp::script::{self, Action, Event, Settings, TftpSent};
 use crate::dns::lease_names::Domains;
 use crate::log;
 use crossbeam::channel::{Receiver, Sender, TrySendError};
@@ -34,19 +34,26 @@ const MAX_OUTPUT_LINE: usize = 1024;
 /// Most bytes of lease lines read from an `init` call.
 const MAX_INIT_BYTES: u64 = 256 << 20;
 
-/// Where the DHCP server sends lease events, and whether it describes requests.
+/// One call of the script waiting to be made.
+enum Call {
+    Lease(Event),
+    Tftp(TftpSent),
+}
+
+/// Where the DHCP and TFTP servers send what the script is to hear of, and whether it
+/// describes requests.
 #[derive(Clone)]
 pub struct Scripts {
-    events: Sender<Event>,
+    calls: Sender<Call>,
     pub triggers: script::Triggers,
 }
 
 impl Scripts {
     /// Queue `event` (its change is on disk). False, and logged, if the queue is full.
     pub fn send(&self, event: Event) -> bool {
-        match self.events.try_send(event) {
+        match self.calls.try_send(Call::Lease(event)) {
             Ok(()) => true,
-            Err(TrySendError::Full(e)) => {
+            Err(TrySendError::Full(Call::Lease(e))) => {
                 log::warn(format!(
                     "lease-change script not run for {} {}: {MAX_QUEUED} events already \
                      wait",
@@ -54,7 +61,16 @@ impl Scripts {
                 ));
                 false
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(_) => false,
+        }
+    }
+
+    /// Queue the `tftp` call for a file sent. Logged if the queue is full.
+    pub fn send_tftp(&self, sent: TftpSent) {
+        if let Err(TrySendError::Full(_)) = self.calls.try_send(Call::Tftp(sent)) {
+            log::warn(format!(
+                "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
+            ));
         }
     }
 }
@@ -108,7 +124,7 @@ pub fn start(config: &Config, domains: Domains) -> Result<Option<Scripts>, Confi
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(failed(std::io::Error::other("no pipes")));
     };
-    let (events, queued) = crossbeam::channel::bounded(MAX_QUEUED);
+    let (calls, queued) = crossbeam::channel::bounded(MAX_QUEUED);
     let feeder = Feeder {
         queued,
         waiting: VecDeque::new(),
@@ -123,7 +139,7 @@ pub fn start(config: &Config, domains: Domains) -> Result<Option<Scripts>, Confi
         .spawn(move || feeder.run())
         .map_err(failed)?;
     Ok(Some(Scripts {
-        events,
+        calls,
         triggers: script::Triggers {
             on_renewal: config.has("script-on-renewal"),
             keeps_leases: config.has("leasefile-ro"),
@@ -174,9 +190,9 @@ pub fn initial_leases(config: &Config) -> Result<Vec<Lease>, ConfigError> {
 
 /// This side of the helper: events in, the script's output logged.
 struct Feeder {
-    queued: Receiver<Event>,
+    queued: Receiver<Call>,
     /// Taken from `queued`, in order, at most one per lease (see `take_in`).
-    waiting: VecDeque<Event>,
+    waiting: VecDeque<Call>,
     to_helper: ChildStdin,
     from_helper: BufReader<ChildStdout>,
     child: Child,
@@ -196,10 +212,10 @@ impl Feeder {
             while let Ok(e) = self.queued.try_recv() {
                 take_in(&mut self.waiting, e);
             }
-            let Some(event) = self.waiting.pop_front() else {
+            let Some(call) = self.waiting.pop_front() else {
                 continue;
             };
-            if let Err(e) = self.run_one(&event) {
+            if let Err(e) = self.run_one(&call) {
                 log::error(format!("lease-change script helper failed: {e}"));
                 let _ = self.child.kill();
                 let _ = self.child.wait();
@@ -208,14 +224,17 @@ impl Feeder {
         }
     }
 
-    /// Have the helper run the script for `event`; log its output until it is done.
-    fn run_one(&mut self, event: &Event) -> std::io::Result<()> {
-        let settings = Settings {
-            domains: &self.domains,
-            log_dhcp: self.log_dhcp,
-            now_secs: super::dhcp_v4::now_secs(),
+    /// Have the helper run the script for `call`; log its output until it is done.
+    fn run_one(&mut self, call: &Call) -> std::io::Result<()> {
+        let invocation = match call {
+            Call::Lease(event) => event.invocation(&Settings {
+                domains: &self.domains,
+                log_dhcp: self.log_dhcp,
+                now_secs: super::dhcp_v4::now_secs(),
+            }),
+            Call::Tftp(sent) => sent.invocation(),
         };
-        let bytes = script::encode(&event.invocation(&settings));
+        let bytes = script::encode(&invocation);
         self.to_helper.write_all(&bytes)?;
         self.to_helper.flush()?;
         let mut line = Vec::new();
@@ -240,29 +259,41 @@ impl Feeder {
 /// takes that one's place (an `add` stays an `add`, with the newer state), so the
 /// script sees the lease as it is now. A name's removal (`old` with
 /// `DNSMASQ_OLD_HOSTNAME`) is always told, in its place.
-fn take_in(waiting: &mut VecDeque<Event>, event: Event) {
-    if event.action == Action::Old && event.old_hostname.is_none() {
-        let last = waiting
-            .iter_mut()
-            .rev()
-            .find(|w| w.lease.addr == event.lease.addr)
-            .filter(|w| {
-                w.action != Action::Del
-                    && w.old_hostname.is_none()
-                    && w.lease.hwaddr == event.lease.hwaddr
-            });
-        if let Some(w) = last {
-            let action = w.action;
-            *w = Event { action, ..event };
-            return;
+fn take_in(waiting: &mut VecDeque<Call>, call: Call) {
+    let call = match call {
+        Call::Lease(event) if event.action == Action::Old && event.old_hostname.is_none() => {
+            let last = waiting
+                .iter_mut()
+                .rev()
+                .filter_map(|w| match w {
+                    Call::Lease(w) => Some(w),
+                    Call::Tftp(_) => None,
+                })
+                .find(|w| w.lease.addr == event.lease.addr)
+                .filter(|w| {
+                    w.action != Action::Del
+                        && w.old_hostname.is_none()
+                        && w.lease.hwaddr == event.lease.hwaddr
+                });
+            if let Some(w) = last {
+                let action = w.action;
+                *w = Event { action, ..event };
+                return;
+            }
+            Call::Lease(event)
         }
-    }
+        call => call,
+    };
     if waiting.len() < MAX_QUEUED {
-        waiting.push_back(event);
-    } else {
+        waiting.push_back(call);
+    } else if let Call::Lease(event) = call {
         log::warn(format!(
             "lease-change script not run for {} {}: {MAX_QUEUED} events already wait",
             event.lease.addr, event.lease.hwaddr
+        ));
+    } else {
+        log::warn(format!(
+            "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
         ));
     }
 }
@@ -402,9 +433,13 @@ mod tests {
         }
     }
 
-    fn seen(waiting: &VecDeque<Event>) -> Vec<(Action, u8, Option<&str>)> {
+    fn seen(waiting: &VecDeque<Call>) -> Vec<(Action, u8, Option<&str>)> {
         waiting
             .iter()
+            .filter_map(|c| match c {
+                Call::Lease(e) => Some(e),
+                Call::Tftp(_) => None,
+            })
             .map(|e| {
                 (
                     e.action,
@@ -418,17 +453,17 @@ mod tests {
     #[test]
     fn a_waiting_lease_is_told_of_once_as_it_is_now() {
         let mut w = VecDeque::new();
-        take_in(&mut w, event(Action::Add, 1, Some("a"), None));
-        take_in(&mut w, event(Action::Add, 2, None, None));
-        take_in(&mut w, event(Action::Old, 1, Some("b"), None));
+        take_in(&mut w, Call::Lease(event(Action::Add, 1, Some("a"), None)));
+        take_in(&mut w, Call::Lease(event(Action::Add, 2, None, None)));
+        take_in(&mut w, Call::Lease(event(Action::Old, 1, Some("b"), None)));
         assert_eq!(
             seen(&w),
             [(Action::Add, 1, Some("b")), (Action::Add, 2, None)]
         );
         // A name's removal keeps its place, and what follows it is not moved before it.
-        take_in(&mut w, event(Action::Old, 1, None, Some("b")));
-        take_in(&mut w, event(Action::Old, 1, Some("c"), None));
-        take_in(&mut w, event(Action::Old, 1, Some("d"), None));
+        take_in(&mut w, Call::Lease(event(Action::Old, 1, None, Some("b"))));
+        take_in(&mut w, Call::Lease(event(Action::Old, 1, Some("c"), None)));
+        take_in(&mut w, Call::Lease(event(Action::Old, 1, Some("d"), None)));
         assert_eq!(
             seen(&w),
             [
@@ -439,8 +474,8 @@ mod tests {
             ]
         );
         // After an end, a lease is new again.
-        take_in(&mut w, event(Action::Del, 2, None, None));
-        take_in(&mut w, event(Action::Old, 2, Some("e"), None));
+        take_in(&mut w, Call::Lease(event(Action::Del, 2, None, None)));
+        take_in(&mut w, Call::Lease(event(Action::Old, 2, Some("e"), None)));
         assert_eq!(w.len(), 6);
     }
 }
