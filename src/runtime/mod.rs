@@ -198,7 +198,11 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         })?;
     }
 
-    control::start(control::Services { dhcp_v4: dhcp, tftp }).map_err(|e| {
+    control::start(control::Services {
+        dhcp_v4: dhcp,
+        tftp,
+    })
+    .map_err(|e| {
         ConfigError::bad(format!("cannot start the DHCP and TFTP servers: {e}"))
             .with_exit(ExitCode::Other)
     })?;

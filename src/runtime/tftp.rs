@@ -17,10 +17,10 @@ use crate::log;
 use crate::tftp::packet::{self, ErrorCode, ReadRequest, OP_RRQ};
 use crate::tftp::path::{self, Client, Roots, UniqueRoot};
 use crate::tftp::transfer::{Needs, Outcome, Step, Terms, Transfer, DEFAULT_BLOCK_SIZE};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::io::BufferedFile;
 use glommio::sync::{Semaphore, StaticPermit};
 use socket2::{Domain, Protocol, Socket, Type};
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -81,8 +81,17 @@ struct Settings {
 /// The server, made before privileges are dropped (port 69 is privileged).
 pub struct Prepared {
     settings: Settings,
-    listeners: Vec<Socket>,
+    listeners: Vec<Listener>,
     scripts: Option<Scripts>,
+}
+
+/// A port-69 socket, and for one bound to an address of its own (`--bind-interfaces`),
+/// the interface holding that address, if one does: dnsmasq then takes requests as
+/// come through it, and one on an address no interface holds as through none (no
+/// interface's root or MTU applies).
+struct Listener {
+    socket: Socket,
+    bound: Option<Option<String>>,
 }
 
 /// Whether TFTP is to be served.
@@ -91,10 +100,7 @@ pub fn enabled(config: &Config) -> bool {
 }
 
 /// Check the roots, log what is served and bind port 69; None without `--enable-tftp`.
-pub fn prepare(
-    config: &Config,
-    scripts: Option<Scripts>,
-) -> Result<Option<Prepared>, ConfigError> {
+pub fn prepare(config: &Config, scripts: Option<Scripts>) -> Result<Option<Prepared>, ConfigError> {
     if !enabled(config) {
         return Ok(None);
     }
@@ -128,7 +134,10 @@ pub fn prepare(
     };
     let no_fail = config.has("tftp-no-fail");
     let mut inaccessible = Vec::new();
-    let dirs = roots.default.iter().chain(roots.per_interface.iter().map(|(d, _)| d));
+    let dirs = roots
+        .default
+        .iter()
+        .chain(roots.per_interface.iter().map(|(d, _)| d));
     for dir in dirs {
         let reason = match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => continue,
@@ -136,10 +145,10 @@ pub fn prepare(
             Err(e) => io_reason(&e),
         };
         if !no_fail {
-            return Err(ConfigError::bad(format!(
-                "TFTP directory {dir} inaccessible: {reason}"
-            ))
-            .with_exit(ExitCode::File));
+            return Err(
+                ConfigError::bad(format!("TFTP directory {dir} inaccessible: {reason}"))
+                    .with_exit(ExitCode::File),
+            );
         }
         inaccessible.push(dir.clone());
     }
@@ -182,8 +191,7 @@ pub fn prepare(
             Some(Value::Uint(m)) if *m > 0 => Some(*m as u32),
             _ => None,
         },
-        max_block_size: (edns_packet_max + PACKET_BUFFER_EXTRA - 4).min(u64::from(u16::MAX))
-            as u32,
+        max_block_size: (edns_packet_max + PACKET_BUFFER_EXTRA - 4).min(u64::from(u16::MAX)) as u32,
         ports,
         single_port,
         interfaces: text_lists("enable-tftp"),
@@ -197,7 +205,14 @@ pub fn prepare(
     let mut listeners = Vec::new();
     for addr in settings.listening.bind_addrs(&host, TFTP_PORT) {
         match listener(addr) {
-            Ok(s) => listeners.push(s),
+            Ok(socket) => listeners.push(Listener {
+                socket,
+                bound: (!addr.ip().is_unspecified()).then(|| {
+                    host.iter()
+                        .find(|a| a.addr == addr.ip())
+                        .map(|a| a.name.clone())
+                }),
+            }),
             // A wildcard IPv6 socket is optional on hosts without IPv6.
             Err(_) if addr.is_ipv6() && addr.ip().is_unspecified() => {}
             Err(e) => {
@@ -230,6 +245,12 @@ fn listener(addr: SocketAddr) -> std::io::Result<Socket> {
     Ok(s)
 }
 
+/// A file being sent, known by device, inode and path.
+type FileKey = (u64, u64, Vec<u8>);
+
+/// Single-port mode: a running transfer's number and the sender of its inbox.
+type Inbox = (u64, LocalSender<Vec<u8>>);
+
 /// What every task of the server shares.
 struct Shared {
     settings: Settings,
@@ -238,9 +259,9 @@ struct Shared {
     slots: Rc<Semaphore>,
     /// Files being sent, by device, inode and path, so that a file sent to many clients
     /// at once is open once.
-    files: RefCell<HashMap<(u64, u64, Vec<u8>), Weak<BufferedFile>>>,
+    files: RefCell<HashMap<FileKey, Weak<BufferedFile>>>,
     /// Single-port mode: each running transfer's number and inbox, by client.
-    inboxes: RefCell<HashMap<SocketAddr, (u64, LocalSender<Vec<u8>>)>>,
+    inboxes: RefCell<HashMap<SocketAddr, Inbox>>,
     /// Numbers transfers, so that one replaced by its client's new request does not take
     /// its successor's inbox away when it ends.
     started: Cell<u64>,
@@ -267,7 +288,7 @@ pub async fn serve(p: Prepared) {
     });
     let tasks: Vec<_> = listeners
         .into_iter()
-        .map(|s| glommio::spawn_local(listen(shared.clone(), Rc::new(s))))
+        .map(|l| glommio::spawn_local(listen(shared.clone(), Rc::new(l.socket), l.bound)))
         .collect();
     for t in tasks {
         t.await;
@@ -275,7 +296,7 @@ pub async fn serve(p: Prepared) {
 }
 
 /// Read requests off one port-69 socket for as long as the server runs.
-async fn listen(shared: Rc<Shared>, socket: Rc<Socket>) {
+async fn listen(shared: Rc<Shared>, socket: Rc<Socket>, bound: Option<Option<String>>) {
     let fd = socket.as_raw_fd();
     let arrivals = match Arrivals::of(fd) {
         Ok(a) => a,
@@ -313,7 +334,21 @@ async fn listen(shared: Rc<Shared>, socket: Rc<Socket>) {
                 continue;
             }
             match shared.slots.try_acquire_static_permit(1) {
-                Ok(permit) => start(&shared, &socket, data, peer, to, permit),
+                Ok(permit) => {
+                    let interface = match &bound {
+                        Some(name) => name.clone(),
+                        None => match served_interface(&shared.settings, &to) {
+                            Some(name) => Some(name),
+                            None => continue,
+                        },
+                    };
+                    let arrival = Arrival {
+                        peer,
+                        to,
+                        interface,
+                    };
+                    start(&shared, &socket, data, arrival, permit)
+                }
                 Err(_) => refused += 1,
             }
         }
@@ -341,8 +376,8 @@ fn hand_over(shared: &Shared, data: &[u8], peer: SocketAddr) -> bool {
     true
 }
 
-/// The interface a request came in on, where TFTP is served there: `--enable-tftp`'s
-/// interfaces, or else those DHCP serves.
+/// The interface a request came in on (wildcard sockets), where TFTP is served there:
+/// `--enable-tftp`'s interfaces, or else those DHCP serves.
 fn served_interface(settings: &Settings, to: &Destination) -> Option<String> {
     let name = interfaces::interface_name(to.ifindex)?;
     let admitted = if settings.interfaces.is_empty() {
@@ -360,19 +395,27 @@ fn served_interface(settings: &Settings, to: &Destination) -> Option<String> {
     admitted.then_some(name)
 }
 
+/// Where a request came from and to, and through which interface, if known.
+struct Arrival {
+    peer: SocketAddr,
+    to: Destination,
+    interface: Option<String>,
+}
+
 /// Answer a read request: refuse it, or start its transfer.
 fn start(
     shared: &Rc<Shared>,
     listener: &Rc<Socket>,
     data: &[u8],
-    peer: SocketAddr,
-    to: Destination,
+    arrival: Arrival,
     permit: StaticPermit,
 ) {
     let settings = &shared.settings;
-    let Some(interface) = served_interface(settings, &to) else {
-        return;
-    };
+    let Arrival {
+        peer,
+        to,
+        interface,
+    } = arrival;
     let mut inbox = None;
     let link = if settings.single_port {
         let (tx, rx) = local_channel::new_bounded(INBOX_PACKETS);
@@ -414,7 +457,7 @@ fn start(
             (Some(UniqueRoot::Mac), IpAddr::V4(v4)) => interfaces::neighbour_mac(v4),
             _ => None,
         },
-        interface: Some(&interface),
+        interface: interface.as_deref(),
     };
     let (file_path, under_root) = settings.roots.file_path(request.file_name, &client, |d| {
         std::fs::metadata(OsStr::from_bytes(d)).is_ok_and(|m| m.is_dir())
@@ -442,7 +485,13 @@ fn start(
             return;
         }
     };
-    let terms = terms(settings, &request, &interface, peer.is_ipv4(), file.size);
+    let terms = terms(
+        settings,
+        &request,
+        interface.as_deref(),
+        peer.is_ipv4(),
+        file.size,
+    );
     let id = shared.started.get() + 1;
     shared.started.set(id);
     if let Some(tx) = inbox {
@@ -460,7 +509,13 @@ fn start(
 
 /// The block size granted (dnsmasq's rules: at least 1, at most what its packet buffer
 /// and the interface's MTU, or `--tftp-mtu` where smaller, allow), and the options taken.
-fn terms(settings: &Settings, request: &ReadRequest, interface: &str, v4: bool, size: u64) -> Terms {
+fn terms(
+    settings: &Settings,
+    request: &ReadRequest,
+    interface: Option<&str>,
+    v4: bool,
+    size: u64,
+) -> Terms {
     let mut t = Terms {
         block_size: DEFAULT_BLOCK_SIZE,
         blksize_option: false,
@@ -476,7 +531,7 @@ fn terms(settings: &Settings, request: &ReadRequest, interface: &str, v4: bool, 
             n => n as u32,
         };
         size = size.min(settings.max_block_size);
-        let mtu = match (interfaces::interface_mtu(interface), settings.mtu) {
+        let mtu = match (interface.and_then(interfaces::interface_mtu), settings.mtu) {
             (Some(m), Some(cap)) => Some(m.min(cap)),
             (m, cap) => m.or(cap),
         };
@@ -557,7 +612,9 @@ fn open(shared: &Shared, file_path: &[u8]) -> Result<OpenFile, Refused> {
             })
         }
     };
-    let meta = file.metadata().map_err(|e| Refused::Unreadable(io_reason(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Refused::Unreadable(io_reason(&e)))?;
     if !path::may_send(meta.mode(), meta.uid(), shared.uid, shared.settings.secure) {
         return Err(Refused::Denied);
     }
@@ -747,19 +804,25 @@ async fn run(shared: Rc<Shared>, link: Link, running: Running, terms: Terms) {
 
 /// Make the transfer's current packet into `out`: false once the file is done, or the
 /// reason it cannot be read.
-async fn next_packet(transfer: &mut Transfer, file: &OpenFile, out: &mut Vec<u8>) -> Result<bool, String> {
+async fn next_packet(
+    transfer: &mut Transfer,
+    file: &OpenFile,
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
     match transfer.needs() {
         Needs::Oack(p) => {
             *out = p;
             Ok(true)
         }
         Needs::Read { offset, len } => {
-            let read = file.file.read_at(offset, len).await.map_err(|e| {
-                match e.raw_os_error() {
-                    Some(code) => io_reason(&std::io::Error::from_raw_os_error(code)),
-                    None => e.to_string(),
-                }
-            })?;
+            let read =
+                file.file
+                    .read_at(offset, len)
+                    .await
+                    .map_err(|e| match e.raw_os_error() {
+                        Some(code) => io_reason(&std::io::Error::from_raw_os_error(code)),
+                        None => e.to_string(),
+                    })?;
             if read.len() < len {
                 return Err("file changed while being sent".into());
             }

@@ -83,8 +83,7 @@ pub fn parse_read_request(packet: &[u8]) -> Option<ReadRequest<'_>> {
             if let Some(value) = strings.next() {
                 request.blksize = Some(value);
             }
-        } else if name.eq_ignore_ascii_case(b"tsize") && strings.next().is_some() && !netascii
-        {
+        } else if name.eq_ignore_ascii_case(b"tsize") && strings.next().is_some() && !netascii {
             request.tsize = true;
         }
     }
@@ -243,7 +242,10 @@ mod tests {
             parse_reply(b"\0\x05\0\x08no thanks\0"),
             Some(Reply::Error(8, &b"no thanks"[..]))
         );
-        assert_eq!(parse_reply(b"\0\x05\0\x08cut"), Some(Reply::Error(8, &b""[..])));
+        assert_eq!(
+            parse_reply(b"\0\x05\0\x08cut"),
+            Some(Reply::Error(8, &b""[..]))
+        );
         assert_eq!(parse_reply(b"\0\x03\0\x01data"), None);
         assert_eq!(parse_reply(b"\0\x04\0"), None);
         assert_eq!(

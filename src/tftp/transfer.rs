@@ -247,7 +247,11 @@ mod tests {
     fn blocks(t: &mut Transfer, file: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut p = Vec::new();
-        let mut n: u16 = if matches!(t.needs(), Needs::Oack(_)) { 0 } else { 1 };
+        let mut n: u16 = if matches!(t.needs(), Needs::Oack(_)) {
+            0
+        } else {
+            1
+        };
         loop {
             match t.needs() {
                 Needs::Oack(_) => {}
@@ -270,10 +274,16 @@ mod tests {
         let file = vec![7u8; 1024];
         let mut t = Transfer::new(terms(1024, 512), 0);
         let b = blocks(&mut t, &file);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![512, 512, 0]);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![512, 512, 0]
+        );
         let mut t = Transfer::new(terms(1000, 512), 0);
         assert_eq!(
-            blocks(&mut t, &file[..1000]).iter().map(Vec::len).collect::<Vec<_>>(),
+            blocks(&mut t, &file[..1000])
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
             vec![512, 488]
         );
     }
@@ -329,7 +339,7 @@ mod tests {
         t.needs();
         t.data_packet(&[0; 512], &mut p);
         let mut resent_at = Vec::new();
-        let mut now = 0;
+        let mut now;
         loop {
             now = t.deadline_ms();
             match t.on_timeout(now) {
