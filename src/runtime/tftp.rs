@@ -62,7 +62,7 @@ struct Settings {
     secure: bool,
     /// `--tftp-no-blocksize`.
     no_blocksize: bool,
-    /// `--quiet-tftp`.
+    /// `--quiet-tftp`: dnsmasq 2.90 then leaves out only its "not found" lines.
     quiet: bool,
     max_transfers: u64,
     /// `--tftp-mtu`.
@@ -782,9 +782,7 @@ async fn run(shared: Rc<Shared>, link: Link, running: Running, terms: Terms) {
     let printable: String = shown.chars().filter(|c| !c.is_control()).collect();
     match outcome {
         Some(Outcome::Sent) => {
-            if !shared.settings.quiet {
-                log::tftp(format!("sent {printable} to {peer_text}"));
-            }
+            log::tftp(format!("sent {printable} to {peer_text}"));
             if let Some(scripts) = &shared.scripts {
                 scripts.send_tftp(TftpSent {
                     size: file.size,
