@@ -426,7 +426,7 @@ fn start(
             inbox: rx,
         }
     } else {
-        match transfer_socket(settings, to.addr) {
+        match transfer_socket(settings, &to) {
             Ok(s) => Link::Own(s),
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EADDRINUSE) && settings.ports.is_some() {
@@ -545,10 +545,21 @@ fn terms(
     t
 }
 
-/// A socket for one transfer, on the address the request came to: from the port range
-/// where one is given (the first free port), else any port.
-fn transfer_socket(settings: &Settings, local: IpAddr) -> std::io::Result<glommio::net::UdpSocket> {
+/// A socket for one transfer, on the address the request came to (a link-local one on
+/// the interface it came through): from the port range where one is given (the first
+/// free port), else any port.
+fn transfer_socket(
+    settings: &Settings,
+    to: &Destination,
+) -> std::io::Result<glommio::net::UdpSocket> {
     let (first, last) = settings.ports.unwrap_or((0, 0));
+    let local = to.addr;
+    let at = |port: u16| match local {
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, to.ifindex))
+        }
+        _ => SocketAddr::new(local, port),
+    };
     let mut port = first;
     loop {
         let s = Socket::new(
@@ -574,7 +585,7 @@ fn transfer_socket(settings: &Settings, local: IpAddr) -> std::io::Result<glommi
             }
         }
         s.set_nonblocking(true)?;
-        match s.bind(&SocketAddr::new(local, port).into()) {
+        match s.bind(&at(port).into()) {
             Ok(()) => {
                 // SAFETY: the descriptor is fresh and handed over whole.
                 return Ok(unsafe { glommio::net::UdpSocket::from_raw_fd(s.into_raw_fd()) });
