@@ -334,6 +334,23 @@ mod tests {
     }
 
     #[test]
+    fn a_file_sent_by_tftp_is_told_as_dnsmasq_tells_it() {
+        let sent = TftpSent {
+            size: 5000,
+            peer: "10.77.0.9".parse().unwrap(),
+            path: b"/srv/tftp/pxelinux.0".to_vec(),
+        };
+        let inv = sent.invocation();
+        let args: Vec<&[u8]> = inv.args.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            args,
+            [&b"tftp"[..], b"5000", b"10.77.0.9", b"/srv/tftp/pxelinux.0"]
+        );
+        assert!(inv.env.is_empty());
+        assert_eq!(decode(&encode(&inv)[4..]), Some(inv));
+    }
+
+    #[test]
     fn new_ended_and_taken_over_leases_are_add_and_del() {
         let t = Triggers::default();
         let a = lease(1, Some("a"), 100);
