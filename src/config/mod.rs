@@ -100,6 +100,17 @@ impl Config {
         }
     }
 
+    /// The names of a list option (`--interface=a,b`), all its occurrences together.
+    pub fn text_list(&self, name: &str) -> Vec<String> {
+        self.values(name)
+            .filter_map(|v| match v {
+                Value::TextList(l) => Some(l.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// A text option's value.
     pub fn text(&self, name: &str) -> Option<Option<String>> {
         match self.last(name) {

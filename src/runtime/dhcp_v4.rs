@@ -396,15 +396,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn from_config(config: &Config) -> Gate {
-        let refused = ["no-dhcp-interface", "no-dhcpv4-interface"]
-            .iter()
-            .flat_map(|name| config.values(name))
-            .filter_map(|v| match v {
-                Value::TextList(l) => Some(l.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let refused = interfaces::dhcp_refused(config);
         let bridges = config
             .values("bridge-interface")
             .filter_map(|v| match v {

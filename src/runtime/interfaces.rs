@@ -136,18 +136,8 @@ pub struct Listening {
 
 impl Listening {
     pub fn from_config(config: &Config) -> Self {
-        let names = |opt: &str| -> Vec<String> {
-            config
-                .values(opt)
-                .filter_map(|v| match v {
-                    Value::TextList(l) => Some(l.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect()
-        };
-        let mut interfaces = names("interface");
-        let except = names("except-interface");
+        let mut interfaces = config.text_list("interface");
+        let except = config.text_list("except-interface");
         let addresses: Vec<IpAddr> = config
             .values("listen-address")
             .filter_map(|v| match v {
@@ -355,6 +345,15 @@ impl Gate {
     pub fn checks_anything(&self) -> bool {
         !self.rules.accepts_all() || self.rules.local_service.is_some()
     }
+}
+
+/// Interfaces DHCP (and so TFTP, unless given its own) is not served on:
+/// `--no-dhcp-interface` and `--no-dhcpv4-interface`, as wildcards.
+pub fn dhcp_refused(config: &Config) -> Vec<String> {
+    ["no-dhcp-interface", "no-dhcpv4-interface"]
+        .iter()
+        .flat_map(|name| config.text_list(name))
+        .collect()
 }
 
 /// The name of interface `index` (one with no address is not among the host's).

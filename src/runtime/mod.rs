@@ -146,7 +146,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         None if tftp::enabled(config) => script::start(config, Default::default())?,
         None => None,
     };
-    let tftp = tftp::prepare(config, tftp_scripts)?;
+    let tftp = tftp::prepare(config, &listening, &host, tftp_scripts)?;
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),

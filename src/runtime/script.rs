@@ -68,9 +68,7 @@ impl Scripts {
     /// Queue the `tftp` call for a file sent. Logged if the queue is full.
     pub fn send_tftp(&self, sent: TftpSent) {
         if let Err(TrySendError::Full(_)) = self.calls.try_send(Call::Tftp(sent)) {
-            log::warn(format!(
-                "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
-            ));
+            tftp_call_dropped();
         }
     }
 }
@@ -292,10 +290,15 @@ fn take_in(waiting: &mut VecDeque<Call>, call: Call) {
             event.lease.addr, event.lease.hwaddr
         ));
     } else {
-        log::warn(format!(
-            "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
-        ));
+        tftp_call_dropped();
     }
+}
+
+/// Log a `tftp` call dropped because the queue is full.
+fn tftp_call_dropped() {
+    log::warn(format!(
+        "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
+    ));
 }
 
 /// If this process was started as the helper, be it: run the script for each event read

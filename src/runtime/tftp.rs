@@ -99,22 +99,17 @@ pub fn enabled(config: &Config) -> bool {
     config.has("enable-tftp")
 }
 
-/// Check the roots, log what is served and bind port 69; None without `--enable-tftp`.
-pub fn prepare(config: &Config, scripts: Option<Scripts>) -> Result<Option<Prepared>, ConfigError> {
+/// Check the roots, log what is served and bind port 69 where the DNS server listens
+/// (`listening`, on the `host`'s addresses); None without `--enable-tftp`.
+pub fn prepare(
+    config: &Config,
+    listening: &Listening,
+    host: &[interfaces::IfAddr],
+    scripts: Option<Scripts>,
+) -> Result<Option<Prepared>, ConfigError> {
     if !enabled(config) {
         return Ok(None);
     }
-    let text_lists = |name: &str| -> Vec<String> {
-        config
-            .values(name)
-            .filter_map(|v| match v {
-                Value::TextList(l) => Some(l.clone()),
-                _ => None,
-            })
-            .flatten()
-            .filter(|name| !name.is_empty())
-            .collect()
-    };
     let mut roots = Roots {
         lowercase: config.has("tftp-lowercase"),
         ..Roots::default()
@@ -194,16 +189,17 @@ pub fn prepare(config: &Config, scripts: Option<Scripts>) -> Result<Option<Prepa
         max_block_size: (edns_packet_max + PACKET_BUFFER_EXTRA - 4).min(u64::from(u16::MAX)) as u32,
         ports,
         single_port,
-        interfaces: text_lists("enable-tftp"),
-        listening: Listening::from_config(config),
-        refused: ["no-dhcp-interface", "no-dhcpv4-interface"]
-            .iter()
-            .flat_map(|name| text_lists(name))
+        // A bare --enable-tftp gives one empty name: no list of its own.
+        interfaces: config
+            .text_list("enable-tftp")
+            .into_iter()
+            .filter(|name| !name.is_empty())
             .collect(),
+        listening: listening.clone(),
+        refused: interfaces::dhcp_refused(config),
     };
-    let host = interfaces::host_addresses();
     let mut listeners = Vec::new();
-    for addr in settings.listening.bind_addrs(&host, TFTP_PORT) {
+    for addr in settings.listening.bind_addrs(host, TFTP_PORT) {
         match listener(addr) {
             Ok(socket) => listeners.push(Listener {
                 socket,

@@ -104,10 +104,6 @@ impl Transfer {
         }
     }
 
-    pub fn terms(&self) -> Terms {
-        self.terms
-    }
-
     /// When the current packet is to be sent again, or the transfer given up.
     pub fn deadline_ms(&self) -> u64 {
         self.deadline_ms
