@@ -18,7 +18,10 @@ const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
 /// it with ARP for some seconds more.
 const LEASE_WAIT_SECS: u64 = 30;
 
-/// Two namespaces and the veth pair between them, removed when dropped.
+/// Two namespaces and the veth pair between them, removed when dropped. Each namespace
+/// has its own `/etc/netns/<name>/resolv.conf`, which `ip netns exec` mounts over
+/// `/etc/resolv.conf`: the clients' scripts (dhclient-script, udhcpc's default script,
+/// dhcpcd's resolv.conf hook) rewrite that file, and without it would rewrite the host's.
 struct Net {
     server: String,
     client: String,
@@ -51,6 +54,11 @@ impl Net {
             client: format!("rmq-{tag}-c{id}"),
         };
         let (s, c) = (net.server.as_str(), net.client.as_str());
+        for ns in [s, c] {
+            let own = Path::new("/etc/netns").join(ns);
+            std::fs::create_dir_all(&own).ok()?;
+            std::fs::write(own.join("resolv.conf"), "").ok()?;
+        }
         let ok = run(&["ip", "netns", "add", s])
             && run(&["ip", "netns", "add", c])
             && run(&[
@@ -108,6 +116,9 @@ impl Drop for Net {
     fn drop(&mut self) {
         run(&["ip", "netns", "del", &self.server]);
         run(&["ip", "netns", "del", &self.client]);
+        for ns in [&self.server, &self.client] {
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+        }
     }
 }
 
@@ -316,6 +327,9 @@ fn dhcpcd_gets_rebinds_and_releases_a_lease_and_its_name_resolves_meanwhile() {
         "-h",
         "dbox",
         "--noipv4ll",
+        // The hostname is the host's too (a network namespace does not separate it).
+        "--nohook",
+        "hostname",
         "-L",
         "-f",
         "/dev/null",
