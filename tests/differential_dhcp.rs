@@ -1822,3 +1822,100 @@ fn log_dhcp_says_what_dnsmasq_says_of_informs_renewals_releases_and_declines() {
     assert!(theirs.len() >= packets.len(), "dnsmasq logged {theirs:#?}");
     assert_eq!(theirs, ours, "dnsmasq, then ringmasq");
 }
+
+/// `--script-arp`: both servers, side by side in the test's namespace, tell their
+/// scripts of the neighbour table as they start (`arp-add` for each complete entry,
+/// IPv4 and IPv6) and of what changed at their next look 90 seconds on (`arp-del` for
+/// an entry gone or with a new hardware address, `arp-add` for one new), with the same
+/// arguments, no variables and in the same order. dnsmasq looks only when its loop
+/// wakes, so each is asked a DNS query after the 90 seconds.
+#[test]
+fn neighbour_table_changes_reach_the_script_as_dnsmasq_tells_them() {
+    let Some((dir, _ns)) = setup("arp") else {
+        return;
+    };
+    let ip = |args: &str| {
+        let ok = Command::new("ip")
+            .args(args.split_whitespace())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args}");
+    };
+    // Both ends of a veth pair in the namespace: a link with ARP, unlike loopback.
+    ip("link add rmqa type veth peer name rmqb");
+    ip("link set rmqa up");
+    ip("link set rmqb up");
+    ip("addr add 10.78.0.1/24 dev rmqa");
+    ip("neigh add 10.78.0.5 lladdr 52:54:00:aa:bb:05 dev rmqa nud permanent");
+    ip("neigh add 10.78.0.6 lladdr 52:54:00:aa:bb:06 dev rmqa nud stale");
+    ip("-6 neigh add fd77::7 lladdr 52:54:00:aa:bb:07 dev rmqa nud permanent");
+    // Still resolving: left out.
+    ip("neigh add 10.78.0.8 dev rmqa nud incomplete");
+    let servers = [
+        ("dnsmasq", "dnsmasq", 10053u16),
+        ("ringmasq", RINGMASQ, 10054),
+    ];
+    let events = |server: &str| {
+        std::fs::read_to_string(dir.join(format!("{server}.events"))).unwrap_or_default()
+    };
+    let _running: Vec<Running> = servers
+        .iter()
+        .map(|(server, binary, port)| {
+            let script = dir.join(format!("{server}-script.sh"));
+            recording_script(&script, &dir.join(format!("{server}.events")));
+            Running(
+                Command::new(binary)
+                    .args([
+                        "-k",
+                        "--no-resolv",
+                        "--no-hosts",
+                        "--bind-interfaces",
+                        "--listen-address=127.0.0.1",
+                        "--pid-file=",
+                        "--user=root",
+                        "--script-arp",
+                        &format!("--port={port}"),
+                        &format!("--dhcp-script={}", script.display()),
+                        &format!("--log-facility={}/{server}.log", dir.display()),
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let calls = |server: &str| events(server).matches("ARGS").count();
+    for (server, _, _) in servers {
+        assert!(
+            common::wait_until(|| calls(server) == 3),
+            "{server} told its script of {}",
+            events(server)
+        );
+    }
+    assert!(events("ringmasq").contains("ARGS arp-add 52:54:00:aa:bb:07 fd77::7\n\n"));
+    ip("neigh del 10.78.0.5 dev rmqa");
+    ip("neigh replace 10.78.0.6 lladdr 52:54:00:aa:bb:66 dev rmqa nud permanent");
+    ip("neigh add 10.78.0.9 lladdr 52:54:00:aa:bb:09 dev rmqa nud reachable");
+    ip("neigh add 10.78.0.10 lladdr 52:54:00:aa:bb:10 dev rmqa nud permanent");
+    std::thread::sleep(Duration::from_secs(91));
+    // A query for localhost: id, RD, one question.
+    let query =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x09localhost\x00\x00\x01\x00\x01";
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    for (_, _, port) in servers {
+        sock.send_to(query, (Ipv4Addr::LOCALHOST, port)).unwrap();
+    }
+    for (server, _, _) in servers {
+        assert!(
+            common::wait_until(|| calls(server) == 8),
+            "{server} told its script of {}",
+            events(server)
+        );
+    }
+    let ours = events("ringmasq");
+    assert_eq!(events("dnsmasq"), ours, "dnsmasq, then ringmasq");
+    let arp_del = ours.find("ARGS arp-del 52:54:00:aa:bb:06 10.78.0.6\n");
+    let arp_add = ours.find("ARGS arp-add 52:54:00:aa:bb:66 10.78.0.6\n");
+    assert!(arp_del.is_some() && arp_add > arp_del, "{ours}");
+}

@@ -137,7 +137,6 @@ pub struct OptionSpec {
 }
 
 const DNS: Status = Status::NotYet("DNS engine (issue 3)");
-const DHCP: Status = Status::NotYet("DHCPv4 server (issue 6)");
 const DHCP6: Status = Status::NotYet("DHCPv6 and router advertisement");
 const AUTH: Status = Status::NotYet("authoritative DNS");
 const DNSSEC: Status = Status::NotYet("DNSSEC validation");
@@ -253,10 +252,10 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("bridge-interface", None, Required, Many, "<iface>,<alias>..", BridgeInterface, Status::Works, "Treat DHCP on these aliases as arriving on the interface."),
     opt!("shared-network", None, Required, Many, "<iface>|<addr>,<addr>", SharedNetwork, Status::Works, "Extra subnet on the same broadcast domain."),
     opt!("no-ping", Some('5'), None, Flag, "", Flag, Status::Works, "Do not ping an address before offering it."),
-    opt!("dhcp-script", Some('6'), Required, Once, "<path>", Text, Status::Partly("DHCPv4 lease events and tftp; no arp events yet"), "Run this program when leases change."),
+    opt!("dhcp-script", Some('6'), Required, Once, "<path>", Text, W, "Run this program when leases change."),
     opt!("dhcp-luascript", None, Required, Many, "path", LuaScript, Status::NotPlanned("dnsmasq 2.90 as packaged has no Lua either"), "Lua lease-change script."),
     opt!("dhcp-scriptuser", None, Required, Once, "<username>", Text, Status::Works, "User that runs the lease-change script."),
-    opt!("script-arp", None, None, Flag, "", Flag, DHCP, "Call the lease script on ARP table changes."),
+    opt!("script-arp", None, None, Flag, "", Flag, W, "Call the lease script on ARP table changes."),
     opt!("conf-dir", Some('7'), Required, Many, "<path>", ConfDir, W, "Read every file in this directory (suffix rules allowed)."),
     opt!("conf-script", None, Required, Many, "<path>", Text, W, "Run this program and read configuration from its output."),
     opt!("log-facility", Some('8'), Required, Once, "<facility>|<file>", LogFacility, W, "Syslog facility, log file path, or - for stderr."),

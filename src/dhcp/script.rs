@@ -1,10 +1,12 @@
 //! `--dhcp-script`: what dnsmasq tells its lease-change script, as pure functions. Which
-//! lease changes call the script (`changes`), and the arguments and environment of one
-//! call (`Event::invocation`; a file sent by TFTP: `TftpSent::invocation`), and the bytes an invocation travels in to the helper
-//! process that runs it (`encode`, `decode`). Running it is the runtime's
+//! lease changes call the script (`changes`), the arguments and environment of one call
+//! (`Event::invocation`; a file sent by TFTP: `TftpSent::invocation`; a neighbour-table
+//! change: `NeighbourChange::invocation`), and the bytes an invocation travels in to
+//! the helper process that runs it (`encode`, `decode`). Running it is the runtime's
 //! (`runtime::script`).
 
 use super::lease_file::Lease;
+use super::neighbours::Neighbour;
 use crate::dns::lease_names::Domains;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -94,6 +96,33 @@ impl TftpSent {
                 self.size.to_string().into_bytes(),
                 self.peer.to_string().into_bytes(),
                 self.path.clone(),
+            ],
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A change in the neighbour table, told with `--script-arp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourChange {
+    /// Whether the entry came (`arp-add`) or went (`arp-del`).
+    pub came: bool,
+    pub neighbour: Neighbour,
+}
+
+impl NeighbourChange {
+    /// dnsmasq's `arp-add` or `arp-del` call: the hardware address and the address, and
+    /// no variables.
+    pub fn invocation(&self) -> Invocation {
+        Invocation {
+            args: vec![
+                if self.came {
+                    b"arp-add".to_vec()
+                } else {
+                    b"arp-del".to_vec()
+                },
+                self.neighbour.hwaddr.to_string().into_bytes(),
+                self.neighbour.addr.to_string().into_bytes(),
             ],
             env: Vec::new(),
         }
@@ -348,6 +377,26 @@ mod tests {
         );
         assert!(inv.env.is_empty());
         assert_eq!(decode(&encode(&inv)[4..]), Some(inv));
+    }
+
+    #[test]
+    fn neighbour_changes_are_told_as_arp_add_and_arp_del_with_no_variables() {
+        let neighbour = Neighbour::from_table(
+            "fd77::5".parse().unwrap(),
+            &[0x52, 0x54, 0x00, 0xaa, 0xbb, 0x0c],
+        )
+        .unwrap();
+        for (came, word) in [(true, &b"arp-add"[..]), (false, b"arp-del")] {
+            let inv = NeighbourChange {
+                came,
+                neighbour: neighbour.clone(),
+            }
+            .invocation();
+            let args: Vec<&[u8]> = inv.args.iter().map(Vec::as_slice).collect();
+            assert_eq!(args, [word, b"52:54:00:aa:bb:0c", b"fd77::5"]);
+            assert!(inv.env.is_empty());
+            assert_eq!(decode(&encode(&inv)[4..]), Some(inv));
+        }
     }
 
     #[test]

@@ -390,23 +390,150 @@ pub fn interface_mtu(name: &str) -> Option<u32> {
     u32::try_from(unsafe { req.ifr_ifru.ifru_mtu }).ok()
 }
 
-/// The hardware address the kernel's neighbour table holds for `addr`, where it holds a
-/// complete one (`/proc/net/arp`).
-pub fn neighbour_mac(addr: std::net::Ipv4Addr) -> Option<[u8; 6]> {
-    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (ip, flags, mac) = (f.first()?, f.get(2)?, f.get(3)?);
-        if ip.parse::<std::net::Ipv4Addr>().ok()? != addr || *flags == "0x0" {
-            return None;
+/// Most entries one read of the neighbour table takes in; the rest are left unread.
+const MAX_NEIGHBOUR_ENTRIES: usize = 1 << 20;
+
+/// The kernel's neighbour table, IPv4 (ARP) and IPv6 (neighbour discovery) together:
+/// each entry's address and link-layer address. Entries still resolving, failed or on
+/// links without ARP are left out, as dnsmasq leaves them out. An `RTM_GETNEIGH` dump
+/// over netlink; no more than `MAX_NEIGHBOUR_ENTRIES` entries.
+pub fn neighbours() -> std::io::Result<Vec<(IpAddr, Vec<u8>)>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: a plain socket call; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A dump comes at once; a kernel that stalls it does not hold the caller long.
+    let timeout = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt reads a timeval of the size given.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    // nlmsghdr (16 bytes) then ndmsg (12 bytes, all zero: every family and interface).
+    let mut request = [0u8; 28];
+    request[0..4].copy_from_slice(&28u32.to_ne_bytes());
+    request[4..6].copy_from_slice(&libc::RTM_GETNEIGH.to_ne_bytes());
+    request[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+    request[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    // SAFETY: sends our buffer; with no address a netlink socket sends to the kernel.
+    if unsafe {
+        libc::send(
+            socket.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+        )
+    } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // SAFETY: recv writes at most buf.len() bytes into buf.
+        let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
         }
-        let mut out = [0u8; 6];
-        let mut parts = mac.split(':');
-        for b in &mut out {
-            *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+        match read_neighbour_messages(&buf[..n as usize], &mut out) {
+            Some(Ok(())) => return Ok(out),
+            Some(Err(errno)) => return Err(std::io::Error::from_raw_os_error(errno)),
+            None if n == 0 || out.len() >= MAX_NEIGHBOUR_ENTRIES => return Ok(out),
+            None => {}
         }
-        Some(out)
-    })
+    }
+}
+
+/// Take the entries of one batch of an `RTM_GETNEIGH` dump's messages into `out` (up to
+/// `MAX_NEIGHBOUR_ENTRIES`). Some once the dump has ended: Ok, or the kernel's error
+/// number.
+fn read_neighbour_messages(
+    mut buf: &[u8],
+    out: &mut Vec<(IpAddr, Vec<u8>)>,
+) -> Option<Result<(), i32>> {
+    let u16_at = |b: &[u8], at: usize| u16::from_ne_bytes([b[at], b[at + 1]]);
+    let align = |n: usize| (n + 3) & !3;
+    while buf.len() >= 16 {
+        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len < 16 || len > buf.len() {
+            return Some(Err(libc::EBADMSG));
+        }
+        let (message, body) = (&buf[..len], &buf[16..len]);
+        buf = &buf[align(len).min(buf.len())..];
+        match i32::from(u16_at(message, 4)) {
+            libc::NLMSG_DONE => return Some(Ok(())),
+            libc::NLMSG_ERROR => {
+                let errno = body
+                    .get(..4)
+                    .map(|e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+                return Some(match errno {
+                    Some(0) => Ok(()),
+                    Some(e) => Err(-e),
+                    None => Err(libc::EBADMSG),
+                });
+            }
+            t if t == i32::from(libc::RTM_NEWNEIGH) && body.len() >= 12 => {}
+            _ => continue,
+        }
+        let (family, state) = (i32::from(body[0]), u16_at(body, 8));
+        if state & (libc::NUD_NOARP | libc::NUD_INCOMPLETE | libc::NUD_FAILED) != 0 {
+            continue;
+        }
+        let (mut dst, mut lladdr) = (None, None);
+        let mut attrs = &body[12..];
+        while attrs.len() >= 4 {
+            let attr_len = usize::from(u16_at(attrs, 0));
+            if attr_len < 4 || attr_len > attrs.len() {
+                break;
+            }
+            let data = &attrs[4..attr_len];
+            match u16_at(attrs, 2) {
+                libc::NDA_DST => dst = Some(data),
+                libc::NDA_LLADDR => lladdr = Some(data),
+                _ => {}
+            }
+            attrs = &attrs[align(attr_len).min(attrs.len())..];
+        }
+        let addr = match (family, dst) {
+            (libc::AF_INET, Some(d)) => <[u8; 4]>::try_from(d).ok().map(IpAddr::from),
+            (libc::AF_INET6, Some(d)) => <[u8; 16]>::try_from(d).ok().map(IpAddr::from),
+            _ => None,
+        };
+        if let (Some(addr), Some(lladdr)) = (addr, lladdr) {
+            if out.len() < MAX_NEIGHBOUR_ENTRIES {
+                out.push((addr, lladdr.to_vec()));
+            }
+        }
+    }
+    None
+}
+
+/// The Ethernet address the kernel's neighbour table holds for `addr`, where it holds
+/// a complete one.
+pub fn neighbour_mac(addr: IpAddr) -> Option<[u8; 6]> {
+    neighbours()
+        .ok()?
+        .into_iter()
+        .find(|(a, _)| *a == addr)
+        .and_then(|(_, mac)| mac.try_into().ok())
 }
 
 #[cfg(test)]
@@ -549,5 +676,96 @@ mod tests {
             "fe80::1".parse().unwrap(),
             64
         ));
+    }
+
+    /// A netlink message of `kind` with `body`, padded to four bytes.
+    fn message(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&(16 + body.len() as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(body);
+        m.resize((m.len() + 3) & !3, 0);
+        m
+    }
+
+    /// An RTM_NEWNEIGH body: ndmsg, then NDA_DST and NDA_LLADDR.
+    fn neighbour(family: i32, state: u16, dst: &[u8], lladdr: &[u8]) -> Vec<u8> {
+        let mut b = vec![family as u8, 0, 0, 0, 2, 0, 0, 0];
+        b.extend_from_slice(&state.to_ne_bytes());
+        b.extend_from_slice(&[0, 1]);
+        for (kind, data) in [(libc::NDA_DST, dst), (libc::NDA_LLADDR, lladdr)] {
+            b.extend_from_slice(&(4 + data.len() as u16).to_ne_bytes());
+            b.extend_from_slice(&kind.to_ne_bytes());
+            b.extend_from_slice(data);
+            b.resize((b.len() + 3) & !3, 0);
+        }
+        b
+    }
+
+    #[test]
+    fn a_neighbour_dump_gives_complete_entries_of_both_families() {
+        let mac = [0x52, 0x54, 0, 0xaa, 0xbb, 0x01];
+        let v6: Ipv6Addr = "fd77::5".parse().unwrap();
+        let mut batch = Vec::new();
+        for (family, state, dst) in [
+            (libc::AF_INET, libc::NUD_REACHABLE, &[10, 78, 0, 5][..]),
+            (libc::AF_INET, libc::NUD_INCOMPLETE, &[10, 78, 0, 6]),
+            (libc::AF_INET, libc::NUD_FAILED, &[10, 78, 0, 7]),
+            (libc::AF_INET6, libc::NUD_NOARP, &[0xff; 16]),
+            (libc::AF_INET6, libc::NUD_PERMANENT, &v6.octets()),
+            (libc::AF_INET, libc::NUD_STALE, &[10, 78, 0, 8]),
+        ] {
+            batch.extend(message(
+                libc::RTM_NEWNEIGH,
+                &neighbour(family, state, dst, &mac),
+            ));
+        }
+        let mut out = Vec::new();
+        assert_eq!(read_neighbour_messages(&batch, &mut out), None);
+        let addrs: Vec<IpAddr> = out.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            addrs,
+            [
+                IpAddr::from([10, 78, 0, 5]),
+                IpAddr::from(v6),
+                IpAddr::from([10, 78, 0, 8])
+            ]
+        );
+        assert!(out.iter().all(|(_, m)| m == &mac));
+        let done = message(libc::NLMSG_DONE as u16, &[0; 4]);
+        assert_eq!(read_neighbour_messages(&done, &mut out), Some(Ok(())));
+        let refused = message(libc::NLMSG_ERROR as u16, &(-libc::EPERM).to_ne_bytes());
+        assert_eq!(
+            read_neighbour_messages(&refused, &mut out),
+            Some(Err(libc::EPERM))
+        );
+    }
+
+    #[test]
+    fn a_broken_neighbour_dump_is_an_error_not_a_panic() {
+        let mut whole = message(
+            libc::RTM_NEWNEIGH,
+            &neighbour(libc::AF_INET, 2, &[1, 2, 3, 4], &[1; 6]),
+        );
+        let mut out = Vec::new();
+        // A length past the end, one under the header's, and attributes cut short.
+        whole[0] = 200;
+        assert_eq!(
+            read_neighbour_messages(&whole, &mut out),
+            Some(Err(libc::EBADMSG))
+        );
+        whole[0] = 8;
+        assert_eq!(
+            read_neighbour_messages(&whole, &mut out),
+            Some(Err(libc::EBADMSG))
+        );
+        let mut cut = message(
+            libc::RTM_NEWNEIGH,
+            &neighbour(libc::AF_INET, 2, &[1, 2, 3, 4], &[1; 6]),
+        );
+        cut[28] = 0xff;
+        assert_eq!(read_neighbour_messages(&cut, &mut out), None);
+        assert!(out.is_empty());
     }
 }

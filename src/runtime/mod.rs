@@ -8,6 +8,7 @@ pub mod dns_shard;
 mod file_watch;
 mod forward;
 pub mod interfaces;
+mod neighbours;
 mod ping;
 mod script;
 mod tftp;
@@ -140,13 +141,17 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
         shard_config.lease_names = Some(d.names.clone());
     }
     let dhcp_reloader = dhcp.as_ref().map(|d| d.reloader.clone());
-    // TFTP's port 69 is privileged too; the script helper is DHCP's, or TFTP's own.
-    let tftp_scripts = match &dhcp {
+    // TFTP's port 69 is privileged too. The script helper is DHCP's, or, as in dnsmasq,
+    // started for TFTP's calls or --script-arp's without DHCP.
+    let scripts = match &dhcp {
         Some(d) => d.scripts(),
-        None if tftp::enabled(config) => script::start(config, Default::default())?,
+        None if tftp::enabled(config) || config.has("script-arp") => {
+            script::start(config, Default::default())?
+        }
         None => None,
     };
-    let tftp = tftp::prepare(config, &listening, &host, tftp_scripts)?;
+    let tftp = tftp::prepare(config, &listening, &host, scripts.clone())?;
+    let neighbour_scripts = scripts.filter(|_| config.has("script-arp"));
     let user = match config.text("user") {
         Some(u) => u,
         None => Some("nobody".to_string()),
@@ -201,6 +206,7 @@ fn start(config: &Config, ready: &mut Readiness) -> Result<std::convert::Infalli
     control::start(control::Services {
         dhcp_v4: dhcp,
         tftp,
+        neighbour_scripts,
     })
     .map_err(|e| {
         ConfigError::bad(format!("cannot start the DHCP and TFTP servers: {e}"))

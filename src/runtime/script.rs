@@ -11,7 +11,7 @@ use crate::config::error::{ConfigError, ExitCode};
 use crate::config::Config;
 use crate::daemon;
 use crate::dhcp::lease_file::{Lease, LeaseFile};
-use crate::dhcp::script::{self, Action, Event, Settings, TftpSent};
+use crate::dhcp::script::{self, Action, Event, Invocation, NeighbourChange, Settings, TftpSent};
 use crate::dns::lease_names::Domains;
 use crate::log;
 use crossbeam::channel::{Receiver, Sender, TrySendError};
@@ -37,7 +37,8 @@ const MAX_INIT_BYTES: u64 = 256 << 20;
 /// One call of the script waiting to be made.
 enum Call {
     Lease(Event),
-    Tftp(TftpSent),
+    /// A call with no lease behind it (`tftp`, `arp-add`, `arp-del`), made as it is.
+    Other(Invocation),
 }
 
 /// Where the DHCP and TFTP servers send what the script is to hear of, and whether it
@@ -67,8 +68,20 @@ impl Scripts {
 
     /// Queue the `tftp` call for a file sent. Logged if the queue is full.
     pub fn send_tftp(&self, sent: TftpSent) {
-        if let Err(TrySendError::Full(_)) = self.calls.try_send(Call::Tftp(sent)) {
-            tftp_call_dropped();
+        self.send_other(sent.invocation());
+    }
+
+    /// Queue the `arp-add` or `arp-del` call for a neighbour-table change (`--script-arp`).
+    /// Logged if the queue is full.
+    pub fn send_neighbour(&self, change: NeighbourChange) {
+        self.send_other(change.invocation());
+    }
+
+    fn send_other(&self, invocation: Invocation) {
+        if let Err(TrySendError::Full(Call::Other(i))) =
+            self.calls.try_send(Call::Other(invocation))
+        {
+            other_call_dropped(&i);
         }
     }
 }
@@ -224,15 +237,19 @@ impl Feeder {
 
     /// Have the helper run the script for `call`; log its output until it is done.
     fn run_one(&mut self, call: &Call) -> std::io::Result<()> {
+        let built;
         let invocation = match call {
-            Call::Lease(event) => event.invocation(&Settings {
-                domains: &self.domains,
-                log_dhcp: self.log_dhcp,
-                now_secs: super::dhcp_v4::now_secs(),
-            }),
-            Call::Tftp(sent) => sent.invocation(),
+            Call::Lease(event) => {
+                built = event.invocation(&Settings {
+                    domains: &self.domains,
+                    log_dhcp: self.log_dhcp,
+                    now_secs: super::dhcp_v4::now_secs(),
+                });
+                &built
+            }
+            Call::Other(invocation) => invocation,
         };
-        let bytes = script::encode(&invocation);
+        let bytes = script::encode(invocation);
         self.to_helper.write_all(&bytes)?;
         self.to_helper.flush()?;
         let mut line = Vec::new();
@@ -265,7 +282,7 @@ fn take_in(waiting: &mut VecDeque<Call>, call: Call) {
                 .rev()
                 .filter_map(|w| match w {
                     Call::Lease(w) => Some(w),
-                    Call::Tftp(_) => None,
+                    Call::Other(_) => None,
                 })
                 .find(|w| w.lease.addr == event.lease.addr)
                 .filter(|w| {
@@ -289,15 +306,21 @@ fn take_in(waiting: &mut VecDeque<Call>, call: Call) {
             "lease-change script not run for {} {}: {MAX_QUEUED} events already wait",
             event.lease.addr, event.lease.hwaddr
         ));
-    } else {
-        tftp_call_dropped();
+    } else if let Call::Other(invocation) = call {
+        other_call_dropped(&invocation);
     }
 }
 
-/// Log a `tftp` call dropped because the queue is full.
-fn tftp_call_dropped() {
+/// Log a call with no lease behind it dropped because the queue is full.
+fn other_call_dropped(invocation: &Invocation) {
+    let words: Vec<_> = invocation
+        .args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a))
+        .collect();
     log::warn(format!(
-        "script not run for a TFTP transfer: {MAX_QUEUED} events already wait"
+        "script not run for {}: {MAX_QUEUED} events already wait",
+        words.join(" ")
     ));
 }
 
@@ -441,7 +464,7 @@ mod tests {
             .iter()
             .filter_map(|c| match c {
                 Call::Lease(e) => Some(e),
-                Call::Tftp(_) => None,
+                Call::Other(_) => None,
             })
             .map(|e| {
                 (

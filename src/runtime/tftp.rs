@@ -450,7 +450,7 @@ fn start(
     let client = Client {
         addr: peer.ip(),
         mac: match (settings.roots.unique, peer.ip()) {
-            (Some(UniqueRoot::Mac), IpAddr::V4(v4)) => interfaces::neighbour_mac(v4),
+            (Some(UniqueRoot::Mac), ip) => interfaces::neighbour_mac(ip),
             _ => None,
         },
         interface: interface.as_deref(),
