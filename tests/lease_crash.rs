@@ -1,9 +1,12 @@
 //! A process writing leases is killed (SIGKILL) at a random moment, again and again, while
 //! it commits and compacts; reopening the store must find every change it acknowledged.
-//! The writer is this test binary run again, as the ignored test `writer`.
+//! The writer is this test binary run again, as the ignored test `writer`; in turns it
+//! writes as the DHCP server does (through io_uring on a glommio executor,
+//! `runtime::lease_disk`) and with the store's own blocking calls (as at start-up).
 
 use ringmasq::dhcp::lease_file::{HwAddr, Lease};
 use ringmasq::dhcp::lease_store::LeaseStore;
+use ringmasq::runtime::lease_disk::LeaseDisk;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -34,7 +37,8 @@ fn change(n: u64) -> (Ipv4Addr, Option<Lease>) {
 
 /// Not a test on its own: run by `acknowledged_leases_survive_being_killed`, with the
 /// lease file's path in RINGMASQ_LEASE_WRITER. Applies changes from where the store
-/// stands, committing every few and printing `acked N` after each commit.
+/// stands, committing every few and printing `acked N` after each commit; through
+/// io_uring if RINGMASQ_LEASE_IO says `uring`.
 #[test]
 #[ignore]
 fn writer() {
@@ -47,7 +51,7 @@ fn writer() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    loop {
+    let mut apply_batch = |store: &mut LeaseStore| {
         let batch = 1 + n % 7;
         for _ in 0..batch {
             match change(n) {
@@ -58,10 +62,30 @@ fn writer() {
             }
             n += 1;
         }
-        store.commit().expect("commit");
-        println!("acked {}", n - 1);
-        store.compact_if_due().expect("compact");
+        n - 1
+    };
+    if std::env::var("RINGMASQ_LEASE_IO").as_deref() != Ok("uring") {
+        loop {
+            let last = apply_batch(&mut store);
+            store.commit().expect("commit");
+            println!("acked {last}");
+            store.compact_if_due().expect("compact");
+        }
     }
+    let executor = glommio::LocalExecutorBuilder::default()
+        .make()
+        .expect("an executor");
+    executor.run(async move {
+        let disk = LeaseDisk::of(&store)
+            .expect("the files")
+            .expect("a store on disk");
+        loop {
+            let last = apply_batch(&mut store);
+            disk.commit(&mut store).await.expect("commit");
+            println!("acked {last}");
+            disk.compact_if_due(&mut store).await.expect("compact");
+        }
+    });
 }
 
 #[test]
@@ -82,6 +106,10 @@ fn acknowledged_leases_survive_being_killed() {
             ])
             .env("RINGMASQ_LEASE_WRITER", &path)
             .env("RINGMASQ_LEASE_FROM", next.to_string())
+            .env(
+                "RINGMASQ_LEASE_IO",
+                if round % 2 == 0 { "uring" } else { "blocking" },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

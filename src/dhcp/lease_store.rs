@@ -2,8 +2,14 @@
 //! expiry in O(1) or O(log n), and on disk as a dnsmasq lease file plus an append-only
 //! journal of the changes made since that file was written.
 //!
-//! A change counts as made (its DHCPACK may go out) once `commit` has returned, which is
-//! after its journal record is on disk (fdatasync). Changes made between two commits go
+//! The store does no writing of its own while the server runs: it says what is to be
+//! written, as a plan of steps (write at an offset, cut to a length, fdatasync) that the
+//! runtime does through io_uring (`runtime::lease_disk`), and hears back how far they
+//! got (`finish`). `commit` and `compact` do the same plans with blocking calls, for
+//! start-up and tests.
+//!
+//! A change counts as made (its DHCPACK may go out) once its commit has finished, which
+//! is after its journal record is on disk (fdatasync). Changes made between two commits go
 //! to disk together: the server commits once per batch of requests (group commit), not
 //! once per lease. When the journal outgrows the table it is compacted: the whole table
 //! is appended to the journal as one snapshot (between a begin and an end record) and
@@ -21,8 +27,9 @@
 use super::lease_file::{HwAddr, Lease, LeaseFile};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 /// Most leases one store holds (a hostile lease file cannot exhaust memory).
@@ -294,11 +301,86 @@ pub struct LeaseStore {
 /// A lease of one address before and after a change (None: there was, or is, none).
 pub type Change = (Option<Lease>, Option<Lease>);
 
+/// One of a store's two files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFile {
+    Journal,
+    LeaseFile,
+}
+
+/// One step of a write to disk.
+#[derive(Debug)]
+pub enum DiskStep {
+    /// Write all these bytes at this offset.
+    Write(DiskFile, u64, Vec<u8>),
+    /// Cut the file to this length.
+    SetLen(DiskFile, u64),
+    /// fdatasync.
+    Sync(DiskFile),
+}
+
+/// Writes the store needs done (by `run_blocking` here, or by a runtime), each step
+/// after the one before has finished, and what they are for, to be handed back to
+/// `finish` with how far they got.
+#[derive(Debug)]
+#[must_use]
+pub struct DiskPlan {
+    pub steps: Vec<DiskStep>,
+    pub purpose: Purpose,
+}
+
+/// What a plan's writes are for.
+#[derive(Debug)]
+pub enum Purpose {
+    /// The pending records: how many, and their bytes.
+    Commit { records: usize, bytes: usize },
+    /// A compaction: the pending records it commits and their bytes, and all the bytes
+    /// it appends to the journal (those records and the snapshot).
+    Compaction {
+        records: usize,
+        pending_bytes: usize,
+        bytes: usize,
+    },
+}
+
+/// How far a plan got: all its steps done, or the index of the one that failed and why.
+pub type DiskOutcome = Result<(), (usize, io::Error)>;
+
+/// A plan that failed: why, and the steps that undo what part of it was written.
+#[derive(Debug)]
+pub struct DiskFailure {
+    pub error: io::Error,
+    pub undo: Vec<DiskStep>,
+}
+
 /// The journal beside a lease file.
 pub fn journal_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".journal");
     PathBuf::from(p)
+}
+
+impl Files {
+    fn file(&self, which: DiskFile) -> &File {
+        match which {
+            DiskFile::Journal => &self.journal,
+            DiskFile::LeaseFile => &self.lease_file,
+        }
+    }
+
+    /// Do `steps` in order with blocking calls, stopping at the first that fails.
+    fn run_blocking(&self, steps: &[DiskStep]) -> DiskOutcome {
+        use std::os::unix::fs::FileExt;
+        for (n, step) in steps.iter().enumerate() {
+            match step {
+                DiskStep::Write(f, at, bytes) => self.file(*f).write_all_at(bytes, *at),
+                DiskStep::SetLen(f, len) => self.file(*f).set_len(*len),
+                DiskStep::Sync(f) => self.file(*f).sync_data(),
+            }
+            .map_err(|e| (n, e))?;
+        }
+        Ok(())
+    }
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
@@ -394,9 +476,13 @@ impl LeaseStore {
             good = start;
         }
         report.torn_bytes = journal_text.len() - good;
+        // Written at offsets the store keeps (not in append mode), so that a write
+        // after a failed one lands where the journal's whole records end.
         let journal = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
             .open(&journal_path)?;
         let existed = path.exists();
         let lease_file = OpenOptions::new()
@@ -520,49 +606,42 @@ impl LeaseStore {
         self.pending_records
     }
 
-    /// Put every change made since the last commit on disk, in one write and one
-    /// fdatasync; compact the journal when it has grown past the table. When this returns
-    /// Ok, the changes survive a crash. On an error they stay pending (in memory they are
-    /// made): the caller must not acknowledge them.
-    pub fn commit(&mut self) -> io::Result<()> {
-        let Some(files) = self.files.as_mut() else {
-            return Ok(());
-        };
+    /// The writes that put every change made since the last commit on disk: one write
+    /// at the journal's end and one fdatasync. None if there is nothing to write. Once
+    /// `finish` says they were done, the changes survive a crash; until then they stay
+    /// pending (in memory they are made) and must not be acknowledged.
+    pub fn commit_plan(&self) -> Option<DiskPlan> {
+        let files = self.files.as_ref()?;
         if self.pending_records == 0 {
-            return Ok(());
+            return None;
         }
-        let written = files
-            .journal
-            .write_all(self.pending.as_bytes())
-            .and_then(|()| files.journal.sync_data());
-        if let Err(e) = written {
-            // Cut off what part of the records went out, so that the next commit's do
-            // not follow a torn one (replay stops at the first).
-            let _ = files.journal.set_len(files.bytes);
-            return Err(e);
-        }
-        files.records += self.pending_records;
-        files.bytes += self.pending.len() as u64;
-        self.pending.clear();
-        self.pending_records = 0;
-        Ok(())
+        Some(DiskPlan {
+            steps: vec![
+                DiskStep::Write(
+                    DiskFile::Journal,
+                    files.bytes,
+                    self.pending.as_bytes().to_vec(),
+                ),
+                DiskStep::Sync(DiskFile::Journal),
+            ],
+            purpose: Purpose::Commit {
+                records: self.pending_records,
+                bytes: self.pending.len(),
+            },
+        })
     }
 
-    /// Compact once the journal has grown past the table (and `compact_after`), or once
-    /// it has held changes for `lease_file_lag` (so that the lease file, which other
-    /// programs read, is never far behind); true if it did. Separate from `commit` so
-    /// that replies go out first, and so that a failed compaction is never taken for a
-    /// failed commit: the journal still has everything.
-    pub fn compact_if_due(&mut self) -> io::Result<bool> {
+    /// Whether the journal has grown past the table (and `compact_after`), or has held
+    /// changes for `lease_file_lag` (so that the lease file, which other programs read,
+    /// is never far behind). Separate from committing, so that replies go out first,
+    /// and so that a failed compaction is never taken for a failed commit: the journal
+    /// still has everything.
+    pub fn compaction_due(&self) -> bool {
         let lag = self.lease_file_lag();
-        let due = self.files.as_ref().is_some_and(|f| {
+        self.files.as_ref().is_some_and(|f| {
             f.records > self.compact_after.max(self.table.len())
                 || (f.records > 0 && self.compacted_at.elapsed() >= lag)
-        });
-        if due {
-            self.compact()?;
-        }
-        Ok(due)
+        })
     }
 
     /// How far behind the journal the lease file may fall: a second, and a second more
@@ -573,47 +652,144 @@ impl LeaseStore {
         std::time::Duration::from_secs(secs as u64)
     }
 
-    /// Write the whole table to the lease file in dnsmasq's format (in place, after a
-    /// snapshot of it in the journal: see the module comment) and empty the journal.
-    /// Changes not yet committed are committed with it.
-    pub fn compact(&mut self) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
+    /// The writes that rewrite the lease file from the whole table in dnsmasq's format
+    /// and empty the journal, in the order the module comment gives: the table as a
+    /// snapshot at the journal's end (after any changes still pending, which are
+    /// committed with it), synced; the lease file rewritten in place, synced; the
+    /// journal emptied, synced. None for a store in memory.
+    pub fn compaction_plan(&self) -> Option<DiskPlan> {
+        let files = self.files.as_ref()?;
+        // In the order they came, so that a lease file keeps its order of lines.
+        let leases = self.table.in_order();
+        let mut journaled = self.pending.clone();
+        Record::Begin.write(&mut journaled);
+        for lease in &leases {
+            Record::Put((*lease).clone()).write(&mut journaled);
+        }
+        Record::End.write(&mut journaled);
+        let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
+        let (journaled, text) = (journaled.into_bytes(), text.into_bytes());
+        let (journaled_bytes, text_bytes) = (journaled.len(), text.len() as u64);
+        Some(DiskPlan {
+            steps: vec![
+                DiskStep::Write(DiskFile::Journal, files.bytes, journaled),
+                DiskStep::Sync(DiskFile::Journal),
+                DiskStep::Write(DiskFile::LeaseFile, 0, text),
+                DiskStep::SetLen(DiskFile::LeaseFile, text_bytes),
+                DiskStep::Sync(DiskFile::LeaseFile),
+                DiskStep::SetLen(DiskFile::Journal, 0),
+                DiskStep::Sync(DiskFile::Journal),
+            ],
+            purpose: Purpose::Compaction {
+                records: self.pending_records,
+                pending_bytes: self.pending.len(),
+                bytes: journaled_bytes,
+            },
+        })
+    }
+
+    /// Take in how far a plan's steps got (all of them, or the one that failed). On a
+    /// failure, the error and the steps that undo what part of it was written, to be
+    /// done at once (their own failures change nothing the store relies on).
+    pub fn finish(&mut self, purpose: Purpose, outcome: DiskOutcome) -> Result<(), DiskFailure> {
         let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
-        // In the order they came, so that a lease file keeps its order of lines.
-        let leases = self.table.in_order();
-        // What is pending goes first; it stays pending until the journal has it.
-        let mut snapshot = String::new();
-        Record::Begin.write(&mut snapshot);
-        for lease in &leases {
-            Record::Put((*lease).clone()).write(&mut snapshot);
+        // Steps before this one had not yet put the journal's new end on disk.
+        const JOURNAL_SYNCED: usize = 2;
+        // A failure before the journal holds the new records: cut off what part of them
+        // went out, so that later records do not follow a torn one (replay stops at the
+        // first), and leave the changes pending.
+        let undo = vec![DiskStep::SetLen(DiskFile::Journal, files.bytes)];
+        match (purpose, outcome) {
+            (_, Err((step, error))) if step < JOURNAL_SYNCED => Err(DiskFailure { error, undo }),
+            (Purpose::Commit { records, bytes }, Ok(())) => {
+                files.records += records;
+                files.bytes += bytes as u64;
+                self.drop_pending(records, bytes);
+                Ok(())
+            }
+            (Purpose::Commit { .. }, Err((_, error))) => Err(DiskFailure { error, undo }),
+            (
+                Purpose::Compaction {
+                    records,
+                    pending_bytes,
+                    bytes,
+                },
+                outcome,
+            ) => {
+                // The journal alone holds the whole table: the lease file may be torn.
+                files.bytes += bytes as u64;
+                self.drop_pending(records, pending_bytes);
+                let files = self.files.as_mut().expect("files checked above");
+                match outcome {
+                    Ok(()) => {
+                        files.records = 0;
+                        files.bytes = 0;
+                        self.compacted_at = std::time::Instant::now();
+                        Ok(())
+                    }
+                    Err((_, error)) => Err(DiskFailure {
+                        error,
+                        undo: Vec::new(),
+                    }),
+                }
+            }
         }
-        Record::End.write(&mut snapshot);
-        let text = LeaseFile::text(leases.into_iter(), &self.v6_lines);
-        let journaled = files
-            .journal
-            .write_all(self.pending.as_bytes())
-            .and_then(|()| files.journal.write_all(snapshot.as_bytes()))
-            .and_then(|()| files.journal.sync_data());
-        if let Err(e) = journaled {
-            let _ = files.journal.set_len(files.bytes);
-            return Err(e);
+    }
+
+    /// Forget the first `records` pending records (`bytes` long): they are on disk.
+    fn drop_pending(&mut self, records: usize, bytes: usize) {
+        self.pending.drain(..bytes);
+        self.pending_records -= records;
+    }
+
+    /// `commit_plan`, done here and now with blocking calls (at start-up, and in tests).
+    pub fn commit(&mut self) -> io::Result<()> {
+        match self.commit_plan() {
+            Some(plan) => self.run_blocking(plan),
+            None => Ok(()),
         }
-        // From here the journal alone holds the table: the lease file may be torn.
-        files.bytes += (self.pending.len() + snapshot.len()) as u64;
-        self.pending.clear();
-        self.pending_records = 0;
-        files.lease_file.write_all_at(text.as_bytes(), 0)?;
-        files.lease_file.set_len(text.len() as u64)?;
-        files.lease_file.sync_data()?;
-        // The lease file now holds every change: the journal can go.
-        files.journal.set_len(0)?;
-        files.journal.sync_data()?;
-        files.records = 0;
-        files.bytes = 0;
-        self.compacted_at = std::time::Instant::now();
-        Ok(())
+    }
+
+    /// `compaction_plan` if `compaction_due`, done here and now with blocking calls;
+    /// true if it was due.
+    pub fn compact_if_due(&mut self) -> io::Result<bool> {
+        let due = self.compaction_due();
+        if due {
+            self.compact()?;
+        }
+        Ok(due)
+    }
+
+    /// `compaction_plan`, done here and now with blocking calls.
+    pub fn compact(&mut self) -> io::Result<()> {
+        match self.compaction_plan() {
+            Some(plan) => self.run_blocking(plan),
+            None => Ok(()),
+        }
+    }
+
+    fn run_blocking(&mut self, plan: DiskPlan) -> io::Result<()> {
+        let Some(files) = self.files.as_ref() else {
+            return Ok(());
+        };
+        let outcome = files.run_blocking(&plan.steps);
+        self.finish(plan.purpose, outcome).map_err(|failure| {
+            if let Some(files) = self.files.as_ref() {
+                let _ = files.run_blocking(&failure.undo);
+            }
+            failure.error
+        })
+    }
+
+    /// The descriptors of the journal and the lease file (in that order), open for
+    /// reading and writing, for a runtime that does the plans' steps itself. None for a
+    /// store in memory.
+    pub fn descriptors(&self) -> Option<(BorrowedFd<'_>, BorrowedFd<'_>)> {
+        self.files
+            .as_ref()
+            .map(|f| (f.journal.as_fd(), f.lease_file.as_fd()))
     }
 
     /// The lease file's path, if leases are written.

@@ -2,13 +2,14 @@
 //! shards: one socket on the DHCP server port (67, or `--dhcp-alternate-port`'s), its
 //! arrivals awaited in the executor's reactor, requests taken a batch at a time
 //! (recvmmsg), each answered by `dhcp::v4::Server`, the batch's lease changes committed
-//! to disk together, and only then the replies sent, and the lease-change script told
-//! (`script`). Expired leases are removed at every wake-up, at least once a second.
+//! to disk together (through io_uring, `lease_disk`), and only then the replies sent,
+//! and the lease-change script told (`script`). Expired leases are removed at every wake-up, at least once a second.
 //!
 //! A dynamic pick is pinged before it is offered (`ping`): the request waits, others
 //! are answered meanwhile, and it is answered again once a reply or 3 seconds have come.
 
 use super::interfaces;
+use super::lease_disk::LeaseDisk;
 use super::ping::Pinger;
 use super::script;
 use super::udp_batch::{self, Arrivals, Destination as Source, Received, Replies};
@@ -488,6 +489,16 @@ pub async fn serve(mut p: Prepared) {
             return;
         }
     };
+    let disk = match LeaseDisk::of(&p.store) {
+        Ok(d) => d,
+        Err(e) => {
+            log::error(format!(
+                "DHCP server stopped: cannot write the lease file: {e}"
+            ));
+            return;
+        }
+    };
+    let disk = disk.as_ref();
     let mut received = Received::new(MAX_REQUEST_BYTES, true);
     // Replies that acknowledge a lease change wait in `held` until it is on disk; the
     // rest (offers, NAKs, answers to INFORM) go in `ready` at once.
@@ -530,7 +541,7 @@ pub async fn serve(mut p: Prepared) {
             }
         }
         let now = now_secs();
-        end_expired(&mut p, now);
+        end_expired(&mut p, disk, now).await;
         // Everything waiting is answered under one commit (group commit), up to a bound
         // that keeps the first reply of the group from waiting long.
         let mut host = None;
@@ -586,7 +597,7 @@ pub async fn serve(mut p: Prepared) {
         }
         // Every lease change of the group on disk (those no reply acknowledges, such as
         // a RELEASE, too) before any reply that acknowledges one, and its name in DNS.
-        if let Err(e) = p.store.commit() {
+        if let Err(e) = commit(disk, &mut p.store).await {
             log::error(format!("failed to write lease file: {e}"));
             held.clear();
             delayed.truncate(delayed_before);
@@ -595,7 +606,7 @@ pub async fn serve(mut p: Prepared) {
         send_events(&mut p);
         update_names(&p.names, &p.local, &mut p.store);
         send(fds, &mut sending, &mut held);
-        compact_if_due(&mut p.store);
+        compact_if_due(disk, &mut p.store).await;
     }
 }
 
@@ -643,9 +654,20 @@ struct Sockets {
     pxe: Option<RawFd>,
 }
 
+/// Put the store's pending changes on disk (a store in memory has none).
+async fn commit(disk: Option<&LeaseDisk>, store: &mut LeaseStore) -> std::io::Result<()> {
+    match disk {
+        Some(disk) => disk.commit(store).await,
+        None => Ok(()),
+    }
+}
+
 /// Rewrite the lease file from the table when the journal has grown enough.
-fn compact_if_due(store: &mut LeaseStore) {
-    if let Err(e) = store.compact_if_due() {
+async fn compact_if_due(disk: Option<&LeaseDisk>, store: &mut LeaseStore) {
+    let Some(disk) = disk else {
+        return;
+    };
+    if let Err(e) = disk.compact_if_due(store).await {
         log::error(format!("failed to write lease file: {e}"));
     }
 }
@@ -1032,7 +1054,7 @@ fn name_lease(names: &LeaseNames, local: &LocalData, addr: Ipv4Addr, hostname: O
 }
 
 /// End the leases that have run out.
-fn end_expired(p: &mut Prepared, now: u64) {
+async fn end_expired(p: &mut Prepared, disk: Option<&LeaseDisk>, now: u64) {
     let expired = p.store.table().expired(now, MAX_EXPIRED_PER_TICK);
     if expired.is_empty() {
         return;
@@ -1041,12 +1063,12 @@ fn end_expired(p: &mut Prepared, now: u64) {
         p.store.remove(addr);
     }
     take_events(p, None, None);
-    if let Err(e) = p.store.commit() {
+    if let Err(e) = commit(disk, &mut p.store).await {
         log::error(format!("failed to write lease file: {e}"));
         return;
     }
     send_events(p);
-    compact_if_due(&mut p.store);
+    compact_if_due(disk, &mut p.store).await;
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod dns_shard;
 mod file_watch;
 mod forward;
 pub mod interfaces;
+pub mod lease_disk;
 mod neighbours;
 mod ping;
 mod script;
