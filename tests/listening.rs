@@ -266,3 +266,64 @@ fn a_second_interface_is_selected_as_dnsmasq_selects_it() {
         }
     }
 }
+
+/// A second server on a port the first holds exits with dnsmasq's error and code 2,
+/// whichever of the two (ringmasq or dnsmasq) came first, in both binding modes; it
+/// does not share the port (ringmasq's own sockets share it among its shards with
+/// SO_REUSEPORT, which would let a second ringmasq join them unseen).
+#[test]
+fn a_second_server_on_a_taken_port_exits_with_dnsmasqs_error() {
+    let dir = common::scratch_dir("listening-taken");
+    let mut programs = vec![RINGMASQ];
+    if dnsmasq_installed() {
+        programs.push("dnsmasq");
+    }
+    for (mode, extra, shown) in [
+        ("wildcard", "", "port {port}"),
+        (
+            "bound",
+            "listen-address=127.0.0.1\nbind-interfaces\n",
+            "127.0.0.1",
+        ),
+    ] {
+        for first in &programs {
+            let port = free_port();
+            let _first = start(first, &dir, &format!("first-{mode}"), port, extra);
+            for second in &programs {
+                let conf = dir.join("second.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "port={port}\nno-resolv\nno-hosts\npid-file=\nuser=root\n\
+                         keep-in-foreground\nlog-facility=-\n{extra}"
+                    ),
+                )
+                .unwrap();
+                let mut child = Command::new(second)
+                    .arg("-C")
+                    .arg(&conf)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                // One that starts runs on: it is stopped, and fails the test.
+                if !common::wait_until(|| child.try_wait().is_ok_and(|s| s.is_some())) {
+                    let _ = child.kill();
+                }
+                let out = child.wait_with_output().unwrap();
+                let said = String::from_utf8_lossy(&out.stderr);
+                let want = format!(
+                    "failed to create listening socket for {}: Address already in use",
+                    shown.replace("{port}", &port.to_string())
+                );
+                assert_eq!(out.status.code(), Some(2), "{second} after {first}: {said}");
+                assert!(
+                    said.contains(&want),
+                    "{second} after {first} ({mode}): {said}"
+                );
+            }
+            assert!(answered("127.0.0.1", port), "{first} still answers");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -103,6 +103,9 @@ const DNS_SHARD_IO_MEMORY: usize = 64 << 10;
 /// usual kernel cost per datagram, where the default (208 KiB) holds some 270.
 const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 
+/// How long `claim` waits for a port that a server which has just exited still holds.
+const CLAIM_WAIT_MS: u64 = 250;
+
 /// A non-blocking UDP socket bound with SO_REUSEPORT, so every shard can bind the address.
 pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     Ok(reuseport_socket(addr, Type::DGRAM, Protocol::UDP)?.into())
@@ -113,6 +116,33 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let s = reuseport_socket(addr, Type::STREAM, Protocol::TCP)?;
     s.listen(TCP_BACKLOG)?;
     Ok(s.into())
+}
+
+/// Fail with EADDRINUSE where another process listens on `addr`, as dnsmasq's bind
+/// fails. The shards' sockets share each port by SO_REUSEPORT, which would as readily
+/// share it with a second server run by the same user, each then answering part of the
+/// queries; a plain TCP bind (SO_REUSEADDR only, as dnsmasq binds) first, dropped at
+/// once, keeps that from happening unseen. A server that has just exited holds its
+/// sockets for some milliseconds more (the kernel tears its io_uring down after it), so
+/// the bind is tried for up to `CLAIM_WAIT_MS` before the port counts as taken.
+pub fn claim(addr: SocketAddr) -> std::io::Result<()> {
+    let bind = || -> std::io::Result<()> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.bind(&addr.into())
+    };
+    let deadline = Instant::now() + Duration::from_millis(CLAIM_WAIT_MS);
+    loop {
+        match bind() {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
 }
 
 fn reuseport_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> std::io::Result<Socket> {

@@ -322,15 +322,20 @@ fn bind_all(
     let mut out = Vec::with_capacity(shards);
     // IPv6 addresses still in duplicate address detection cannot be bound yet.
     let mut tentative = Vec::new();
-    for _ in 0..shards {
+    for shard in 0..shards {
         let mut set = dns_shard::ShardSockets {
             udp: Vec::new(),
             tcp: Vec::new(),
             query_port: None,
         };
         for addr in addrs {
-            let bound =
-                dns_shard::bind_udp(*addr).and_then(|u| Ok((u, dns_shard::bind_tcp(*addr)?)));
+            let claimed = match shard {
+                0 => dns_shard::claim(*addr),
+                _ => Ok(()),
+            };
+            let bound = claimed
+                .and_then(|()| dns_shard::bind_udp(*addr))
+                .and_then(|u| Ok((u, dns_shard::bind_tcp(*addr)?)));
             match bound {
                 Ok((u, t)) => {
                     set.udp.push(u);
@@ -344,12 +349,16 @@ fn bind_all(
                     }
                 }
                 Err(e) => {
+                    // dnsmasq names the port for a wildcard socket, the address otherwise.
+                    let what = match addr.ip().is_unspecified() {
+                        true => format!("port {}", addr.port()),
+                        false => addr.ip().to_string(),
+                    };
                     return Err(ConfigError::bad(format!(
-                        "failed to create listening socket for {}: {}",
-                        addr.ip(),
+                        "failed to create listening socket for {what}: {}",
                         crate::config::io_reason(&e)
                     ))
-                    .with_exit(ExitCode::Network))
+                    .with_exit(ExitCode::Network));
                 }
             }
         }
