@@ -191,15 +191,15 @@ fn unbuilt_options_are_named_in_a_startup_warning() {
     let dir = scratch("warn");
     let log = dir.join("w.log");
     let port = free_udp_port();
-    let _server = start(&format!("port={port}\nlisten-address=127.0.0.1\nkeep-in-foreground\nlog-facility={}\npid-file=\nno-resolv\nscript-arp\n", log.display()), &dir);
+    let _server = start(&format!("port={port}\nlisten-address=127.0.0.1\nkeep-in-foreground\nlog-facility={}\npid-file=\nno-resolv\nadd-mac\n", log.display()), &dir);
     ask(port, 1, "localhost.", RecordType::A);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        text.contains("option --script-arp is accepted but ignored"),
+        text.contains("option --add-mac is accepted but ignored"),
         "{text}"
     );
     assert_eq!(
-        text.matches("--script-arp").count(),
+        text.matches("--add-mac").count(),
         1,
         "one warning per option"
     );
