@@ -286,9 +286,10 @@ fn a_second_server_on_a_taken_port_exits_with_dnsmasqs_error() {
             "127.0.0.1",
         ),
     ] {
-        for first in &programs {
+        for (n, first) in programs.iter().enumerate() {
             let port = free_port();
-            let _first = start(first, &dir, &format!("first-{mode}"), port, extra);
+            // A log of its own: `start` waits for the start line in it.
+            let _first = start(first, &dir, &format!("first-{mode}-{n}"), port, extra);
             for second in &programs {
                 let conf = dir.join("second.conf");
                 std::fs::write(
@@ -316,7 +317,11 @@ fn a_second_server_on_a_taken_port_exits_with_dnsmasqs_error() {
                     "failed to create listening socket for {}: Address already in use",
                     shown.replace("{port}", &port.to_string())
                 );
-                assert_eq!(out.status.code(), Some(2), "{second} after {first}: {said}");
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{second} after {first} ({mode}, port {port}): {said}"
+                );
                 assert!(
                     said.contains(&want),
                     "{second} after {first} ({mode}): {said}"
