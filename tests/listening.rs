@@ -12,7 +12,7 @@ use common::{free_port, Running};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ const RINGMASQ: &str = env!("CARGO_BIN_EXE_ringmasq");
 /// 127.0.0.1 is its listed address.
 const DESTINATIONS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "::1"];
 
-fn start(program: &str, dir: &Path, name: &str, port: u16, extra: &str) -> Running {
+/// The configuration file `name.conf` for port `port` plus `extra`, logging to
+/// `name.log`; the paths of both.
+fn write_conf(dir: &Path, name: &str, port: u16, extra: &str) -> (PathBuf, PathBuf) {
     let log = dir.join(format!("{name}.log"));
     let conf = dir.join(format!("{name}.conf"));
     std::fs::write(
@@ -34,6 +36,11 @@ fn start(program: &str, dir: &Path, name: &str, port: u16, extra: &str) -> Runni
         ),
     )
     .unwrap();
+    (conf, log)
+}
+
+fn start(program: &str, dir: &Path, name: &str, port: u16, extra: &str) -> Running {
+    let (conf, log) = write_conf(dir, name, port, extra);
     let child = Command::new(program)
         .arg("-C")
         .arg(&conf)
@@ -291,15 +298,7 @@ fn a_second_server_on_a_taken_port_exits_with_dnsmasqs_error() {
             // A log of its own: `start` waits for the start line in it.
             let _first = start(first, &dir, &format!("first-{mode}-{n}"), port, extra);
             for second in &programs {
-                let conf = dir.join("second.conf");
-                std::fs::write(
-                    &conf,
-                    format!(
-                        "port={port}\nno-resolv\nno-hosts\npid-file=\nuser=root\n\
-                         keep-in-foreground\nlog-facility=-\n{extra}"
-                    ),
-                )
-                .unwrap();
+                let (conf, _) = write_conf(&dir, "second", port, extra);
                 let mut child = Command::new(second)
                     .arg("-C")
                     .arg(&conf)

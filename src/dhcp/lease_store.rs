@@ -695,53 +695,58 @@ impl LeaseStore {
         let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
-        // Steps before this one had not yet put the journal's new end on disk.
+        // The steps before this one had not yet put the journal's new end on disk.
         const JOURNAL_SYNCED: usize = 2;
-        // A failure before the journal holds the new records: cut off what part of them
-        // went out, so that later records do not follow a torn one (replay stops at the
-        // first), and leave the changes pending.
-        let undo = vec![DiskStep::SetLen(DiskFile::Journal, files.bytes)];
         match (purpose, outcome) {
-            (_, Err((step, error))) if step < JOURNAL_SYNCED => Err(DiskFailure { error, undo }),
-            (Purpose::Commit { records, bytes }, Ok(())) => {
-                files.records += records;
-                files.bytes += bytes as u64;
-                self.drop_pending(records, bytes);
-                Ok(())
-            }
-            (Purpose::Commit { .. }, Err((_, error))) => Err(DiskFailure { error, undo }),
             (
                 Purpose::Compaction {
                     records,
                     pending_bytes,
                     bytes,
                 },
-                outcome,
-            ) => {
-                // The journal alone holds the whole table: the lease file may be torn.
+                Err((step, error)),
+            ) if step >= JOURNAL_SYNCED => {
+                // The journal holds the pending records and the whole table; the lease
+                // file may be torn, and the next compaction writes it again.
                 files.bytes += bytes as u64;
-                self.drop_pending(records, pending_bytes);
-                let files = self.files.as_mut().expect("files checked above");
-                match outcome {
-                    Ok(()) => {
-                        files.records = 0;
-                        files.bytes = 0;
-                        self.compacted_at = std::time::Instant::now();
-                        Ok(())
-                    }
-                    Err((_, error)) => Err(DiskFailure {
-                        error,
-                        undo: Vec::new(),
-                    }),
-                }
+                self.pending.drain(..pending_bytes);
+                self.pending_records -= records;
+                Err(DiskFailure {
+                    error,
+                    undo: Vec::new(),
+                })
+            }
+            // Before the journal held the new records: cut off what part of them went
+            // out, so that later records do not follow a torn one (replay stops at the
+            // first), and leave the changes pending.
+            (_, Err((_, error))) => Err(DiskFailure {
+                error,
+                undo: vec![DiskStep::SetLen(DiskFile::Journal, files.bytes)],
+            }),
+            (Purpose::Commit { records, bytes }, Ok(())) => {
+                files.records += records;
+                files.bytes += bytes as u64;
+                self.pending.drain(..bytes);
+                self.pending_records -= records;
+                Ok(())
+            }
+            (
+                Purpose::Compaction {
+                    records,
+                    pending_bytes,
+                    ..
+                },
+                Ok(()),
+            ) => {
+                // The lease file holds every change; the journal is empty.
+                files.records = 0;
+                files.bytes = 0;
+                self.pending.drain(..pending_bytes);
+                self.pending_records -= records;
+                self.compacted_at = std::time::Instant::now();
+                Ok(())
             }
         }
-    }
-
-    /// Forget the first `records` pending records (`bytes` long): they are on disk.
-    fn drop_pending(&mut self, records: usize, bytes: usize) {
-        self.pending.drain(..bytes);
-        self.pending_records -= records;
     }
 
     /// `commit_plan`, done here and now with blocking calls (at start-up, and in tests).

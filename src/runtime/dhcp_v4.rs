@@ -3,7 +3,8 @@
 //! arrivals awaited in the executor's reactor, requests taken a batch at a time
 //! (recvmmsg), each answered by `dhcp::v4::Server`, the batch's lease changes committed
 //! to disk together (through io_uring, `lease_disk`), and only then the replies sent,
-//! and the lease-change script told (`script`). Expired leases are removed at every wake-up, at least once a second.
+//! and the lease-change script told (`script`). Expired leases are removed at every
+//! wake-up, at least once a second.
 //!
 //! A dynamic pick is pinged before it is offered (`ping`): the request waits, others
 //! are answered meanwhile, and it is answered again once a reply or 3 seconds have come.

@@ -19,17 +19,10 @@ pub async fn watch(scripts: Scripts) {
                     .iter()
                     .filter_map(|(addr, lladdr)| Neighbour::from_table(*addr, lladdr));
                 let changes = watch.look(table);
-                for neighbour in changes.gone {
-                    scripts.send_neighbour(NeighbourChange {
-                        came: false,
-                        neighbour,
-                    });
-                }
-                for neighbour in changes.came {
-                    scripts.send_neighbour(NeighbourChange {
-                        came: true,
-                        neighbour,
-                    });
+                let gone = changes.gone.into_iter().map(|n| (false, n));
+                let came = changes.came.into_iter().map(|n| (true, n));
+                for (came, neighbour) in gone.chain(came) {
+                    scripts.send_neighbour(NeighbourChange { came, neighbour });
                 }
                 if changes.left_out > 0 {
                     log::warn(format!(

@@ -449,8 +449,8 @@ fn start(
     };
     let client = Client {
         addr: peer.ip(),
-        mac: match (settings.roots.unique, peer.ip()) {
-            (Some(UniqueRoot::Mac), ip) => interfaces::neighbour_mac(ip),
+        mac: match settings.roots.unique {
+            Some(UniqueRoot::Mac) => interfaces::neighbour_mac(peer.ip()),
             _ => None,
         },
         interface: interface.as_deref(),
