@@ -19,12 +19,15 @@ name under bench.test itself) also lives on CPU 1. Measured per server and round
              seconds, once quietly and once with a SIGHUP (full reload) every S/2 seconds:
              queries lost and p99 latency (ringmasq and dnsmasq, pinned to CPU 0)
   flat       ringmasq's cache-hit and hosts-name (blocked) qps and CPU per answer with 10
-             hosts entries and with the LINES-line file. Blocked names are asked in two
-             mixes: names of one length (the file's commonest), and the file's own mix of
-             lengths. Replies of equal size to one client go out packed (UDP_SEGMENT), so a
+             hosts entries and with the LINES-line file, the two run back to back in pairs
+             (ratios are medians of the pairs'). Blocked names are asked in three mixes:
+             names of one length (100,000 queries drawn from the file's names of its
+             commonest length: some 60,000 distinct names, too many for the CPU caches),
+             the file's own mix of lengths, and the small server's ten names asked of both
+             (what the table's size alone costs). Replies of equal size to one client go out packed (UDP_SEGMENT), so a
              mix of lengths costs the kernel more per reply the more lengths it has, and ten
              names have fewer lengths than a hundred thousand: with one length both sides
-             send alike and only the lookup differs, which is what flat cost means.
+             send alike and only the lookup differs.
 
 The echo reflector (ringmasq-loadgen --echo) answers in the same run: the machine's ceiling
 for UDP request and response. Results: bench/results/NAME.json and NAME.md. Loopback only;
@@ -278,10 +281,13 @@ def measure_reload(name, work, seconds):
 
 def measure_flat(work, seconds, slices=8):
     """ringmasq with 10 and with LINES hosts entries: hit and blocked qps, CPU/answer.
-    The servers run at once (on the same CPU; idle ones cost nothing) and are driven in
-    turn, ABBA, `slices` times each, so that the machine's drift falls on all alike.
-    Blocked names in two mixes (see the module comment): `blocked` of one length,
-    `blocked_mixed` the file's own."""
+    The servers run at once (on the same CPU; idle ones cost nothing). Each measure is
+    taken in `slices` pairs of runs, the two servers back to back (in turn first), and its
+    ratio is the median of the pairs' ratios: the machine's drift (other tenants) moves
+    both runs of a pair alike. Blocked names in three mixes (see the module comment):
+    `blocked` of one length, `blocked_mixed` the file's own, and `blocked_same` the ten
+    names of one length the small server has, asked of both (what the table's size alone
+    costs, the names asked being the same)."""
     procs = {}
     try:
         ports = {}
@@ -295,24 +301,31 @@ def measure_flat(work, seconds, slices=8):
             ports[size] = port
         procs["all"] = start("ringmasq", work, "-hosts")
         ports["all"] = PORTS["ringmasq"]
-        runs = {"10": [("hit", "10", "hits"), ("blocked", "10", "one10"),
-                       ("blocked_mixed", "10mixed", "blocked10")],
-                "all": [("hit", "all", "hits"), ("blocked", "all", "one"),
-                        ("blocked_mixed", "all", "blocked")]}
+        # measure: (server, queries) with 10 entries, and with all of them
+        runs = {"hit": (("10", "hits"), ("all", "hits")),
+                "blocked": (("10", "one10"), ("all", "one")),
+                "blocked_mixed": (("10mixed", "blocked10"), ("all", "blocked")),
+                "blocked_same": (("10", "one10"), ("all", "one10"))}
         for port in ports.values():
             drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
         seen = {}
         for k in range(slices):
-            for size in (("10", "all") if k % 2 == 0 else ("all", "10")):
-                for kind, server, data_file in runs[size]:
+            for kind, pair in runs.items():
+                qps = {}
+                order = list(zip(("10", "all"), pair))
+                if k % 2:
+                    order.reverse()
+                for size, (server, data_file) in order:
                     proc = procs[server]
                     before = cpu_ticks(proc.pid)
                     r = drive(ports[server], ["-d", f"{work}/{data_file}", "-q", "500", "-c",
                                               "10"], max(seconds // 2, 1))
                     us = (cpu_ticks(proc.pid) - before) * TICK_US / max(
                         r["queries_completed"], 1)
+                    qps[size] = r["qps"]
                     seen.setdefault(f"{kind}_qps_{size}", []).append(r["qps"])
                     seen.setdefault(f"{kind}_us_{size}", []).append(us)
+                seen.setdefault(f"{kind}_ratio", []).append(qps["all"] / qps["10"])
         return {k: statistics.median(v) for k, v in seen.items()}
     finally:
         for proc in procs.values():
@@ -498,11 +511,10 @@ def report(a, rows, hosts, rules, reload, flat):
             rule_load["ringmasq"]["rss_mib"] / rule_load["dnsmasq"]["rss_mib"],
         "reload_p99_over_quiet_p99_ringmasq":
             reloads["ringmasq"]["reload_p99_ms"] / reloads["ringmasq"]["quiet_p99_ms"],
-        "hit_qps_all_over_10_entries": flat_med["hit_qps_all"] / flat_med["hit_qps_10"],
-        "blocked_qps_all_over_10_entries":
-            flat_med["blocked_qps_all"] / flat_med["blocked_qps_10"],
-        "blocked_mixed_lengths_qps_all_over_10_entries":
-            flat_med["blocked_mixed_qps_all"] / flat_med["blocked_mixed_qps_10"],
+        "hit_qps_all_over_10_entries": flat_med["hit_ratio"],
+        "blocked_qps_all_over_10_entries": flat_med["blocked_ratio"],
+        "blocked_mixed_lengths_qps_all_over_10_entries": flat_med["blocked_mixed_ratio"],
+        "blocked_same_names_qps_all_over_10_entries": flat_med["blocked_same_ratio"],
     }
     command = f"bench/run.sh {a.name} --seconds {a.seconds} --rounds {a.rounds} --lines {a.lines}"
     doc = {"date": datetime.date.today().isoformat(), "command": command,
@@ -548,16 +560,19 @@ def report(a, rows, hosts, rules, reload, flat):
         md.append(f"| {s} | {v['quiet_lost']:.0f} | {v['quiet_p99_ms']:.3f} | "
                   f"{v['reload_lost']:.0f} of {v['reload_sent']:,.0f} | {v['reload_p99_ms']:.3f} |")
     md += ["", "ringmasq with 10 hosts entries and with the full file (closed loop, 500 "
-           "outstanding). Hosts names of one length, and in the file's own mix of lengths "
-           "(which packs fewer replies together the more lengths it has, see bench/suite.py):",
+           "outstanding; the two servers run back to back, and the ratios below are medians "
+           "of those pairs' ratios). Hosts names of one length (some 60,000 distinct ones, "
+           "asked at random), in the file's own mix of lengths (which "
+           "packs fewer replies together the more lengths it has, see bench/suite.py), and "
+           "the small server's ten names asked of both:",
            "", "| hosts entries | cache-hit qps | µs/answer | hosts-name qps | µs/answer "
-           "| hosts-name qps, mixed lengths | µs/answer |", "|---|---|---|---|---|---|---|"]
+           "| hosts-name qps, mixed lengths | µs/answer | hosts-name qps, the ten names "
+           "| µs/answer |", "|---|---|---|---|---|---|---|---|---|"]
     for size, label in (("10", "10"), ("all", f"{a.lines:,} lines")):
-        md.append(f"| {label} | {flat_med[f'hit_qps_{size}']:,.0f} | "
-                  f"{flat_med[f'hit_us_{size}']:.2f} | {flat_med[f'blocked_qps_{size}']:,.0f} | "
-                  f"{flat_med[f'blocked_us_{size}']:.2f} | "
-                  f"{flat_med[f'blocked_mixed_qps_{size}']:,.0f} | "
-                  f"{flat_med[f'blocked_mixed_us_{size}']:.2f} |")
+        md.append("| " + " | ".join(
+            [label] + [f"{flat_med[f'{kind}_qps_{size}']:,.0f} | "
+                       f"{flat_med[f'{kind}_us_{size}']:.2f}"
+                       for kind in ("hit", "blocked", "blocked_mixed", "blocked_same")]) + " |")
     md += ["", "| ratio | value |", "|---|---|"]
     md += [f"| {k.replace('_', ' ')} | {v:.2f} |" for k, v in ratios.items()]
     with open(f"{out}/{a.name}.md", "w") as f:
