@@ -6,10 +6,12 @@ file ("big-one") and with ten of those names ("big-one10"), and a ringmasq with 
 those ten entries ("small-one10") alongside, with a twin of it ("twin-one10", the same
 configuration: how far two identical servers differ here is the noise floor for the
 others). Prints each slice's qps and CPU per answer, the medians and the medians of the
-slice-by-slice ratios. Same pinning and data as
+slice-by-slice ratios. With --other BUILD, a million-name server of another ringmasq
+binary ("other-one") joins the rotation, for an A/B of a change to the lookup: its
+slice-by-slice ratio to "big-one" is printed too. Same pinning and data as
 bench/suite.py (which it imports); nothing is written to bench/results.
 
-Usage: python3 bench/flat_within.py [SLICES] [--lines N] [--seconds S]
+Usage: python3 bench/flat_within.py [SLICES] [--lines N] [--seconds S] [--other BUILD]
 """
 import argparse
 import os
@@ -28,6 +30,7 @@ def main():
     ap.add_argument("slices", nargs="?", type=int, default=10)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--other", help="another ringmasq binary to run with the full file")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ringmasq-flat-")
     procs = []
@@ -57,12 +60,25 @@ def main():
         small = suite.start("ringmasq", work, "-small", port=small_port)
         twin = suite.start("ringmasq", work, "-twin", port=twin_port)
         procs += [big, small, twin]
-        for port in (big_port, small_port, twin_port):
-            suite.drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
-        seen = {}
         runs = [("big-one", big, big_port, "one"), ("big-one10", big, big_port, "one10"),
                 ("small-one10", small, small_port, "one10"),
                 ("twin-one10", twin, twin_port, "one10")]
+        if a.other:
+            other_port = twin_port + 1
+            with open(f"{work}/ringmasq-hosts.conf") as f:
+                other_conf = f.read().replace(f"port={big_port}\n", f"port={other_port}\n")
+            with open(f"{work}/ringmasq-other.conf", "w") as f:
+                f.write(other_conf)
+            ours, suite.RINGMASQ = suite.RINGMASQ, a.other
+            try:
+                other = suite.start("ringmasq", work, "-other", port=other_port)
+            finally:
+                suite.RINGMASQ = ours
+            procs.append(other)
+            runs.insert(1, ("other-one", other, other_port, "one"))
+        for _, _, port, _ in runs:
+            suite.drive(port, ["-d", f"{work}/hits", "-q", "100", "-c", "10"], 1)
+        seen = {}
         for k in range(a.slices):
             for label, proc, port, data in (runs if k % 2 == 0 else runs[::-1]):
                 before = suite.cpu_ticks(proc.pid)
@@ -87,6 +103,9 @@ def main():
           f"big-one10/small-one10 {paired('big-one10 qps', 'small-one10 qps'):.3f}, "
           f"CPU per answer big-one/small-one10 {paired('big-one us', 'small-one10 us'):.3f}; "
           f"noise floor twin-one10/small-one10 {paired('twin-one10 qps', 'small-one10 qps'):.3f}")
+    if a.other:
+        print(f"other build over this one, million names: "
+              f"{paired('other-one qps', 'big-one qps'):.3f}")
 
 
 if __name__ == "__main__":
