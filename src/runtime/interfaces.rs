@@ -398,62 +398,28 @@ const MAX_NEIGHBOUR_ENTRIES: usize = 1 << 20;
 /// links without ARP are left out, as dnsmasq leaves them out. An `RTM_GETNEIGH` dump
 /// over netlink; no more than `MAX_NEIGHBOUR_ENTRIES` entries.
 pub fn neighbours() -> std::io::Result<Vec<(IpAddr, Vec<u8>)>> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    // SAFETY: a plain socket call; the descriptor is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a new descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::Read;
+    let mut socket = Socket::new(
+        Domain::from(libc::AF_NETLINK),
+        Type::RAW,
+        Some(Protocol::from(libc::NETLINK_ROUTE)),
+    )?;
     // A dump comes at once; a kernel that stalls it does not hold the caller long.
-    let timeout = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt reads a timeval of the size given.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
     // nlmsghdr (16 bytes) then ndmsg (12 bytes, all zero: every family and interface).
     let mut request = [0u8; 28];
     request[0..4].copy_from_slice(&28u32.to_ne_bytes());
     request[4..6].copy_from_slice(&libc::RTM_GETNEIGH.to_ne_bytes());
     request[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
     request[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: sends our buffer; with no address a netlink socket sends to the kernel.
-    if unsafe {
-        libc::send(
-            socket.as_raw_fd(),
-            request.as_ptr().cast(),
-            request.len(),
-            0,
-        )
-    } < 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
+    // With no address a netlink socket sends to the kernel.
+    socket.send(&request)?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        // SAFETY: recv writes at most buf.len() bytes into buf.
-        let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        match read_neighbour_messages(&buf[..n as usize], &mut out) {
+        let n = socket.read(&mut buf)?;
+        match read_neighbour_messages(&buf[..n], &mut out) {
             Some(Ok(())) => return Ok(out),
             Some(Err(errno)) => return Err(std::io::Error::from_raw_os_error(errno)),
             None if n == 0 || out.len() >= MAX_NEIGHBOUR_ENTRIES => return Ok(out),
