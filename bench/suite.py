@@ -192,6 +192,7 @@ def start(name, work, suffix="", port=None):
     deadline = time.time() + 20
     while not replies(port):
         if proc.poll() is not None or time.time() > deadline:
+            stop(proc)
             raise RuntimeError(f"{name} did not start")
         time.sleep(0.05)
     return proc

@@ -91,9 +91,13 @@ pub struct Engine {
     /// Whether the hosts table was looked up since the last `plan` (so the next batch is
     /// likely to look it up too).
     hosts_looked_up: bool,
-    /// Per query of the planned batch: where it is, and its hosts key (as many as a batch
-    /// has queries).
-    planned: Vec<(usize, Option<name_table::ShortKey>)>,
+    /// Per query of the planned batch: where it is, and what the hosts table holds for
+    /// its name (as many as a batch has queries).
+    planned: Vec<(usize, Planned)>,
+    /// The snapshot the planned lookups were made in (its address).
+    planned_in: usize,
+    /// The planned batch's hosts keys, while `plan` looks them up (kept for the room).
+    plan_keys: Vec<Option<name_table::ShortKey>>,
     /// The planned query being answered.
     planned_at: Option<usize>,
 }
@@ -118,10 +122,16 @@ const MAX_FAST_HOSTS_ADDRS: usize = 16;
 /// Hosts tables smaller than this stay in the caches: their lookups are not planned.
 const PLAN_MIN_HOSTS_NAMES: usize = 1 << 16;
 
-/// How many queries ahead of the one being answered its index line is asked for, and its
-/// records (once that line is in).
-const PLAN_GROUPS_AHEAD: usize = 4;
-const PLAN_RECORDS_AHEAD: usize = 2;
+/// What `Engine::plan` found for one query of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Planned {
+    /// Its name has no hosts key (too long, or not plain text): looked up as it comes.
+    Unkeyed,
+    /// Not in the hosts table.
+    Missing,
+    /// In the hosts table, with this value (`HostsTable::addrs`).
+    Found(u32),
+}
 
 /// The question name of `query` as dotted text in `buf`, straight from its labels
 /// before the query is checked, with `dotted`'s rule for the bytes of a label: for
@@ -180,6 +190,8 @@ impl Engine {
             lease_names: None,
             hosts_looked_up: false,
             planned: Vec::new(),
+            planned_in: 0,
+            plan_keys: Vec::new(),
             planned_at: None,
             out: Vec::with_capacity(super::cache::MAX_ENTRY_BYTES + 64),
         }
@@ -254,7 +266,7 @@ impl Engine {
         // where nothing else could answer first, it is made now, and not again below.
         let planned_first = !self.local.has_interface_names()
             && self.local.names.is_empty()
-            && self.planned_key(planned, query).is_some();
+            && self.planned_lookup(planned, query).is_some();
         if planned_first && self.hosts_reply(query, planned, &q, None, edns.is_some(), limit) {
             return Action::Reply(&self.out);
         }
@@ -454,8 +466,8 @@ impl Engine {
             return false;
         }
         self.hosts_looked_up = true;
-        let found = match (self.planned_key(planned, query), name) {
-            (Some(key), _) => self.local.hosts.get_key(key),
+        let found = match (self.planned_lookup(planned, query), name) {
+            (Some(value), _) => value.map(|v| self.local.hosts.addrs(v)),
             (None, Some(name)) => self.local.hosts.get(name),
             (None, None) => None,
         };
@@ -520,10 +532,11 @@ impl Engine {
     }
 
     /// Get ready to answer a batch of `queries` with `query_planned`: in a hosts table too
-    /// big for the caches each lookup misses twice (index line, then name), so each
-    /// query's key is made now, and while one query is answered the memory system is
-    /// asked for what the next ones will read. Only while hosts names are being asked
-    /// for (the last batch looked some up), so that a batch of cache hits pays nothing.
+    /// big for the caches each lookup misses twice (index line, then name), so the
+    /// batch's names are looked up now, all together, their misses overlapping, and each
+    /// query then answered with what was found for it. Only while hosts names are being
+    /// asked for (the last batch looked some up), so that a batch of cache hits pays
+    /// nothing.
     pub fn plan<'q>(&mut self, queries: impl Iterator<Item = &'q [u8]>) {
         self.planned.clear();
         if !std::mem::take(&mut self.hosts_looked_up)
@@ -533,18 +546,30 @@ impl Engine {
         }
         let mut text: NameText = [0; wire::MAX_NAME_BYTES + 1];
         let mut scratch = [0; name_table::MAX_KEY_BYTES];
+        self.plan_keys.clear();
         for query in queries {
             let key = query_name_text(query, &mut text)
                 .and_then(|name| name_table::ShortKey::new_in(name, &mut scratch));
-            self.planned.push((query.as_ptr() as usize, key));
+            let planned = if key.is_some() {
+                Planned::Missing
+            } else {
+                Planned::Unkeyed
+            };
+            self.planned.push((query.as_ptr() as usize, planned));
+            self.plan_keys.push(key);
         }
-        for i in 0..PLAN_GROUPS_AHEAD {
-            self.prefetch_planned(i, false);
-        }
+        let (keys, planned) = (&self.plan_keys, &mut self.planned);
+        let key = |i: usize| keys.get(i).and_then(Option::as_ref);
+        self.local.hosts.get_batch(keys.len(), key, |i, value| {
+            if let Some(value) = value {
+                planned[i].1 = Planned::Found(value);
+            }
+        });
+        self.planned_in = Arc::as_ptr(&self.local) as usize;
     }
 
     /// `query` (the `i`th of the batch given to `plan`), answered as `query` does, with
-    /// the memory its followers will read asked for.
+    /// its hosts lookup already made.
     pub fn query_planned(
         &mut self,
         i: usize,
@@ -553,26 +578,23 @@ impl Engine {
         now_secs: u64,
         tcp: bool,
     ) -> Action<'_> {
-        self.prefetch_planned(i + PLAN_GROUPS_AHEAD, false);
-        self.prefetch_planned(i + PLAN_RECORDS_AHEAD, true);
         self.planned_at = Some(i);
         self.query(query, client, now_secs, tcp)
     }
 
-    /// Ask for the index line (or, once it has come, the records) planned lookup `i` reads.
-    fn prefetch_planned(&self, i: usize, records: bool) {
-        if let Some((_, Some(key))) = self.planned.get(i) {
-            match records {
-                true => self.local.hosts.prefetch_records(key.hash()),
-                false => self.local.hosts.prefetch(key.hash()),
-            }
+    /// What `plan` found in the hosts table for `query`, if it is planned query `i` and
+    /// its name had a key: Some(None) for a name not there. Only in the snapshot the
+    /// lookup was made in.
+    fn planned_lookup(&self, i: Option<usize>, query: &[u8]) -> Option<Option<u32>> {
+        if self.planned_in != Arc::as_ptr(&self.local) as usize {
+            return None;
         }
-    }
-
-    /// The key `plan` made for `query`, if it is planned query `i`.
-    fn planned_key(&self, i: Option<usize>, query: &[u8]) -> Option<&name_table::ShortKey> {
         match self.planned.get(i?) {
-            Some((at, Some(key))) if *at == query.as_ptr() as usize => Some(key),
+            Some(&(at, planned)) if at == query.as_ptr() as usize => match planned {
+                Planned::Unkeyed => None,
+                Planned::Missing => Some(None),
+                Planned::Found(value) => Some(Some(value)),
+            },
             _ => None,
         }
     }
@@ -1825,7 +1847,11 @@ mod tests {
         assert_eq!(named, replies(&mut e, false));
         let mut e = Engine::new(d, Policy::default(), Options::default());
         assert_eq!(replies(&mut e, true), one_by_one);
-        let planned: Vec<bool> = e.planned.iter().map(|(_, key)| key.is_some()).collect();
+        let planned: Vec<bool> = e
+            .planned
+            .iter()
+            .map(|(_, p)| *p != Planned::Unkeyed)
+            .collect();
         assert_eq!(
             planned,
             [true, true, true, true, true, true, false],
@@ -1844,6 +1870,37 @@ mod tests {
             m.answers()[0].data(),
             Some(&RData::A(A(Ipv4Addr::UNSPECIFIED)))
         );
+    }
+
+    #[test]
+    fn a_planned_lookup_is_not_used_under_another_snapshot() {
+        // `first` takes the first address slot, so that the same name's value differs
+        // between the two snapshots.
+        let big = |first: &str, addr: &str| {
+            let mut hosts = format!("{first}\n");
+            for i in 0..PLAN_MIN_HOSTS_NAMES {
+                hosts += &format!("{addr} ads{i}.example\n");
+            }
+            let mut d = local();
+            d.set_hosts(&[hosts.as_str()]);
+            Arc::new(d)
+        };
+        let old = big("", "0.0.0.0");
+        let mut e = Engine::new(old, Policy::default(), Options::default());
+        let batch = [test_query("ads7.example.", RecordType::A)];
+        e.plan(batch.iter().map(|q| &q[..]));
+        let _ = e.query_planned(0, &batch[0], CLIENT, 0, false);
+        e.plan(batch.iter().map(|q| &q[..]));
+        assert!(matches!(e.planned[0].1, Planned::Found(_)));
+        // A reload swaps the snapshot after the batch was planned: the answer comes from
+        // the new one.
+        e.local = big("10.0.0.1 other.example", "10.0.0.7");
+        let Action::Reply(b) = e.query_planned(0, &batch[0], CLIENT, 0, false) else {
+            panic!("a reply");
+        };
+        let m = Message::from_vec(b).unwrap();
+        let answers: Vec<_> = m.answers().iter().map(|r| r.data().cloned()).collect();
+        assert_eq!(answers, [Some(RData::A(A(Ipv4Addr::new(10, 0, 0, 7))))]);
     }
 
     #[test]

@@ -114,15 +114,21 @@ impl HostsTable {
             .map(|value| HostAddrs { table: self, value })
     }
 
-    /// Ask for the index line a lookup of the key with this hash reads first.
-    pub fn prefetch(&self, hash: u64) {
-        self.names.prefetch(hash);
+    /// Look up `count` keys at once (`key(i)` the `i`th, None for none), overlapping
+    /// their cache misses: `found(i, value)` in order, the value for `addrs`.
+    pub fn get_batch<'k, const N: usize>(
+        &self,
+        count: usize,
+        key: impl Fn(usize) -> Option<&'k name_table::KeyOf<N>>,
+        found: impl FnMut(usize, Option<u32>),
+    ) {
+        let key = |i| key(i).map(|k: &'k name_table::KeyOf<N>| (k.as_bytes(), k.hash()));
+        self.names.get_batch(count, key, found);
     }
 
-    /// Ask for the records a lookup of the name with this hash compares (once the line
-    /// `prefetch` asked for has come).
-    pub fn prefetch_records(&self, hash: u64) {
-        self.names.prefetch_records(hash);
+    /// The addresses `get_batch` found as `value`.
+    pub fn addrs(&self, value: u32) -> HostAddrs<'_> {
+        HostAddrs { table: self, value }
     }
 
     /// The name an address's PTR answer gives (the first name of its first line), with

@@ -38,6 +38,11 @@ const RECORD_PREFETCH_BYTES: usize = 32;
 /// How many records ahead a bulk insert prefetches their index lines.
 pub const PREFETCH_AHEAD: usize = 8;
 
+/// How many keys ahead `get_batch` asks for the index line of a lookup, and for its
+/// records (once that line has come).
+const BATCH_GROUPS_AHEAD: usize = 8;
+const BATCH_RECORDS_AHEAD: usize = 4;
+
 /// A one-byte value that stands for a value kept in `NameTable::overflow`.
 const OVERFLOW: u8 = 0xFF;
 
@@ -489,7 +494,7 @@ impl NameTable {
 
     /// Once the line `prefetch` asked for has come: ask for the records its slots with
     /// `hash`'s tag point at, where the lookup will compare names.
-    pub fn prefetch_records(&self, hash: u64) {
+    fn prefetch_records(&self, hash: u64) {
         if self.groups.is_empty() {
             return;
         }
@@ -504,6 +509,34 @@ impl NameTable {
                 if let Some(end) = self.arena.get(at + RECORD_PREFETCH_BYTES - 1) {
                     prefetch_line(end);
                 }
+            }
+        }
+    }
+
+    /// Look up `count` keys at once (`key(i)` the `i`th and its hash, None for none; asked
+    /// only for `i` below `count`) and hand each one's value to `found`, in order. Each
+    /// lookup in a big table misses the caches twice (index line, then record); run back
+    /// to back, each key's index line asked for `BATCH_GROUPS_AHEAD` keys ahead and its
+    /// records `BATCH_RECORDS_AHEAD` ahead, the misses of several keys are in flight at
+    /// once instead of one after another.
+    pub fn get_batch<'k>(
+        &self,
+        count: usize,
+        key: impl Fn(usize) -> Option<(&'k [u8], u64)>,
+        mut found: impl FnMut(usize, Option<u32>),
+    ) {
+        let key = |i: usize| if i < count { key(i) } else { None };
+        for i in 0..count + BATCH_GROUPS_AHEAD {
+            if let Some((_, hash)) = key(i) {
+                self.prefetch(hash);
+            }
+            if let Some(r) = (i + BATCH_RECORDS_AHEAD).checked_sub(BATCH_GROUPS_AHEAD) {
+                if let Some((_, hash)) = key(r) {
+                    self.prefetch_records(hash);
+                }
+            }
+            if let Some(l) = i.checked_sub(BATCH_GROUPS_AHEAD) {
+                found(l, key(l).and_then(|(k, hash)| self.get_key(k, hash)));
             }
         }
     }
@@ -641,6 +674,46 @@ mod tests {
             assert_eq!(t.get(b"host1.exampl"), None);
             assert_eq!(t.get(b""), None);
         }
+    }
+
+    #[test]
+    fn a_batch_finds_what_one_by_one_lookups_find() {
+        let mut t = NameTable::default();
+        for i in 0..5_000u32 {
+            add(&mut t, &format!("ads{i}.example"), i).unwrap_err();
+        }
+        // Present, absent and keyless entries, in batches shorter and longer than the
+        // lookahead.
+        let names: Vec<Option<String>> = (0..200u32)
+            .map(|i| match i % 5 {
+                0 => None,
+                1 => Some(format!("nothing{i}.example")),
+                _ => Some(format!("ads{}.example", i * 13)),
+            })
+            .collect();
+        let keys: Vec<Option<ShortKey>> = names
+            .iter()
+            .map(|n| n.as_ref().and_then(|n| ShortKey::new(n.as_bytes())))
+            .collect();
+        for count in [
+            0,
+            1,
+            3,
+            BATCH_GROUPS_AHEAD,
+            BATCH_GROUPS_AHEAD + 1,
+            keys.len(),
+        ] {
+            let mut seen = Vec::new();
+            let key = |i: usize| keys[i].as_ref().map(|k| (k.as_bytes(), k.hash()));
+            t.get_batch(count, key, |i, value| seen.push((i, value)));
+            let expected: Vec<(usize, Option<u32>)> = (0..count)
+                .map(|i| (i, names[i].as_ref().and_then(|n| t.get(n.as_bytes()))))
+                .collect();
+            assert_eq!(seen, expected, "{count} keys");
+        }
+        let found =
+            (0..keys.len()).filter(|&i| names[i].as_ref().is_some_and(|n| n.starts_with("ads")));
+        assert_eq!(found.count(), 120);
     }
 
     #[test]
