@@ -437,7 +437,11 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
     let mut received = Received::new(MAX_UDP_BYTES, wildcard);
     let mut replies = Replies::default();
     let mut blocked = Vec::new();
+    #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+    let mut timing = super::batch_timing::BatchTiming::from_env();
     loop {
+        #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+        let mut marks = timing.start();
         match received.receive(fd) {
             Ok(0) => {
                 // Nothing waiting: sleep in the reactor until a datagram arrives.
@@ -447,6 +451,8 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             Ok(_) => {}
             Err(_) => continue,
         }
+        #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+        timing.received(&mut marks);
         let now = shard.now_secs();
         shard
             .engine
@@ -481,6 +487,8 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
                 }
             }
         }
+        #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+        timing.answered(&mut marks);
         replies.flush(fd, |reply, to| {
             if let Some(to) = to.to_socket_addr() {
                 blocked.push((reply.to_vec(), to));
@@ -490,6 +498,8 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
         for (reply, to) in blocked.drain(..) {
             let _ = socket.send_to(&reply, to).await;
         }
+        #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+        timing.sent(marks, received.get(0).map(|(q, _)| q), received.len());
         // Let forwards, TCP and the ticker run between batches.
         glommio::yield_if_needed().await;
     }

@@ -2,6 +2,8 @@
 //! control executor (DHCP), and runs the control loop (signals, reloads) on the main
 //! thread. Protocol logic lives in `dns` and `dhcp`.
 
+#[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
+mod batch_timing;
 mod control;
 mod dhcp_v4;
 pub mod dns_shard;
