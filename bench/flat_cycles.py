@@ -52,11 +52,7 @@ def main():
                 f.write("\n".join(many[b * BLOCK:(b + 1) * BLOCK]) + "\n")
                 f.write("\n".join(ten[b * BLOCK:(b + 1) * BLOCK]) + "\n")
         suite.write_configs(work, f"{work}/hosts")
-        procs.append(suite.pinned(suite.DRIVER_CPU, [
-            "dnsmasq", "-k", f"--port={suite.UPSTREAM_PORT}", "--listen-address=127.0.0.1",
-            "--bind-interfaces", "--no-resolv", "--no-hosts",
-            "--address=/bench.test/192.0.2.1", "--local-ttl=3600", "--cache-size=0",
-            "--pid-file=", "--user=root", "--log-facility=/dev/null"]))
+        procs.append(suite.start_upstream())
         log = f"{work}/timing.log"
         os.environ["RINGMASQ_TIMING_NAMES"] = f"{work}/hosts-one10"
         os.environ["RINGMASQ_TIMING_LOG"] = log

@@ -51,11 +51,7 @@ def main():
         twin_port = small_port + 1
         with open(f"{work}/ringmasq-twin.conf", "w") as f:
             f.write(conf.replace(f"port={small_port}\n", f"port={twin_port}\n"))
-        procs.append(suite.pinned(suite.DRIVER_CPU, [
-            "dnsmasq", "-k", f"--port={suite.UPSTREAM_PORT}", "--listen-address=127.0.0.1",
-            "--bind-interfaces", "--no-resolv", "--no-hosts",
-            "--address=/bench.test/192.0.2.1", "--local-ttl=3600", "--cache-size=0",
-            "--pid-file=", "--user=root", "--log-facility=/dev/null"]))
+        procs.append(suite.start_upstream())
         big = suite.start("ringmasq", work, "-hosts")
         small = suite.start("ringmasq", work, "-small", port=small_port)
         twin = suite.start("ringmasq", work, "-twin", port=twin_port)

@@ -114,6 +114,16 @@ def pinned(cpu, argv, **kw):
                             stderr=subprocess.DEVNULL, **kw)
 
 
+def start_upstream():
+    """The fast local upstream: a dnsmasq on the driver CPU answering every name under
+    bench.test itself (192.0.2.1), caching nothing."""
+    return pinned(DRIVER_CPU, [
+        "dnsmasq", "-k", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
+        "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/bench.test/192.0.2.1",
+        "--local-ttl=3600", "--cache-size=0", "--pid-file=", "--user=root",
+        "--log-facility=/dev/null"])
+
+
 def stop(proc):
     proc.terminate()
     try:
@@ -439,11 +449,7 @@ def main():
         write_configs(work, f"{work}/hosts10", "-hosts10")
         write_configs(work, f"{work}/hosts-one10", "-one10")
         write_configs(work, None, "-rules", f"conf-file={work}/rules.conf\n")
-        upstream = pinned(DRIVER_CPU, [
-            "dnsmasq", "-k", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
-            "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/bench.test/192.0.2.1",
-            "--local-ttl=3600", "--cache-size=0", "--pid-file=", "--user=root",
-            "--log-facility=/dev/null"])
+        upstream = start_upstream()
         servers = ["echo", "ringmasq", "dnsmasq", "unbound"]
         rows = {s: [] for s in servers}
         hosts = {s: [] for s in ("ringmasq", "dnsmasq")}

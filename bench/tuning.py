@@ -74,11 +74,7 @@ def main():
             f.writelines(f"hit{i}.bench.test A\n" for i in range(1000))
         with open(f"{work}/wide", "w") as f:
             f.writelines(f"w{i}.bench.test A\n" for i in range(20000))
-        upstream = suite.pinned(suite.DRIVER_CPU, [
-            "dnsmasq", "-k", f"--port={suite.UPSTREAM_PORT}", "--listen-address=127.0.0.1",
-            "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/bench.test/192.0.2.1",
-            "--local-ttl=3600", "--cache-size=0", "--pid-file=", "--user=root",
-            "--log-facility=/dev/null"])
+        upstream = suite.start_upstream()
         plain = config(work, "plain", "cache-size=10000\ndns-forward-max=5000\n")
         one = config(work, "one", "cache-size=10000\ndns-forward-max=5000\nshards=1\n")
         hits = ["-d", f"{work}/hits", "-c", "10"]

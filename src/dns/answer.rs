@@ -207,7 +207,7 @@ impl Engine {
         now_secs: u64,
         tcp: bool,
     ) -> Action<'_> {
-        let planned = self.planned_at.take();
+        let planned_at = self.planned_at.take();
         if query.len() < wire::HEADER_BYTES || query[2] & flag::QR != 0 {
             self.counters.malformed += 1;
             return Action::Drop;
@@ -264,9 +264,9 @@ impl Engine {
         }
         // A planned hosts lookup (a batch of block-list names) needs no text of the name:
         // where nothing else could answer first, it is made now, and not again below.
-        let planned_first = !self.local.has_interface_names()
-            && self.local.names.is_empty()
-            && self.planned_lookup(planned, query).is_some();
+        let planned = self.planned_lookup(planned_at, query);
+        let planned_first =
+            !self.local.has_interface_names() && self.local.names.is_empty() && planned.is_some();
         if planned_first && self.hosts_reply(query, planned, &q, None, edns.is_some(), limit) {
             return Action::Reply(&self.out);
         }
@@ -446,12 +446,13 @@ impl Engine {
     /// name has no address of the family asked (that goes upstream, as in dnsmasq), the
     /// query is logged or localised, or the reply would not fit (checked before anything
     /// is written or the round robin turns).
-    /// `name`, the question's as text, may be left out where the query's key was planned
-    /// and the configuration gives no other local names.
+    /// `planned` is what `plan` found for the query, if it was planned (Some(None): not in
+    /// the table); then `name`, the question's as text, may be left out where the
+    /// configuration gives no other local names.
     fn hosts_reply(
         &mut self,
         query: &[u8],
-        planned: Option<usize>,
+        planned: Option<Option<u32>>,
         q: &Question,
         name: Option<&str>,
         edns: bool,
@@ -466,7 +467,7 @@ impl Engine {
             return false;
         }
         self.hosts_looked_up = true;
-        let found = match (self.planned_lookup(planned, query), name) {
+        let found = match (planned, name) {
             (Some(value), _) => value.map(|v| self.local.hosts.addrs(v)),
             (None, Some(name)) => self.local.hosts.get(name),
             (None, None) => None,

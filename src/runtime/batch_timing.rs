@@ -30,6 +30,24 @@ pub struct BatchTiming {
     batches: u64,
 }
 
+impl Marks {
+    pub fn start() -> Marks {
+        Marks {
+            start: cycles(),
+            received: 0,
+            answered: 0,
+        }
+    }
+
+    pub fn received(&mut self) {
+        self.received = cycles();
+    }
+
+    pub fn answered(&mut self) {
+        self.answered = cycles();
+    }
+}
+
 fn cycles() -> u64 {
     // SAFETY: reading the time-stamp counter has no side effects.
     unsafe { std::arch::x86_64::_rdtsc() }
@@ -67,22 +85,6 @@ impl BatchTiming {
             sums: [[0; 4]; 2],
             batches: 0,
         }
-    }
-
-    pub fn start(&self) -> Marks {
-        Marks {
-            start: cycles(),
-            received: 0,
-            answered: 0,
-        }
-    }
-
-    pub fn received(&self, marks: &mut Marks) {
-        marks.received = cycles();
-    }
-
-    pub fn answered(&self, marks: &mut Marks) {
-        marks.answered = cycles();
     }
 
     /// The batch of `queries` queries whose first is `first` has been sent.

@@ -441,7 +441,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
     let mut timing = super::batch_timing::BatchTiming::from_env();
     loop {
         #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
-        let mut marks = timing.start();
+        let mut marks = super::batch_timing::Marks::start();
         match received.receive(fd) {
             Ok(0) => {
                 // Nothing waiting: sleep in the reactor until a datagram arrives.
@@ -452,7 +452,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             Err(_) => continue,
         }
         #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
-        timing.received(&mut marks);
+        marks.received();
         let now = shard.now_secs();
         shard
             .engine
@@ -488,7 +488,7 @@ async fn serve_udp(socket: Rc<UdpSocket>, wildcard: bool, shard: Rc<Shard>) {
             }
         }
         #[cfg(all(feature = "batch-timing", target_arch = "x86_64"))]
-        timing.answered(&mut marks);
+        marks.answered();
         replies.flush(fd, |reply, to| {
             if let Some(to) = to.to_socket_addr() {
                 blocked.push((reply.to_vec(), to));
