@@ -228,9 +228,16 @@ pub struct KeyOf<const N: usize> {
 /// The key of any name.
 pub type Key = KeyOf<MAX_KEY_BYTES>;
 
-/// The key of a name of up to 60 characters that pack (most): small enough to keep one
-/// per query of a batch, planned ahead (see `dns::answer`).
-pub type ShortKey = KeyOf<48>;
+/// The key of a name of up to 60 characters (and of longer ones that pack into 64
+/// bytes): small enough to keep one per query of a batch, planned ahead (see
+/// `dns::answer`).
+pub type ShortKey = KeyOf<64>;
+
+/// Most bytes `write_key` writes for a name of `len` bytes (raw: 2 and the name; packed:
+/// a length byte and 3 bytes for every 4 characters, the last 4 written whole).
+const fn key_room(len: usize) -> usize {
+    len + 4
+}
 
 impl<const N: usize> KeyOf<N> {
     /// The key of `name`, or None when it is too long to be in any table (or in `N`
@@ -239,11 +246,11 @@ impl<const N: usize> KeyOf<N> {
         Self::new_in(name, &mut [0; MAX_KEY_BYTES])
     }
 
-    /// `new`, written in `scratch` first where `N` is too small for any key (so that a
-    /// run of keys needs one scratch buffer).
+    /// `new`, written in `scratch` first where `N` may be too small for `name`'s key (so
+    /// that a run of keys needs one scratch buffer).
     pub fn new_in(name: &[u8], scratch: &mut [u8; MAX_KEY_BYTES]) -> Option<KeyOf<N>> {
         let mut bytes = [0; N];
-        let len = if N >= MAX_KEY_BYTES {
+        let len = if N >= MAX_KEY_BYTES || key_room(name.len()) <= N {
             write_key(name, &mut bytes)?
         } else {
             let len = write_key(name, scratch)?;
@@ -714,6 +721,28 @@ mod tests {
         let found =
             (0..keys.len()).filter(|&i| names[i].as_ref().is_some_and(|n| n.starts_with("ads")));
         assert_eq!(found.count(), 120);
+    }
+
+    #[test]
+    fn a_short_key_is_the_key_whatever_the_name_length() {
+        // Packed and raw names around the lengths a short key holds without its scratch
+        // buffer, and past them.
+        for len in 0..=100 {
+            for name in [
+                "a".repeat(len),
+                format!("{}.com", "b".repeat(len)),
+                "c ".repeat(len / 2 + 1),
+            ] {
+                let key = Key::new(name.as_bytes()).unwrap();
+                match ShortKey::new(name.as_bytes()) {
+                    Some(short) => {
+                        assert_eq!(short.as_bytes(), key.as_bytes(), "{name}");
+                        assert_eq!(short.hash(), key.hash(), "{name}");
+                    }
+                    None => assert!(key.as_bytes().len() > 64, "{name}"),
+                }
+            }
+        }
     }
 
     #[test]
