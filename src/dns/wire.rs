@@ -201,6 +201,20 @@ pub fn read_name(msg: &[u8], at: usize, out: &mut NameBuf) -> Result<usize, Wire
     }
 }
 
+/// Offset just past the name at `at` where it is uncompressed, whole and no longer than
+/// `MAX_NAME_BYTES`; None for anything else (`read_name` says what).
+fn plain_name_end(msg: &[u8], at: usize) -> Option<usize> {
+    let mut pos = at;
+    loop {
+        match *msg.get(pos)? {
+            0 => break,
+            b if b & 0xc0 == 0 => pos += 1 + b as usize,
+            _ => return None,
+        }
+    }
+    (pos + 1 - at <= MAX_NAME_BYTES).then_some(pos + 1)
+}
+
 /// Offset just past the (possibly compressed) name at `at`, without reading it.
 pub fn skip_name(msg: &[u8], at: usize) -> Result<usize, WireError> {
     let mut pos = at;
@@ -251,7 +265,18 @@ pub fn question(msg: &[u8]) -> Result<Question, WireError> {
         return Err(WireError::QuestionCount);
     }
     let mut name = NameBuf::default();
-    let after = read_name(msg, HEADER_BYTES, &mut name)?;
+    let after = match plain_name_end(msg, HEADER_BYTES) {
+        // The usual name, read in one pass (length bytes are below 64, so lower-casing
+        // leaves them as they are) rather than label by label.
+        Some(end) => {
+            for (dst, src) in name.bytes.iter_mut().zip(&msg[HEADER_BYTES..end]) {
+                *dst = src.to_ascii_lowercase();
+            }
+            name.len = (end - HEADER_BYTES) as u8;
+            end
+        }
+        None => read_name(msg, HEADER_BYTES, &mut name)?,
+    };
     if after != HEADER_BYTES + name.len as usize {
         return Err(WireError::BadName);
     }
@@ -445,6 +470,42 @@ mod tests {
         let mut pointer = good[..12].to_vec();
         pointer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
         assert_eq!(question(&pointer).err(), Some(WireError::BadName));
+    }
+
+    #[test]
+    fn a_question_reads_as_read_name_reads_it() {
+        // Up to the longest name allowed (255 bytes on the wire) and one past it.
+        let longest = format!(
+            "{}.{}",
+            vec!["Ab".repeat(31) + "c"; 3].join("."),
+            "d".repeat(61)
+        );
+        let past = format!("{longest}e");
+        for name in [
+            "",
+            "a",
+            "Z.b",
+            "ads.Example.CO.uk",
+            "x-y_z.0.9",
+            &longest,
+            &past,
+        ] {
+            let m = query(name, rtype::A);
+            let mut general = NameBuf::default();
+            let read = read_name(&m, HEADER_BYTES, &mut general);
+            match question(&m) {
+                Ok(q) => {
+                    assert_eq!(read, Ok(q.end - 4), "{name}");
+                    assert_eq!(q.name.wire(), general.wire(), "{name}");
+                }
+                Err(e) => assert_eq!(read.err(), Some(e), "{name}"),
+            }
+        }
+        assert!(question(&query(&longest, rtype::A)).is_ok());
+        assert_eq!(
+            question(&query(&past, rtype::A)).err(),
+            Some(WireError::BadName)
+        );
     }
 
     #[test]
