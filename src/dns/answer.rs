@@ -142,8 +142,9 @@ fn query_name_text<'b>(query: &[u8], buf: &'b mut NameText) -> Option<&'b [u8]> 
     // them all: label by label, every label's end would be a branch mispredicted when
     // names vary, and a batch of block-list names varies.
     let wire = query.get(wire::HEADER_BYTES..)?;
-    let copied = wire.len().saturating_sub(1).min(buf.len());
-    buf[..copied].copy_from_slice(&wire[1..1 + copied]);
+    let labels_bytes = wire.get(1..).unwrap_or_default();
+    let copied = labels_bytes.len().min(buf.len());
+    buf[..copied].copy_from_slice(&labels_bytes[..copied]);
     let (mut root, mut labels) = (0usize, 0usize);
     loop {
         let len = usize::from(*wire.get(root)?);
@@ -1792,6 +1793,15 @@ mod tests {
         assert_eq!(query_name_text(&query, &mut text), None);
         let good = test_query("Ads.Example.", RecordType::A);
         assert_eq!(query_name_text(&good, &mut text), Some(&b"Ads.Example"[..]));
+        // Cut anywhere, a query gives no name or a name (never a panic): the whole name
+        // only once its root is there.
+        for cut in 0..good.len() {
+            let name = query_name_text(&good[..cut], &mut text).map(<[u8]>::to_vec);
+            let whole = cut > wire::HEADER_BYTES + 12;
+            assert_eq!(name.is_some(), whole, "cut at {cut}");
+        }
+        let root = test_query(".", RecordType::NS);
+        assert_eq!(query_name_text(&root, &mut text), Some(&b""[..]));
     }
 
     #[test]
