@@ -9,6 +9,7 @@ use common::upstream::{self, ask_tcp, ask_udp};
 use common::{free_port, Running};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -149,16 +150,19 @@ fn repeats_are_answered_from_the_cache_without_asking_upstream() {
     );
 }
 
-#[test]
-fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answered() {
-    let (_server, port) = start("fwd-burst", &[]);
+/// Send 150 queries for `name` to `port` with `junk` among them (before every 60th),
+/// more than one receive batch takes; few enough that the burst fits the default socket
+/// buffers even before the server reads. Asserts that each query gets `name`'s address
+/// `addr` and that any other reply is a FORMERR to junk with the ID `junk_id`.
+fn burst_is_answered(
+    port: u16,
+    junk: &[&[u8]],
+    junk_id: u16,
+    name: &str,
+    addr: std::net::Ipv4Addr,
+) {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut qdcount_two = query(2, "ready.lan.");
-    qdcount_two[5] = 2;
-    let junk: [&[u8]; 3] = [&[0u8; 5000], &[1, 2, 3], &qdcount_two];
-    // More queries than one receive batch takes, with bad datagrams among them; few
-    // enough that the burst fits the default socket buffers even before the server reads.
     let mut valid = std::collections::HashSet::new();
     for i in 0..150u16 {
         if i % 60 == 0 {
@@ -166,7 +170,7 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
                 sock.send_to(j, ("127.0.0.1", port)).unwrap();
             }
         }
-        sock.send_to(&query(1000 + i, "ready.lan."), ("127.0.0.1", port))
+        sock.send_to(&query(1000 + i, name), ("127.0.0.1", port))
             .unwrap();
         valid.insert(1000 + i);
     }
@@ -175,11 +179,10 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
     while let Ok(n) = sock.recv(&mut buf) {
         let m = Message::from_vec(&buf[..n]).unwrap();
         if valid.remove(&m.id()) {
-            assert_eq!(first_a(&buf[..n]), Some("10.9.9.9".parse().unwrap()));
+            assert_eq!(first_a(&buf[..n]), Some(addr));
             answered += 1;
         } else {
-            // Only the two-question query may get a reply of its own: FORMERR.
-            assert_eq!(m.id(), 2);
+            assert_eq!(m.id(), junk_id);
             assert_eq!(m.response_code(), ResponseCode::FormErr);
         }
         if valid.is_empty() {
@@ -187,6 +190,48 @@ fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answere
         }
     }
     assert_eq!(answered, 150, "every valid query in the burst is answered");
+}
+
+#[test]
+fn a_burst_with_oversized_and_malformed_datagrams_gets_every_valid_query_answered() {
+    let (_server, port) = start("fwd-burst", &[]);
+    let mut qdcount_two = query(2, "ready.lan.");
+    qdcount_two[5] = 2;
+    let junk: [&[u8]; 3] = [&[0u8; 5000], &[1, 2, 3], &qdcount_two];
+    // Only the two-question query may get a reply of its own: FORMERR.
+    burst_is_answered(port, &junk, 2, "ready.lan.", "10.9.9.9".parse().unwrap());
+}
+
+#[test]
+fn malformed_datagrams_among_block_list_names_do_no_harm() {
+    // A block list big enough that each batch's hosts lookups are made together, ahead
+    // of answering (where the question has not been checked yet).
+    let dir = common::scratch_dir("fwd-burst-blocklist");
+    let hosts: String = (0..70_000)
+        .map(|i| format!("0.0.0.0 ads{i}.example\n"))
+        .collect();
+    std::fs::write(dir.join("block"), hosts).unwrap();
+    let extra = format!("addn-hosts={}\n", dir.join("block").display());
+    let (_server, port) = start_with("fwd-burst-blocklist-server", &[], &extra);
+    let loaded = common::wait_until(|| {
+        ask_udp(
+            port,
+            &query(3, "ads69999.example."),
+            Duration::from_millis(200),
+        )
+        .is_some_and(|r| first_a(&r) == Some(Ipv4Addr::UNSPECIFIED))
+    });
+    assert!(loaded, "the block list was not loaded");
+    let good = query(4, "ads7.example.");
+    // A header alone, a name cut short, a label running past the end, a pointer, nothing.
+    let mut pointer = good[..12].to_vec();
+    pointer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+    let mut past_end = good[..12].to_vec();
+    past_end.extend_from_slice(&[60, b'a']);
+    let junk: [&[u8]; 5] = [&good[..12], &good[..17], &past_end, &pointer, &[]];
+    for _ in 0..2 {
+        burst_is_answered(port, &junk, 4, "ads7.example.", Ipv4Addr::UNSPECIFIED);
+    }
 }
 
 #[test]
