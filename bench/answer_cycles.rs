@@ -8,6 +8,8 @@
 //!
 //! Usage: cargo bench --bench answer_cycles [-- ROUNDS]
 
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
 use ringmasq::dns::answer::{Action, Engine, Options};
 use ringmasq::dns::cache::Policy;
 use ringmasq::dns::hosts::HostsBuilder;
@@ -23,14 +25,11 @@ const TURN_BATCHES: usize = 25;
 
 /// A query for `name` (type A, recursion desired) as it comes off the wire.
 fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
+    let mut m = Message::new();
+    m.set_id(id).set_recursion_desired(true);
+    let name = Name::from_ascii(name).expect("a generated name is valid");
+    m.add_query(Query::query(name, RecordType::A));
+    m.to_vec().expect("a query encodes")
 }
 
 fn cycles() -> u64 {

@@ -104,14 +104,7 @@ impl HostsTable {
     pub fn get(&self, name: &str) -> Option<HostAddrs<'_>> {
         self.names
             .get(name.as_bytes())
-            .map(|value| HostAddrs { table: self, value })
-    }
-
-    /// The addresses of the name whose key is `key`.
-    pub fn get_key<const N: usize>(&self, key: &name_table::KeyOf<N>) -> Option<HostAddrs<'_>> {
-        self.names
-            .get_key(key.as_bytes(), key.hash())
-            .map(|value| HostAddrs { table: self, value })
+            .map(|value| self.addrs(value))
     }
 
     /// Look up `count` keys at once (`key(i)` the `i`th, None for none), overlapping
