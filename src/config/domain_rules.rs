@@ -135,6 +135,10 @@ pub struct DomainRules {
     /// The lines each rule came from (empty for rules merged by `over`).
     lines: Vec<Lines>,
     dotless: Option<(DomainRule, Lines)>,
+    /// How many domains have each of `lines` (empty for rules merged by `over`).
+    domains: Vec<u32>,
+    /// The records of the last `LAST_KEPT` domains given, in order.
+    last: Vec<u32>,
     /// Domains left out: there were more than `MAX_RULE_DOMAINS`.
     pub dropped: usize,
 }
@@ -173,10 +177,10 @@ impl DomainRules {
         names.reserve(self.names.len(), 0);
         let mut rules = Vec::new();
         let mut ids: HashMap<DomainRule, u32> = HashMap::new();
-        for at in self.names.records() {
+        for (at, value) in self.names.records() {
             let key = self.names.key_at(at);
             let hash = name_table::hash(key);
-            let lines = &self.lines[self.names.value_at(at) as usize];
+            let lines = &self.lines[value as usize];
             let before = earlier.names.get_key(key, hash);
             let rule = lines.rule(before.map(|i| &earlier.rules[i as usize]));
             let next = rules.len() as u32;
@@ -196,6 +200,8 @@ impl DomainRules {
                 let rule = lines.rule(earlier.dotless());
                 (rule, lines.clone())
             }),
+            domains: Vec::new(),
+            last: Vec::new(),
             dropped: self.dropped,
         }
     }
@@ -391,6 +397,10 @@ const FEW_ACTIONS: usize = 32;
 /// Transitions `Builder` remembers.
 const MAX_RECENT: usize = 8;
 
+/// The last domains given that `DomainRules::listed_last` lists: enough for dnsmasq's
+/// listing at start to reach its limits in any but a list of mostly local domains.
+const LAST_KEPT: usize = 64;
+
 /// What a rule line does, whatever its domains.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Action {
@@ -416,7 +426,7 @@ pub enum Listed {
 impl Lines {
     /// What dnsmasq lists for these lines (upstream servers are listed from the lines
     /// themselves, not here).
-    fn listed(&self) -> impl Iterator<Item = Listed> {
+    fn listed(&self) -> [Option<Listed>; 4] {
         let local = self.local || self.nxdomain || self.server == Some(RuleTarget::Local);
         let standard = self.server == Some(RuleTarget::Default);
         let null = self.v4 == Some(Ipv4Addr::UNSPECIFIED) && self.v6 == Some(Ipv6Addr::UNSPECIFIED);
@@ -426,23 +436,77 @@ impl Lines {
             self.v4.is_some().then_some(Listed::Address),
             (self.v6.is_some() && !null).then_some(Listed::Address),
         ]
-        .into_iter()
-        .flatten()
+    }
+}
+
+/// How many of each kind of line `DomainRules::listed` gives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListedCount {
+    /// `Listed::LocalOnly`.
+    pub local_only: usize,
+    /// The others.
+    pub other: usize,
+}
+
+impl ListedCount {
+    /// Count `n` more lines of `kind`.
+    pub fn add(&mut self, kind: Listed, n: usize) {
+        match kind {
+            Listed::LocalOnly => self.local_only += n,
+            Listed::Standard | Listed::Address => self.other += n,
+        }
     }
 }
 
 impl DomainRules {
     /// Every domain's rules as dnsmasq lists them at start, the domain given last first
     /// (names without a dot are not listed): the record of each domain, for `domain_at`.
+    /// This walks every domain; `listed_last` and `listed_count` spare a million-domain
+    /// list that walk where what follows is only counted.
     pub fn listed(&self) -> impl Iterator<Item = (u32, Listed)> + '_ {
-        let records: Vec<u32> = self.names.records().collect();
-        records.into_iter().rev().flat_map(move |at| {
-            self.lines
-                .get(self.names.value_at(at) as usize)
-                .into_iter()
-                .flat_map(Lines::listed)
-                .map(move |kind| (at, kind))
+        let mut records: Vec<(u32, u32)> = Vec::with_capacity(self.names.len());
+        records.extend(self.names.records());
+        self.listed_of(records.into_iter().rev())
+    }
+
+    /// The start of `listed`: the lines of the last domains given (up to `LAST_KEPT`).
+    /// `listed` goes on with the domains whose records are below the last one given here.
+    pub fn listed_last(&self) -> impl Iterator<Item = (u32, Listed)> + '_ {
+        let records = self.last.iter().rev();
+        self.listed_of(records.map(|&at| (at, self.names.value_at(at))))
+    }
+
+    /// The lines listed for `records` (offset and value), in their order.
+    fn listed_of<'a>(
+        &'a self,
+        records: impl Iterator<Item = (u32, u32)> + 'a,
+    ) -> impl Iterator<Item = (u32, Listed)> + 'a {
+        let kinds = self.kinds();
+        records.flat_map(move |(at, value)| {
+            let listed = kinds.get(value as usize).copied().unwrap_or_default();
+            listed.into_iter().flatten().map(move |kind| (at, kind))
         })
+    }
+
+    /// What each distinct `Lines` lists, worked out once rather than per domain.
+    fn kinds(&self) -> Vec<[Option<Listed>; 4]> {
+        self.lines.iter().map(Lines::listed).collect()
+    }
+
+    /// Whether `listed_last` is all of `listed`.
+    pub fn listed_last_is_all(&self) -> bool {
+        self.last.len() == self.names.len()
+    }
+
+    /// How many lines of each kind `listed` gives, without walking the domains.
+    pub fn listed_count(&self) -> ListedCount {
+        let mut count = ListedCount::default();
+        for (kinds, &domains) in self.kinds().iter().zip(&self.domains) {
+            for &kind in kinds.iter().flatten() {
+                count.add(kind, domains as usize);
+            }
+        }
+        count
     }
 
     /// The domain of record `at` (from `listed`).
@@ -464,6 +528,10 @@ pub struct Builder {
     /// Recent transitions (lines before, action id, lines after): a block list gives the
     /// same few over and over, and this spares hashing `Lines` for each.
     recent: Vec<(u32, u32, u32)>,
+    /// How many domains have each of `lines`.
+    domains: Vec<u32>,
+    /// The records of the last `LAST_KEPT` domains added, in order.
+    last: std::collections::VecDeque<u32>,
     /// Values added.
     values: usize,
     /// Domains left out: the table was full.
@@ -480,6 +548,8 @@ impl Default for Builder {
             actions: Vec::new(),
             action_ids: HashMap::new(),
             recent: Vec::new(),
+            domains: Vec::new(),
+            last: std::collections::VecDeque::new(),
             values: 0,
             dropped: 0,
         }
@@ -567,11 +637,19 @@ impl Builder {
         // Id 0 is the empty `Lines`, which a new domain starts from.
         let fresh = self.after(0, action);
         match self.names.find_or_insert(key, hash, fresh) {
-            Ok(Err(_new)) => {}
+            Ok(Err(new)) => {
+                self.domains[fresh as usize] += 1;
+                if self.last.len() == LAST_KEPT {
+                    self.last.pop_front();
+                }
+                self.last.push_back(new);
+            }
             Ok(Ok(at)) => {
                 let before = self.names.value_at(at);
                 let after = self.after(before, action);
                 self.names.set_value(at, after);
+                self.domains[before as usize] -= 1;
+                self.domains[after as usize] += 1;
             }
             Err(_) => self.dropped += 1,
         }
@@ -602,6 +680,7 @@ impl Builder {
         }
         let id = self.lines.len() as u32;
         self.lines.push(lines.clone());
+        self.domains.push(0);
         self.ids.insert(lines, id);
         id
     }
@@ -615,6 +694,8 @@ impl Builder {
             rules: self.lines.iter().map(|l| l.rule(None)).collect(),
             lines: self.lines,
             dotless: self.dotless.map(|l| (l.rule(None), l)),
+            domains: self.domains,
+            last: self.last.into(),
             dropped: self.dropped,
         }
     }

@@ -6,6 +6,7 @@
 
 use super::hosts::HostsTable;
 use super::name_table::Key;
+use crate::config::domain_rules::{Listed, ListedCount};
 use crate::config::parse::{ServerTarget, Value};
 use crate::config::Config;
 use std::borrow::Cow;
@@ -676,10 +677,9 @@ fn upstream_log_lines(value: &Value) -> Vec<String> {
 pub fn server_log_lines<'a>(
     lines: impl IntoIterator<Item = Cow<'a, Value>>,
     resolved: &[SocketAddr],
-    rules: &[&crate::config::domain_rules::DomainRules],
+    rules: &[&DomainRules],
     no_resolv: bool,
 ) -> Vec<String> {
-    use crate::config::domain_rules::Listed;
     // Only as many as are named, and one more to know there are more: a million
     // `server=` lines are not formatted.
     let servers: Vec<String> = lines
@@ -701,39 +701,11 @@ pub fn server_log_lines<'a>(
     if more {
         out.push("more servers are defined but not logged".to_string());
     }
-    // A rule for subdomains only (`/*.d/`) shows as `.d`.
-    let shown = |domain: String| match domain.strip_prefix('*') {
-        Some(rest) => rest.to_string(),
-        None => domain,
-    };
-    // dnsmasq's count, its off-by-one included: a domain answered here only is counted
-    // apart while fewer than SERVERS_LOGGED others have been.
-    let (mut count, mut locals) = (0usize, 0usize);
+    let mut tally = RuleTally::default();
     for rules in rules {
-        for (at, kind) in rules.listed() {
-            count += 1;
-            if count > SERVERS_LOGGED {
-                continue;
-            }
-            match kind {
-                Listed::LocalOnly => {
-                    count -= 1;
-                    locals += 1;
-                    if locals <= LOCALS_LOGGED {
-                        out.push(format!(
-                            "using only locally-known addresses for {}",
-                            shown(rules.domain_at(at))
-                        ));
-                    }
-                }
-                Listed::Standard => out.push(format!(
-                    "using standard nameservers for {}",
-                    shown(rules.domain_at(at))
-                )),
-                Listed::Address => {}
-            }
-        }
+        tally.walk(rules, &mut out);
     }
+    let RuleTally { count, locals } = tally;
     if locals > LOCALS_LOGGED {
         out.push(format!(
             "using {} more local addresses",
@@ -749,8 +721,149 @@ pub fn server_log_lines<'a>(
     out
 }
 
+/// dnsmasq's count of the domain rules it lists at start, its off-by-one included: a
+/// domain answered here only is counted apart while fewer than SERVERS_LOGGED others
+/// have been. Past that, every rule is only counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct RuleTally {
+    count: usize,
+    locals: usize,
+}
+
+impl RuleTally {
+    /// Go on with `rules` (listed the last given first), adding to `out` the lines that
+    /// name a domain. Where the rest can only be counted, it is counted from
+    /// `listed_count` rather than walked.
+    fn walk(&mut self, rules: &DomainRules, out: &mut Vec<String>) {
+        let mut seen = ListedCount::default();
+        let mut oldest_seen = u32::MAX;
+        for (at, kind) in rules.listed_last() {
+            seen.add(kind, 1);
+            oldest_seen = at;
+            self.step(rules, at, kind, out);
+        }
+        if rules.listed_last_is_all() {
+            return;
+        }
+        let all = rules.listed_count();
+        let rest = ListedCount {
+            local_only: all.local_only - seen.local_only,
+            other: all.other - seen.other,
+        };
+        if self.count > SERVERS_LOGGED {
+            // All the rest is counted.
+            self.count += rest.local_only + rest.other;
+        } else if rest.other == 0 && (self.locals >= LOCALS_LOGGED || rest.local_only == 0) {
+            // Only local domains are left, none of them named.
+            self.locals += rest.local_only;
+        } else {
+            // Records with nothing listed may lie between: they list nothing here either.
+            for (at, kind) in rules.listed().filter(|&(at, _)| at < oldest_seen) {
+                self.step(rules, at, kind, out);
+            }
+        }
+    }
+
+    fn step(&mut self, rules: &DomainRules, at: u32, kind: Listed, out: &mut Vec<String>) {
+        // A rule for subdomains only (`/*.d/`) shows as `.d`.
+        let shown = |domain: String| match domain.strip_prefix('*') {
+            Some(rest) => rest.to_string(),
+            None => domain,
+        };
+        self.count += 1;
+        if self.count > SERVERS_LOGGED {
+            return;
+        }
+        match kind {
+            Listed::LocalOnly => {
+                self.count -= 1;
+                self.locals += 1;
+                if self.locals <= LOCALS_LOGGED {
+                    out.push(format!(
+                        "using only locally-known addresses for {}",
+                        shown(rules.domain_at(at))
+                    ));
+                }
+            }
+            Listed::Standard => out.push(format!(
+                "using standard nameservers for {}",
+                shown(rules.domain_at(at))
+            )),
+            Listed::Address => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{DomainRules, RuleTally};
+
+    /// Rules of `count` domains, each line local (`weight` in 10) or not; some domains
+    /// given twice, so their rule changes after it is first listed.
+    fn rule_text(count: usize, local_weight: u64, seed: u64) -> String {
+        let mut state = seed;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut text = String::new();
+        for i in 0..count {
+            let d = match next(8) {
+                0 if i > 0 => next(i as u64) as usize,
+                _ => i,
+            };
+            let line = match (next(10) < local_weight, next(3)) {
+                (true, 0) => format!("local=/d{d}.test/"),
+                (true, 1) => format!("address=/d{d}.test/"),
+                (true, _) => format!("server=/d{d}.test/"),
+                (false, 0) => format!("server=/d{d}.test/#"),
+                (false, 1) => format!("address=/d{d}.test/10.0.0.1"),
+                (false, _) => format!("address=/d{d}.test/#"),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    fn rules(text: &str) -> std::sync::Arc<DomainRules> {
+        crate::config::Config::from_text(text)
+            .expect("config")
+            .domain_rules
+    }
+
+    /// dnsmasq's listing, walked domain by domain.
+    fn walked(tables: &[&DomainRules]) -> (RuleTally, Vec<String>) {
+        let (mut tally, mut out) = (RuleTally::default(), Vec::new());
+        for rules in tables {
+            for (at, kind) in rules.listed() {
+                tally.step(rules, at, kind, &mut out);
+            }
+        }
+        (tally, out)
+    }
+
+    #[test]
+    fn rule_listing_counted_without_a_walk_is_the_walk() {
+        for count in [0, 1, 9, 31, 40, 63, 64, 65, 70, 100, 300] {
+            for local_weight in [0, 3, 8, 9, 10] {
+                for seed in 0..4 {
+                    let a = rules(&rule_text(count, local_weight, seed));
+                    let b = rules(&rule_text(count / 2, 10 - local_weight, seed + 7));
+                    let tables = [&*a, &*b];
+                    let (mut tally, mut out) = (RuleTally::default(), Vec::new());
+                    for rules in tables {
+                        tally.walk(rules, &mut out);
+                    }
+                    let what = format!("{count} domains, {local_weight} in 10 local, seed {seed}");
+                    assert_eq!((tally, out), walked(&tables), "{what}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn reverse_zones_round_up_to_whole_labels() {
         let z = |a: &str, p| super::reverse_zones(a.parse().unwrap(), p);

@@ -692,17 +692,24 @@ impl NameTable {
         self.find_or_insert(key.as_bytes(), key.hash(), value)
     }
 
-    /// Every record's offset, in the order added.
-    pub fn records(&self) -> impl Iterator<Item = u32> + '_ {
+    /// Every record's offset and value, in the order added.
+    pub fn records(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         let mut at = 0usize;
         let value_bytes = self.value_bytes();
         std::iter::from_fn(move || {
-            if at >= self.arena.len() {
-                return None;
-            }
             let this = at;
-            at += key_len(&self.arena[at..]) + value_bytes;
-            Some(this as u32)
+            let value = this + key_len(self.arena.get(this..).filter(|k| !k.is_empty())?);
+            at = value + value_bytes;
+            let value = match self.arena.get(value..at)? {
+                &[OVERFLOW] => self
+                    .overflow
+                    .get(&(this as u32))
+                    .copied()
+                    .unwrap_or_default(),
+                &[small] => u32::from(small),
+                bytes => u32::from_le_bytes(bytes.try_into().unwrap_or_default()),
+            };
+            Some((this as u32, value))
         })
     }
 
@@ -887,7 +894,7 @@ mod tests {
         for (i, n) in names.iter().enumerate() {
             add(&mut t, n, i as u32).unwrap_err();
         }
-        let listed: Vec<String> = t.records().map(|at| t.name_at(at)).collect();
+        let listed: Vec<String> = t.records().map(|(at, _)| t.name_at(at)).collect();
         assert_eq!(listed, names);
     }
 
@@ -972,7 +979,7 @@ mod tests {
         t.set_value(a, 1 << 30);
         assert_eq!((t.value_at(a), t.value_at(b)), (1 << 30, 3));
         assert_eq!(t.overflow.len(), 2, "b's large value is gone, a's kept");
-        let listed: Vec<String> = t.records().map(|at| t.name_at(at)).collect();
+        let listed: Vec<String> = t.records().map(|(at, _)| t.name_at(at)).collect();
         assert_eq!(listed, ["a.example", "b.example", "c.example"]);
     }
 }
