@@ -422,7 +422,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--only", choices=["flat", "reload"],
+    ap.add_argument("--only", choices=["flat", "reload", "load"],
                     help="measure only this part (printed, not written to bench/results)")
     a = ap.parse_args()
     for tool in ("dnsmasq", "unbound", "taskset"):
@@ -457,12 +457,27 @@ def main():
         reload = {s: [] for s in ("ringmasq", "dnsmasq")}
         flat = []
         if a.only:
+            loads = {}
             for r in range(a.rounds):
                 if a.only == "flat":
                     figures = measure_flat(work, a.seconds)
-                else:
+                elif a.only == "reload":
                     figures = measure_reload("ringmasq", work, a.seconds)
-                print(f"round {r + 1} ringmasq {a.only}: {figures}", flush=True)
+                else:
+                    figures = {}
+                    for s in ("ringmasq", "dnsmasq"):
+                        for what, name, suffix in (("hosts", last, "-hosts"),
+                                                   ("rules", last_rule, "-rules")):
+                            h = measure_hosts(s, work, name, suffix)
+                            loads.setdefault((what, s), []).append(h["load_s"])
+                            figures[f"{s} {what}"] = (f"{h['load_s']:.3f} s, "
+                                                      f"{h['rss_mib']:.0f} MiB")
+                print(f"round {r + 1} {a.only}: {figures}", flush=True)
+            for what in ("hosts", "rules") if loads else ():
+                ours = statistics.median(loads[(what, "ringmasq")])
+                theirs = statistics.median(loads[(what, "dnsmasq")])
+                print(f"{what} load time, medians: ringmasq {ours:.3f} s, dnsmasq "
+                      f"{theirs:.3f} s, ratio {ours / theirs:.3f}")
             return
         for r in range(a.rounds):
             for s in servers:

@@ -5,11 +5,19 @@
 use std::io::Read;
 use std::ops::Range;
 
-/// Texts shorter than this are parsed on the calling thread alone.
-pub const PARALLEL_FROM_BYTES: usize = 1 << 20;
+/// The least a piece parsed on a thread of its own has: a text shorter than two is
+/// parsed on the calling thread alone.
+pub const MIN_PIECE_BYTES: usize = 256 << 10;
 
 /// Most pieces (and threads) one text is cut into.
 const MAX_PIECES: usize = 16;
+
+/// How many pieces a big text is cut into: one per core, up to `MAX_PIECES`.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_PIECES)
+}
 
 /// Where the first `\n` of `text` is.
 pub fn find_newline(text: &[u8]) -> Option<usize> {
@@ -60,12 +68,7 @@ pub fn map_pieces<T: Send + Default>(
     text: &[u8],
     parse: impl Fn(Range<usize>) -> T + Sync,
 ) -> Vec<T> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pieces = if text.len() < PARALLEL_FROM_BYTES {
-        1
-    } else {
-        cores.min(MAX_PIECES)
-    };
+    let pieces = cores().min(text.len() / MIN_PIECE_BYTES).max(1);
     let cuts = cut_at_lines(text, pieces);
     if cuts.len() == 1 {
         return vec![parse(0..text.len())];
@@ -267,7 +270,7 @@ mod tests {
     #[test]
     fn big_texts_are_parsed_in_order_whatever_the_pieces() {
         let text = text_of(200_000);
-        assert!(text.len() >= PARALLEL_FROM_BYTES);
+        assert!(text.len() >= 2 * MIN_PIECE_BYTES);
         let counts = map_pieces(text.as_bytes(), |r| text[r].lines().count());
         assert_eq!(counts.iter().sum::<usize>(), 200_000);
         let firsts = map_pieces(text.as_bytes(), |r| {

@@ -853,7 +853,10 @@ mod tests {
 
     #[test]
     fn a_file_of_many_blocks_reads_as_its_lines_do() {
-        let lines = 160_000;
+        // Lines of 20 bytes and more: two blocks at least, whatever the cores.
+        let lines = (super::super::rule_block_bytes() / 10)
+            .next_multiple_of(5)
+            .max(160_000);
         let mut text = String::new();
         for i in 0..lines {
             let line = match i % 5 {
@@ -867,7 +870,7 @@ mod tests {
             text.push_str(&line);
         }
         assert!(
-            text.len() > super::super::RULE_BLOCK_BYTES,
+            text.len() > 2 * super::super::rule_block_bytes(),
             "two blocks at least"
         );
         let r = rules(&text);

@@ -26,8 +26,15 @@ const MAX_LINE_BYTES: usize = 1025;
 /// Files that promise this many plain domain rules are taken for block lists, and their
 /// rule table sized for them at once.
 const MANY_RULES: usize = 10_000;
-/// Config text is parsed this much at a time (a block's rules in pieces across the cores).
-const RULE_BLOCK_BYTES: usize = 4 << 20;
+/// Config text is parsed this much at a time for each core (a block's rules in pieces
+/// across the cores). Small enough that the blocks and their parsed rules stay in memory
+/// already resident, block after block, rather than each faulting in fresh pages.
+const RULE_BLOCK_BYTES_PER_CORE: usize = 256 << 10;
+
+/// How much config text is parsed at a time.
+fn rule_block_bytes() -> usize {
+    RULE_BLOCK_BYTES_PER_CORE * parallel_parse::cores()
+}
 /// How deeply conf-file and conf-dir may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
@@ -353,7 +360,7 @@ impl Loader {
         let mut first = true;
         parallel_parse::for_each_read_block(
             input,
-            RULE_BLOCK_BYTES,
+            rule_block_bytes(),
             MAX_FILE_BYTES,
             |text, piece| domain_rules::parse_piece(text, piece, options),
             |text, _cut, pieces| {

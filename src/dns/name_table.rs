@@ -255,7 +255,9 @@ pub fn is_packed(key: &[u8]) -> bool {
 /// nothing appended, when the name is longer than `MAX_NAME_BYTES`.
 pub fn encode(name: &[u8], out: &mut Vec<u8>) -> bool {
     let at = out.len();
-    out.resize(at + MAX_KEY_BYTES, 0);
+    // Room for this name's key only: zeroing room for the longest at every name costs
+    // more than writing the key.
+    out.resize(at + key_room(name.len().min(MAX_NAME_BYTES)), 0);
     let len = write_key(name, &mut out[at..]);
     out.truncate(at + len.unwrap_or(0));
     len.is_some()
