@@ -470,10 +470,15 @@ impl DomainRules {
     }
 
     /// The start of `listed`: the lines of the last domains given (up to `LAST_KEPT`).
-    /// `listed` goes on with the domains whose records are below the last one given here.
     pub fn listed_last(&self) -> impl Iterator<Item = (u32, Listed)> + '_ {
         let records = self.last.iter().rev();
         self.listed_of(records.map(|&at| (at, self.names.value_at(at))))
+    }
+
+    /// The rest of `listed`, after `listed_last`.
+    pub fn listed_rest(&self) -> impl Iterator<Item = (u32, Listed)> + '_ {
+        let first_kept = self.last.first().copied().unwrap_or(u32::MAX);
+        self.listed().filter(move |&(at, _)| at < first_kept)
     }
 
     /// The lines listed for `records` (offset and value), in their order.
@@ -491,11 +496,6 @@ impl DomainRules {
     /// What each distinct `Lines` lists, worked out once rather than per domain.
     fn kinds(&self) -> Vec<[Option<Listed>; 4]> {
         self.lines.iter().map(Lines::listed).collect()
-    }
-
-    /// Whether `listed_last` is all of `listed`.
-    pub fn listed_last_is_all(&self) -> bool {
-        self.last.len() == self.names.len()
     }
 
     /// How many lines of each kind `listed` gives, without walking the domains.

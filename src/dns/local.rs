@@ -736,20 +736,16 @@ impl RuleTally {
     /// `listed_count` rather than walked.
     fn walk(&mut self, rules: &DomainRules, out: &mut Vec<String>) {
         let mut seen = ListedCount::default();
-        let mut oldest_seen = u32::MAX;
         for (at, kind) in rules.listed_last() {
             seen.add(kind, 1);
-            oldest_seen = at;
             self.step(rules, at, kind, out);
-        }
-        if rules.listed_last_is_all() {
-            return;
         }
         let all = rules.listed_count();
         let rest = ListedCount {
             local_only: all.local_only - seen.local_only,
             other: all.other - seen.other,
         };
+        // Nothing is left where the last domains were all of them.
         if self.count > SERVERS_LOGGED {
             // All the rest is counted.
             self.count += rest.local_only + rest.other;
@@ -757,8 +753,7 @@ impl RuleTally {
             // Only local domains are left, none of them named.
             self.locals += rest.local_only;
         } else {
-            // Records with nothing listed may lie between: they list nothing here either.
-            for (at, kind) in rules.listed().filter(|&(at, _)| at < oldest_seen) {
+            for (at, kind) in rules.listed_rest() {
                 self.step(rules, at, kind, out);
             }
         }

@@ -517,7 +517,11 @@ impl NameTable {
 
     /// The value of the record at `at`.
     pub fn value_at(&self, at: u32) -> u32 {
-        let v = at as usize + key_len(&self.arena[at as usize..]);
+        self.value_after_key(at, at as usize + key_len(&self.arena[at as usize..]))
+    }
+
+    /// The value of the record at `at`, whose value bytes start at `v`.
+    fn value_after_key(&self, at: u32, v: usize) -> u32 {
         if self.small_values {
             match self.arena[v] {
                 OVERFLOW => self.overflow.get(&at).copied().unwrap_or_default(),
@@ -700,18 +704,9 @@ impl NameTable {
         let value_bytes = self.value_bytes();
         std::iter::from_fn(move || {
             let this = at;
-            let value = this + key_len(self.arena.get(this..).filter(|k| !k.is_empty())?);
-            at = value + value_bytes;
-            let value = match self.arena.get(value..at)? {
-                &[OVERFLOW] => self
-                    .overflow
-                    .get(&(this as u32))
-                    .copied()
-                    .unwrap_or_default(),
-                &[small] => u32::from(small),
-                bytes => u32::from_le_bytes(bytes.try_into().unwrap_or_default()),
-            };
-            Some((this as u32, value))
+            let v = this + key_len(self.arena.get(this..).filter(|k| !k.is_empty())?);
+            at = v + value_bytes;
+            Some((this as u32, self.value_after_key(this as u32, v)))
         })
     }
 
