@@ -134,10 +134,12 @@ def stop(proc):
 
 
 def drive(port, args, seconds):
-    """Run the load generator on the driver CPU; returns its JSON figures."""
+    """Run the load generator on the driver CPU (against `port`, unless `args` name the
+    servers: --turns); returns its JSON figures."""
+    target = ["-p", str(port)] if port else []
     out = subprocess.run(
         ["taskset", "-c", DRIVER_CPU, LOADGEN, "--quiet", "--cpus", DRIVER_CPU, "--json",
-         "-s", "127.0.0.1", "-p", str(port), "-l", str(seconds), *args],
+         "-s", "127.0.0.1", *target, "-l", str(seconds), *args],
         capture_output=True, text=True, timeout=seconds + 30)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed: {out.stderr}")
@@ -292,13 +294,15 @@ def measure_reload(name, work, seconds):
 
 def measure_flat(work, seconds, slices=8):
     """ringmasq with 10 and with LINES hosts entries: hit and blocked qps, CPU/answer.
-    The servers run at once (on the same CPU; idle ones cost nothing). Each measure is
-    taken in `slices` pairs of runs, the two servers back to back (in turn first), and its
-    ratio is the median of the pairs' ratios: the machine's drift (other tenants) moves
-    both runs of a pair alike. Blocked names in three mixes (see the module comment):
-    `blocked` of one length, `blocked_mixed` the file's own, and `blocked_same` the ten
-    names of one length the small server has, asked of both (what the table's size alone
-    costs, the names asked being the same)."""
+    The servers run at once (on the same CPU; idle ones cost nothing) and the load
+    generator asks them in turns (`--turns`: 100 ms of one, its replies waited for, then
+    100 ms of the other, round and round), so that both see the same drift of the machine
+    (other tenants), which moves separate runs of seconds apart by several per cent. Each
+    measure is `slices` such runs of `seconds`; its ratio is the median of the runs'
+    ratios. Blocked names in three mixes (see the module comment): `blocked` of one
+    length, `blocked_mixed` the file's own, and `blocked_same` the ten names of one length
+    the small server has, asked of both (what the table's size alone costs, the names
+    asked being the same)."""
     procs = {}
     try:
         ports = {}
@@ -322,19 +326,18 @@ def measure_flat(work, seconds, slices=8):
         seen = {}
         for k in range(slices):
             for kind, pair in runs.items():
-                qps = {}
-                order = list(zip(("10", "all"), pair))
+                sides = list(zip(("10", "all"), pair))
                 if k % 2:
-                    order.reverse()
-                for size, (server, data_file) in order:
-                    proc = procs[server]
-                    before = cpu_ticks(proc.pid)
-                    r = drive(ports[server], ["-d", f"{work}/{data_file}", "-q", "500", "-c",
-                                              "10"], max(seconds // 2, 1))
-                    us = (cpu_ticks(proc.pid) - before) * TICK_US / max(
-                        r["queries_completed"], 1)
-                    qps[size] = r["qps"]
-                    seen.setdefault(f"{kind}_qps_{size}", []).append(r["qps"])
+                    sides.reverse()
+                turns = ",".join(f"{ports[server]}:{work}/{data}" for _, (server, data) in sides)
+                before = {size: cpu_ticks(procs[server].pid) for size, (server, _) in sides}
+                r = drive(None, ["--turns", turns, "-q", "500", "-c", "10"], seconds)
+                qps = {}
+                for (size, (server, _)), figures in zip(sides, r["turns"]):
+                    us = (cpu_ticks(procs[server].pid) - before[size]) * TICK_US / max(
+                        figures["queries_completed"], 1)
+                    qps[size] = figures["qps"]
+                    seen.setdefault(f"{kind}_qps_{size}", []).append(figures["qps"])
                     seen.setdefault(f"{kind}_us_{size}", []).append(us)
                 seen.setdefault(f"{kind}_ratio", []).append(qps["all"] / qps["10"])
         return {k: statistics.median(v) for k, v in seen.items()}
@@ -582,8 +585,8 @@ def report(a, rows, hosts, rules, reload, flat):
         md.append(f"| {s} | {v['quiet_lost']:.0f} | {v['quiet_p99_ms']:.3f} | "
                   f"{v['reload_lost']:.0f} of {v['reload_sent']:,.0f} | {v['reload_p99_ms']:.3f} |")
     md += ["", "ringmasq with 10 hosts entries and with the full file (closed loop, 500 "
-           "outstanding; the two servers run back to back, and the ratios below are medians "
-           "of those pairs' ratios). Hosts names of one length (some 60,000 distinct ones, "
+           "outstanding; the two servers asked in turns of 100 ms in each run, and the ratios "
+           "below are medians of the runs' ratios). Hosts names of one length (some 60,000 distinct ones, "
            "asked at random), in the file's own mix of lengths (which "
            "packs fewer replies together the more lengths it has, see bench/suite.py), and "
            "the small server's ten names asked of both:",

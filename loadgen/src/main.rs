@@ -34,6 +34,11 @@ Usage: ringmasq-loadgen [options]
   --json           print the results as JSON after the summary
   --quiet          no progress line each second
   --echo           be an echo reflector on -s/-p (UDP and TCP) for -l seconds instead
+  --turns LIST     ask several servers on -s in turn instead, closed loop on one thread:
+                   LIST is PORT:FILE,PORT:FILE,... (FILE in -d's format); each gets
+                   --turn-ms of sending, then its replies are waited for, round and
+                   round for -l seconds; figures per server, over its own turns' time
+  --turn-ms MS     length of a turn's sending (default 100)
   -h, --help       this text
 ";
 
@@ -57,6 +62,8 @@ struct Options {
     tcp: bool,
     check: bool,
     svg: Option<String>,
+    turns: Vec<(u16, String)>,
+    turn_ms: f64,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -80,6 +87,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         tcp: false,
         check: false,
         svg: None,
+        turns: Vec::new(),
+        turn_ms: 100.0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -119,6 +128,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--tcp" => o.tcp = true,
             "--check" => o.check = true,
             "--svg" => o.svg = Some(value("--svg")?),
+            "--turns" => o.turns = turn_targets(&value("--turns")?)?,
+            "--turn-ms" => o.turn_ms = number("--turn-ms", value("--turn-ms")?)?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -126,16 +137,43 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// `--turns`' list: PORT:FILE,PORT:FILE,...
+fn turn_targets(list: &str) -> Result<Vec<(u16, String)>, String> {
+    list.split(',')
+        .map(|t| {
+            let (port, file) = t
+                .split_once(':')
+                .ok_or_else(|| format!("--turns: not PORT:FILE: {t}"))?;
+            let port = port
+                .parse()
+                .map_err(|_| format!("--turns: not a port: {port}"))?;
+            Ok((port, file.to_string()))
+        })
+        .collect()
+}
+
+/// How a query file is read: its queries, and its bad lines.
+type Parser = fn(&str, Option<u16>) -> (Vec<Vec<u8>>, Vec<queries::BadLine>);
+
+/// The queries `parse` finds in the file at `path`, its bad lines told (the first 10).
+fn query_file(path: &str, edns: Option<u16>, parse: Parser) -> Result<Vec<Vec<u8>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let (list, bad) = parse(&text, edns);
+    for b in bad.iter().take(10) {
+        eprintln!("{path}: {b}");
+    }
+    if list.is_empty() {
+        return Err(format!("{path}: no queries"));
+    }
+    Ok(list)
+}
+
 fn load_queries(o: &Options) -> Result<Queries, String> {
     let edns = o.edns.then_some(1232);
-    let (list, bad, path) = if let Some(path) = &o.datafile {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let (q, bad) = queries::from_dnsperf(&text, edns);
-        (q, bad, path)
+    let list = if let Some(path) = &o.datafile {
+        query_file(path, edns, queries::from_dnsperf)?
     } else if let Some(path) = &o.hosts {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let (q, bad) = queries::from_hosts(&text, edns);
-        (q, bad, path)
+        query_file(path, edns, queries::from_hosts)?
     } else if let Some(domain) = &o.random {
         return Ok(Queries::Random {
             domain: domain.clone(),
@@ -144,12 +182,6 @@ fn load_queries(o: &Options) -> Result<Queries, String> {
     } else {
         return Err("give queries with -d, --hosts or --random".into());
     };
-    for b in bad.iter().take(10) {
-        eprintln!("{path}: {b}");
-    }
-    if list.is_empty() {
-        return Err(format!("{path}: no queries"));
-    }
     Ok(Queries::List(Arc::new(list)))
 }
 
@@ -194,6 +226,56 @@ fn run_echo(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// `--turns`: the servers asked in turn, and each one's figures.
+fn run_in_turns(o: &Options) -> Result<(), String> {
+    if o.rate.is_some() || o.threads > 1 {
+        return Err("--turns runs closed loop on one thread (no -Q, no -T)".into());
+    }
+    let clients = o.clients.unwrap_or(8).max(1);
+    let edns = o.edns.then_some(1232);
+    let jobs = o
+        .turns
+        .iter()
+        .map(|(port, file)| {
+            Ok(Job {
+                server: SocketAddr::new(o.server, *port),
+                sockets: clients,
+                outstanding: o.outstanding,
+                rate: None,
+                run_for: Duration::from_secs_f64(o.seconds),
+                timeout: Duration::from_secs_f64(o.timeout),
+                queries: Queries::List(Arc::new(query_file(file, edns, queries::from_dnsperf)?)),
+                edns,
+                offset: 0,
+                cpu: Some(cpu_for(o, 0)),
+                tcp: o.tcp,
+                check: o.check,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    println!(
+        "[Status] Asking {} servers in turns of {} ms, closed loop, {} outstanding",
+        jobs.len(),
+        o.turn_ms,
+        o.outstanding
+    );
+    let turn = Duration::from_secs_f64(o.turn_ms / 1e3);
+    let run_for = Duration::from_secs_f64(o.seconds);
+    let results = run::run_turns(&jobs, turn, run_for, Instant::now(), &Progress::default())
+        .map_err(|e| e.to_string())?;
+    let mut json = Vec::new();
+    for ((port, file), r) in o.turns.iter().zip(&results) {
+        println!("[Status] Port {port}, {file}: {:.3} s of turns", r.seconds);
+        print!("{}", r.stats.report(r.seconds));
+        let figures = r.stats.json(r.seconds);
+        json.push(format!("{{\"port\": {port}, {}", &figures[1..]));
+    }
+    if o.json {
+        println!("{{\"turns\": [{}]}}", json.join(", "));
+    }
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = match parse(&args) {
@@ -209,6 +291,13 @@ fn main() {
     };
     if o.echo {
         if let Err(e) = run_echo(&o) {
+            eprintln!("ringmasq-loadgen: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if !o.turns.is_empty() {
+        if let Err(e) = run_in_turns(&o) {
             eprintln!("ringmasq-loadgen: {e}");
             std::process::exit(1);
         }

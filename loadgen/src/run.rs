@@ -275,58 +275,86 @@ impl Lane {
     }
 }
 
-/// Run `job` until its time is up and every reply has come or timed out.
-pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<Stats> {
-    if let Some(cpu) = job.cpu {
-        net::pin_to(cpu);
+/// One job's lanes and where it is in its queries, moved on a step at a time: by `run`
+/// alone, or in turn with others by `run_turns`.
+struct Driver<'j> {
+    job: &'j Job,
+    lanes: Vec<Lane>,
+    stats: Stats,
+    incoming: Batch,
+    random: Option<RandomNames>,
+    schedule: Option<Schedule>,
+    next_query: usize,
+    scheduled: u64,
+    lane_turn: usize,
+    last_expiry: u64,
+}
+
+impl<'j> Driver<'j> {
+    fn new(job: &'j Job) -> std::io::Result<Driver<'j>> {
+        let mut lanes = Vec::with_capacity(job.sockets.max(1));
+        for _ in 0..job.sockets.max(1) {
+            lanes.push(Lane::open(job.server, job.tcp, job.check)?);
+        }
+        let random = match &job.queries {
+            Queries::Random { domain, qtype } => Some(RandomNames::new(
+                domain,
+                *qtype,
+                job.edns,
+                0x9e37_79b9_7f4a_7c15 ^ (job.offset as u64 + 1),
+            )),
+            Queries::List(_) => None,
+        };
+        Ok(Driver {
+            job,
+            lanes,
+            stats: Stats::default(),
+            incoming: Batch::default(),
+            random,
+            schedule: job.rate.map(Schedule::new),
+            next_query: job.offset,
+            scheduled: 0,
+            lane_turn: 0,
+            last_expiry: 0,
+        })
     }
-    let mut lanes = Vec::with_capacity(job.sockets.max(1));
-    for _ in 0..job.sockets.max(1) {
-        lanes.push(Lane::open(job.server, job.tcp, job.check)?);
+
+    fn in_flight(&self) -> usize {
+        self.lanes.iter().map(|l| l.inflight.in_flight()).sum()
     }
-    let mut stats = Stats::default();
-    let mut incoming = Batch::default();
-    let mut random = match &job.queries {
-        Queries::Random { domain, qtype } => Some(RandomNames::new(
-            domain,
-            *qtype,
-            job.edns,
-            0x9e37_79b9_7f4a_7c15 ^ (job.offset as u64 + 1),
-        )),
-        Queries::List(_) => None,
-    };
-    let schedule = job.rate.map(Schedule::new);
-    let mut next_query = job.offset;
-    let mut scheduled: u64 = 0;
-    let mut lane_turn = 0usize;
-    let end_ns = job.run_for.as_nanos() as u64;
-    let timeout_ns = job.timeout.as_nanos() as u64;
-    let mut last_expiry = 0u64;
-    loop {
-        let now_ns = start.elapsed().as_nanos() as u64;
-        let sending = now_ns < end_ns;
+
+    /// Send what is due (nothing unless `sending`), read what came, give up on old
+    /// queries now and then; where nothing moved, wait a little for a reply.
+    fn step(&mut self, now_ns: u64, sending: bool, start: Instant, progress: &Progress) {
+        let Driver {
+            job,
+            lanes,
+            stats,
+            incoming,
+            random,
+            schedule,
+            next_query,
+            scheduled,
+            lane_turn,
+            last_expiry,
+        } = self;
+        let timeout_ns = job.timeout.as_nanos() as u64;
         let in_flight: usize = lanes.iter().map(|l| l.inflight.in_flight()).sum();
-        if !sending && in_flight == 0 {
-            break;
-        }
-        if !sending && now_ns > end_ns + timeout_ns {
-            break;
-        }
         // Send what is due.
-        let mut to_send = match (sending, schedule) {
+        let mut to_send = match (sending, *schedule) {
             (false, _) => 0,
-            (true, Some(s)) => s.due_by(now_ns).saturating_sub(scheduled) as usize,
+            (true, Some(s)) => s.due_by(now_ns).saturating_sub(*scheduled) as usize,
             (true, None) => job.outstanding.saturating_sub(in_flight),
         };
         let mut sent_now = 0;
         while to_send > 0 {
-            let lane = &mut lanes[lane_turn % job.sockets.max(1)];
-            lane_turn += 1;
+            let lane = &mut lanes[*lane_turn % job.sockets.max(1)];
+            *lane_turn += 1;
             let since = match schedule {
-                Some(s) => s.due_ns(scheduled),
+                Some(s) => s.due_ns(*scheduled),
                 None => now_ns,
             };
-            scheduled += 1;
+            *scheduled += 1;
             to_send -= 1;
             if !lane.has_room() {
                 stats.not_sent += 1;
@@ -344,8 +372,8 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
                     (tag, &generated)
                 }
                 (Queries::List(list), None) => {
-                    let i = next_query % list.len();
-                    next_query += 1;
+                    let i = *next_query % list.len();
+                    *next_query += 1;
                     (i as u64, &list[i])
                 }
                 (Queries::Random { .. }, None) => (0, &[]),
@@ -353,16 +381,16 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
             if job.check {
                 lane.tags[id as usize] = tag;
             }
-            sent_now += lane.queue(query, id, job.server, &mut stats);
+            sent_now += lane.queue(query, id, job.server, stats);
         }
         for lane in lanes.iter_mut() {
-            sent_now += lane.flush(job.server, &mut stats);
+            sent_now += lane.flush(job.server, stats);
         }
         // Read what came.
         let mut received = 0;
         let at = start.elapsed().as_nanos() as u64;
         for lane in lanes.iter_mut() {
-            received += lane.receive(&mut incoming, |inflight, tags, reply| {
+            received += lane.receive(incoming, |inflight, tags, reply| {
                 if reply.len() < 4 {
                     stats.unexpected += 1;
                     return;
@@ -391,8 +419,8 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
             });
         }
         // Give up on old queries now and then.
-        if now_ns.saturating_sub(last_expiry) > 10_000_000 {
-            last_expiry = now_ns;
+        if now_ns.saturating_sub(*last_expiry) > 10_000_000 {
+            *last_expiry = now_ns;
             let deadline = now_ns.saturating_sub(timeout_ns);
             for lane in lanes.iter_mut() {
                 stats.lost += lane.inflight.expire(deadline);
@@ -412,9 +440,86 @@ pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<St
             net::wait_readable(&fds, wait_ms);
         }
     }
-    // Whatever is still out when the run ends is lost.
-    for lane in lanes.iter_mut() {
-        stats.lost += lane.inflight.expire(u64::MAX);
+
+    /// The figures, with whatever is still out counted lost.
+    fn finish(mut self) -> Stats {
+        for lane in self.lanes.iter_mut() {
+            self.stats.lost += lane.inflight.expire(u64::MAX);
+        }
+        self.stats
     }
-    Ok(stats)
+}
+
+/// Run `job` until its time is up and every reply has come or timed out.
+pub fn run(job: &Job, start: Instant, progress: &Progress) -> std::io::Result<Stats> {
+    if let Some(cpu) = job.cpu {
+        net::pin_to(cpu);
+    }
+    let mut driver = Driver::new(job)?;
+    let end_ns = job.run_for.as_nanos() as u64;
+    let timeout_ns = job.timeout.as_nanos() as u64;
+    loop {
+        let now_ns = start.elapsed().as_nanos() as u64;
+        let sending = now_ns < end_ns;
+        if !sending && (driver.in_flight() == 0 || now_ns > end_ns + timeout_ns) {
+            break;
+        }
+        driver.step(now_ns, sending, start, progress);
+    }
+    Ok(driver.finish())
+}
+
+/// One job's figures from `run_turns`, and the time its turns took.
+pub struct TurnResult {
+    pub stats: Stats,
+    pub seconds: f64,
+}
+
+/// Run `jobs` (closed loop, on the first job's CPU) one at a time in turns of `turn`,
+/// round and round until `run_for` has passed: each turn sends for `turn`, then waits
+/// for that job's replies (or their timeout) before the next job's turn, and counts all
+/// of that as the job's time. Servers asked in quick turns like this see the same drift
+/// of the machine (other tenants), which slow runs one after the other do not.
+pub fn run_turns(
+    jobs: &[Job],
+    turn: Duration,
+    run_for: Duration,
+    start: Instant,
+    progress: &Progress,
+) -> std::io::Result<Vec<TurnResult>> {
+    if let Some(cpu) = jobs.first().and_then(|j| j.cpu) {
+        net::pin_to(cpu);
+    }
+    let mut drivers = jobs
+        .iter()
+        .map(Driver::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seconds = vec![0.0; drivers.len()];
+    let (turn_ns, end_ns) = (turn.as_nanos() as u64, run_for.as_nanos() as u64);
+    while (start.elapsed().as_nanos() as u64) < end_ns {
+        for (driver, spent) in drivers.iter_mut().zip(&mut seconds) {
+            let began = start.elapsed().as_nanos() as u64;
+            let (sends_until, waits_until) = (
+                began + turn_ns,
+                began + turn_ns + driver.job.timeout.as_nanos() as u64,
+            );
+            loop {
+                let now_ns = start.elapsed().as_nanos() as u64;
+                let sending = now_ns < sends_until;
+                if !sending && (driver.in_flight() == 0 || now_ns > waits_until) {
+                    break;
+                }
+                driver.step(now_ns, sending, start, progress);
+            }
+            *spent += (start.elapsed().as_nanos() as u64 - began) as f64 / 1e9;
+        }
+    }
+    Ok(drivers
+        .into_iter()
+        .zip(seconds)
+        .map(|(driver, seconds)| TurnResult {
+            stats: driver.finish(),
+            seconds,
+        })
+        .collect())
 }

@@ -39,18 +39,24 @@ fn wait_for_echo(port: u16) {
     panic!("the echo reflector on port {port} did not start");
 }
 
-fn drive(port: u16, extra: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("loadgen-echo-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("queries");
-    std::fs::write(&data, "a.test A\nb.test AAAA\n# comment\nc.test MX\n").unwrap();
-    let mut echo = Command::new(LOADGEN)
+/// An echo reflector on `port` for 6 s, answering.
+fn start_echo(port: u16) -> std::process::Child {
+    let echo = Command::new(LOADGEN)
         .args(["--echo", "-p", &port.to_string(), "-l", "6", "-T", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_echo(port);
+    echo
+}
+
+fn drive(port: u16, extra: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("loadgen-echo-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("queries");
+    std::fs::write(&data, "a.test A\nb.test AAAA\n# comment\nc.test MX\n").unwrap();
+    let echo = start_echo(port);
     let out = Command::new(LOADGEN)
         .args(["-p", &port.to_string(), "-d"])
         .arg(&data)
@@ -58,9 +64,19 @@ fn drive(port: u16, extra: &[&str]) -> String {
         .args(extra)
         .output()
         .unwrap();
+    finish(echo, &dir, out)
+}
+
+/// Stop `echo`, remove `dir`, and give the load generator's report, which must have
+/// run well.
+fn finish(
+    mut echo: std::process::Child,
+    dir: &std::path::Path,
+    out: std::process::Output,
+) -> String {
     let _ = echo.kill();
     let _ = echo.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     assert!(
         out.status.success(),
         "{}",
@@ -150,4 +166,44 @@ fn answer_checks_count_replies_to_another_question() {
         completed,
         "{report}"
     );
+}
+
+#[test]
+fn turns_give_each_server_its_own_figures() {
+    // An echo reflector on one port and nobody on the other: the turns keep their
+    // figures apart, the silent server's queries lost, the reflector's all answered.
+    let (live, dead) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("loadgen-turns-{}-{live}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("queries");
+    std::fs::write(&data, "a.test A\nb.test AAAA\n").unwrap();
+    let echo = start_echo(live);
+    let data = data.to_str().unwrap();
+    let out = Command::new(LOADGEN)
+        .args(["--turns", &format!("{live}:{data},{dead}:{data}")])
+        .args([
+            "--turn-ms",
+            "50",
+            "-t",
+            "0.2",
+            "-l",
+            "1",
+            "-q",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report = finish(echo, &dir, out);
+    let json = report.lines().last().unwrap();
+    let figure = |port: u16, name: &str| {
+        let at = json
+            .find(&format!("{{\"port\": {port}, "))
+            .unwrap_or_else(|| panic!("no port {port} in {json}"));
+        field(&json[at..].replace(", \"", "\n\"").replace('"', ""), name)
+    };
+    assert!(figure(live, "queries_completed:") > 100, "{report}");
+    assert_eq!(figure(live, "queries_lost:"), 0, "{report}");
+    assert_eq!(figure(dead, "queries_completed:"), 0, "{report}");
+    assert!(figure(dead, "queries_lost:") > 0, "{report}");
 }
