@@ -19,8 +19,8 @@ name under bench.test itself) also lives on CPU 1. Measured per server and round
              seconds, once quietly and once with a SIGHUP (full reload) every S/2 seconds:
              queries lost and p99 latency (ringmasq and dnsmasq, pinned to CPU 0)
   flat       ringmasq's cache-hit and hosts-name (blocked) qps and CPU per answer with 10
-             hosts entries and with the LINES-line file, the two run back to back in pairs
-             (ratios are medians of the pairs'). Blocked names are asked in three mixes:
+             hosts entries and with the LINES-line file, the two asked in turns of 100 ms
+             within each run (ratios are medians of the runs'). Blocked names are asked in three mixes:
              names of one length (100,000 queries drawn from the file's names of its
              commonest length: some 60,000 distinct names, too many for the CPU caches),
              the file's own mix of lengths, and the small server's ten names asked of both
