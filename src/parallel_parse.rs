@@ -12,11 +12,16 @@ pub const MIN_PIECE_BYTES: usize = 256 << 10;
 /// Most pieces (and threads) one text is cut into.
 const MAX_PIECES: usize = 16;
 
-/// How many pieces a big text is cut into: one per core, up to `MAX_PIECES`.
+/// How many pieces a big text is cut into: one per core, up to `MAX_PIECES`. Found once:
+/// each asking reads three files of /proc and /sys (the cgroup's CPU quota), and a big
+/// file asks for every block.
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_PIECES)
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_PIECES)
+    })
 }
 
 /// Where the first `\n` of `text` is.
