@@ -137,6 +137,32 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+impl Options {
+    /// The EDNS0 size queries carry, with `-e`.
+    fn edns(&self) -> Option<u16> {
+        self.edns.then_some(1232)
+    }
+
+    /// The job of one thread asking `server` for `queries`, as the options say (`-T`
+    /// shares the sockets, the outstanding queries and the rate out among threads).
+    fn job(&self, server: SocketAddr, queries: Queries) -> Job {
+        Job {
+            server,
+            sockets: self.clients.unwrap_or(8).max(1),
+            outstanding: self.outstanding,
+            rate: self.rate,
+            run_for: Duration::from_secs_f64(self.seconds),
+            timeout: Duration::from_secs_f64(self.timeout),
+            queries,
+            edns: self.edns(),
+            offset: 0,
+            cpu: Some(cpu_for(self, 0)),
+            tcp: self.tcp,
+            check: self.check,
+        }
+    }
+}
+
 /// `--turns`' list: PORT:FILE,PORT:FILE,...
 fn turn_targets(list: &str) -> Result<Vec<(u16, String)>, String> {
     list.split(',')
@@ -169,7 +195,7 @@ fn query_file(path: &str, edns: Option<u16>, parse: Parser) -> Result<Vec<Vec<u8
 }
 
 fn load_queries(o: &Options) -> Result<Queries, String> {
-    let edns = o.edns.then_some(1232);
+    let edns = o.edns();
     let list = if let Some(path) = &o.datafile {
         query_file(path, edns, queries::from_dnsperf)?
     } else if let Some(path) = &o.hosts {
@@ -231,26 +257,13 @@ fn run_in_turns(o: &Options) -> Result<(), String> {
     if o.rate.is_some() || o.threads > 1 {
         return Err("--turns runs closed loop on one thread (no -Q, no -T)".into());
     }
-    let clients = o.clients.unwrap_or(8).max(1);
-    let edns = o.edns.then_some(1232);
     let jobs = o
         .turns
         .iter()
         .map(|(port, file)| {
-            Ok(Job {
-                server: SocketAddr::new(o.server, *port),
-                sockets: clients,
-                outstanding: o.outstanding,
-                rate: None,
-                run_for: Duration::from_secs_f64(o.seconds),
-                timeout: Duration::from_secs_f64(o.timeout),
-                queries: Queries::List(Arc::new(query_file(file, edns, queries::from_dnsperf)?)),
-                edns,
-                offset: 0,
-                cpu: Some(cpu_for(o, 0)),
-                tcp: o.tcp,
-                check: o.check,
-            })
+            let list = query_file(file, o.edns(), queries::from_dnsperf)?;
+            let server = SocketAddr::new(o.server, *port);
+            Ok(o.job(server, Queries::List(Arc::new(list))))
         })
         .collect::<Result<Vec<_>, String>>()?;
     println!(
@@ -260,8 +273,7 @@ fn run_in_turns(o: &Options) -> Result<(), String> {
         o.outstanding
     );
     let turn = Duration::from_secs_f64(o.turn_ms / 1e3);
-    let run_for = Duration::from_secs_f64(o.seconds);
-    let results = run::run_turns(&jobs, turn, run_for, Instant::now(), &Progress::default())
+    let results = run::run_turns(&jobs, turn, Instant::now(), &Progress::default())
         .map_err(|e| e.to_string())?;
     let mut json = Vec::new();
     for ((port, file), r) in o.turns.iter().zip(&results) {
@@ -314,25 +326,22 @@ fn main() {
     let clients = o.clients.unwrap_or(threads * 8).max(threads);
     let server = SocketAddr::new(o.server, o.port);
     let jobs: Vec<Job> = (0..threads)
-        .map(|t| Job {
-            server,
-            sockets: clients / threads + usize::from(t < clients % threads),
-            outstanding: (o.outstanding / threads).max(1),
-            rate: o.rate.map(|r| r / threads as f64),
-            run_for: Duration::from_secs_f64(o.seconds),
-            timeout: Duration::from_secs_f64(o.timeout),
-            queries: match &queries {
+        .map(|t| {
+            let queries = match &queries {
                 Queries::List(l) => Queries::List(l.clone()),
                 Queries::Random { domain, qtype } => Queries::Random {
                     domain: domain.clone(),
                     qtype: *qtype,
                 },
-            },
-            edns: o.edns.then_some(1232),
-            offset: t * 7919,
-            cpu: Some(cpu_for(&o, t)),
-            tcp: o.tcp,
-            check: o.check,
+            };
+            Job {
+                sockets: clients / threads + usize::from(t < clients % threads),
+                outstanding: (o.outstanding / threads).max(1),
+                rate: o.rate.map(|r| r / threads as f64),
+                offset: t * 7919,
+                cpu: Some(cpu_for(&o, t)),
+                ..o.job(server, queries)
+            }
         })
         .collect();
     let mode = match o.rate {

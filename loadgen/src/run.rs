@@ -476,14 +476,13 @@ pub struct TurnResult {
 }
 
 /// Run `jobs` (closed loop, on the first job's CPU) one at a time in turns of `turn`,
-/// round and round until `run_for` has passed: each turn sends for `turn`, then waits
+/// round and round until their `run_for` has passed: each turn sends for `turn`, then waits
 /// for that job's replies (or their timeout) before the next job's turn, and counts all
 /// of that as the job's time. Servers asked in quick turns like this see the same drift
 /// of the machine (other tenants), which slow runs one after the other do not.
 pub fn run_turns(
     jobs: &[Job],
     turn: Duration,
-    run_for: Duration,
     start: Instant,
     progress: &Progress,
 ) -> std::io::Result<Vec<TurnResult>> {
@@ -495,6 +494,7 @@ pub fn run_turns(
         .map(Driver::new)
         .collect::<Result<Vec<_>, _>>()?;
     let mut seconds = vec![0.0; drivers.len()];
+    let run_for = jobs.iter().map(|j| j.run_for).max().unwrap_or_default();
     let (turn_ns, end_ns) = (turn.as_nanos() as u64, run_for.as_nanos() as u64);
     while (start.elapsed().as_nanos() as u64) < end_ns {
         for (driver, spent) in drivers.iter_mut().zip(&mut seconds) {
